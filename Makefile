@@ -1,0 +1,54 @@
+# postbox — durable actors on CAF 0.17 + PostgreSQL. `make` lists the targets.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DPOSTBOX_WERROR=ON
+endif
+
+# Exactly the Debian packages the project needs (build, tests, demo, benchmark).
+PACKAGES := build-essential cmake pkg-config clang-format \
+  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
+  postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl
+
+.PHONY: help deps build test demo bench format clean
+
+help:
+	@echo "postbox make targets:"
+	@echo "  make demo    run the main job on a throwaway PostgreSQL it starts itself"
+	@echo "  make test    install deps, build, run every test (starts its own PostgreSQL)"
+	@echo "  make bench   mailbox throughput vs. raw SQL (pgbench) on the same server"
+	@echo "  make deps    apt-get install the Debian packages the project needs (idempotent)"
+	@echo "  make build   configure and build into ./$(BUILD)"
+	@echo "  make format  clang-format every C++ file"
+	@echo "  make clean   remove ./$(BUILD)"
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing" $$missing; \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure --timeout 1200
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+bench: build
+	@scripts/bench.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,61 @@
+// Internal to persistence/: the pqxx transaction a store operation runs in.
+// Store .cpp files include this; nothing outside persistence/ may.
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "persistence/pg_session.hpp"
+#include "persistence/sql_registry.hpp"
+
+namespace postbox {
+
+struct pg_session::impl {
+  session_options opts;
+  std::string conninfo;  // dsn + application_name
+  std::unique_ptr<pqxx::connection> conn;
+
+  /// Returns the live connection, opening one (with prepared queries) if needed.
+  pqxx::connection& ensure();
+  void drop() { conn.reset(); }
+};
+
+class tx_context {
+ public:
+  tx_context(pqxx::transaction_base& w, pg_session::impl& s) : work_(w), session_(s) {}
+
+  /// Runs the embedded query `name` with positional parameters.
+  template <class... Ts>
+  pqxx::result exec(const char* name, Ts&&... args) {
+    if (session_.opts.prepared_statements)
+      return work_.exec_prepared(name, std::forward<Ts>(args)...);
+    return work_.exec_params(sql::query(name), std::forward<Ts>(args)...);
+  }
+
+  pqxx::transaction_base& work() { return work_; }
+
+ private:
+  pqxx::transaction_base& work_;
+  pg_session::impl& session_;
+};
+
+namespace detail {
+
+/// NULL for an empty string (identity columns are nullable).
+inline const char* null_if_empty(const std::string& s) {
+  return s.empty() ? nullptr : s.c_str();
+}
+
+/// The text of a field; "" for NULL.
+inline std::string text_or_empty(const pqxx::field& f) {
+  return f.is_null() ? std::string{} : f.c_str();
+}
+
+/// PostgreSQL array literals for parameters ($1::text[], $2::bigint[]).
+std::string pg_text_array(const std::vector<std::optional<std::string>>& v);
+std::string pg_int_array(const std::vector<int64_t>& v);
+
+}  // namespace detail
+}  // namespace postbox

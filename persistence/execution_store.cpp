@@ -1,0 +1,76 @@
+// SQL calls of the executions table.
+#include "persistence/execution_store.hpp"
+
+#include "persistence/detail/tx_context.hpp"
+
+namespace postbox {
+
+caf::expected<bool> execution_store::create(tx_context& tx, const new_execution& x) {
+  if (x.id.empty() || x.workflow.empty())
+    return make_error(errc::invalid_argument, "an execution needs an id and a workflow");
+  auto r = tx.exec("executions_create", x.id, x.org, x.workflow, x.batch_size, x.files_total);
+  return !r.empty();
+}
+
+caf::expected<execution_record> execution_store::get(tx_context& tx, const std::string& id) {
+  auto r = tx.exec("executions_get", id);
+  if (r.empty()) return make_error(errc::not_found, "no execution " + id);
+  const auto& row = r[0];
+  execution_record e;
+  e.id = row[0].c_str();
+  e.org = row[1].c_str();
+  e.workflow = row[2].c_str();
+  auto st = parse_execution_status(row[3].c_str());
+  if (!st) return make_error(errc::logic_error, std::string("unknown status ") + row[3].c_str());
+  e.status = *st;
+  e.batch_size = row[4].as<int32_t>();
+  e.files_total = row[5].as<int32_t>();
+  e.files_done = row[6].as<int32_t>();
+  e.files_failed = row[7].as<int32_t>();
+  e.error = detail::text_or_empty(row[8]);
+  e.created_epoch = row[9].as<double>();
+  e.updated_epoch = row[10].as<double>();
+  return e;
+}
+
+caf::expected<bool> execution_store::transition(tx_context& tx, const std::string& id,
+                                                const std::vector<execution_status>& from,
+                                                execution_status to, const std::string& error) {
+  std::vector<std::optional<std::string>> names;
+  for (auto s : from) names.emplace_back(to_string(s));
+  auto r = tx.exec("executions_transition", id, detail::pg_text_array(names),
+                   std::string(to_string(to)), detail::null_if_empty(error));
+  return !r.empty();
+}
+
+caf::error execution_store::set_counts(tx_context& tx, const std::string& id, int32_t done,
+                                       int32_t failed) {
+  auto r = tx.exec("executions_set_counts", id, done, failed);
+  if (r.affected_rows() == 0) return make_error(errc::not_found, "no execution " + id);
+  return {};
+}
+
+caf::expected<bool> execution_store::create(const new_execution& x) {
+  // Keyed by id: a retry after a lost connection finds the row and reports false.
+  return session_.transact_value<bool>(retry_policy::once,
+                                       [&](tx_context& tx) { return create(tx, x); });
+}
+
+caf::expected<execution_record> execution_store::get(const std::string& id) {
+  return session_.transact_value<execution_record>(retry_policy::once,
+                                                   [&](tx_context& tx) { return get(tx, id); });
+}
+
+caf::expected<bool> execution_store::transition(const std::string& id,
+                                                std::vector<execution_status> from,
+                                                execution_status to, const std::string& error) {
+  return session_.transact_value<bool>(
+      retry_policy::once, [&](tx_context& tx) { return transition(tx, id, from, to, error); });
+}
+
+caf::error execution_store::set_counts(const std::string& id, int32_t done, int32_t failed) {
+  return session_.transact(retry_policy::once,
+                           [&](tx_context& tx) { return set_counts(tx, id, done, failed); });
+}
+
+}  // namespace postbox

@@ -1,0 +1,189 @@
+// The mailbox's SQL calls; each statement is one file in persistence/sql/.
+#include "persistence/mailbox_store.hpp"
+
+#include <algorithm>
+
+#include "persistence/detail/tx_context.hpp"
+
+namespace postbox {
+
+namespace {
+
+caf::error lease_lost(const char* what, const lease& l) {
+  return make_error(errc::lease_lost, std::string(what) + " of message " +
+                                          std::to_string(l.message_id) + " with stale receipt " +
+                                          std::to_string(l.receipt));
+}
+
+}  // namespace
+
+caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_message& m) {
+  auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
+                   detail::null_if_empty(m.org), m.payload, m.headers,
+                   static_cast<int64_t>(m.delay.count()));
+  return r[0][0].as<int64_t>();
+}
+
+caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
+    tx_context& tx, const std::vector<outgoing_message>& msgs) {
+  std::vector<int64_t> ids;
+  if (msgs.empty()) return ids;
+  std::vector<std::optional<std::string>> q, t, e, o, p, h;
+  std::vector<int64_t> d;
+  for (const auto& m : msgs) {
+    q.emplace_back(m.queue);
+    t.emplace_back(m.type);
+    e.emplace_back(m.execution_id.empty() ? std::nullopt
+                                          : std::optional<std::string>(m.execution_id));
+    o.emplace_back(m.org.empty() ? std::nullopt : std::optional<std::string>(m.org));
+    p.emplace_back(m.payload);
+    h.emplace_back(m.headers);
+    d.push_back(m.delay.count());
+  }
+  using detail::pg_text_array;
+  auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
+                   pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d));
+  ids.reserve(r.size());
+  for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+caf::error mailbox_store::ack(tx_context& tx, const lease& l) {
+  auto r = tx.exec("mailbox_ack", l.message_id, l.receipt);
+  if (r.affected_rows() == 0) return lease_lost("ack", l);
+  return {};
+}
+
+caf::expected<int64_t> mailbox_store::dead_letter(tx_context& tx, const lease& l,
+                                                  const std::string& reason) {
+  auto r = tx.exec("mailbox_dead_letter", l.message_id, l.receipt, reason);
+  if (r.empty()) return lease_lost("dead_letter", l);
+  return r[0][0].as<int64_t>();
+}
+
+caf::expected<int64_t> mailbox_store::send(const outgoing_message& msg) {
+  return session_.transact_value<int64_t>(retry_policy::never,
+                                          [&](tx_context& tx) { return send(tx, msg); });
+}
+
+caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
+    const std::vector<outgoing_message>& msgs) {
+  return session_.transact_value<std::vector<int64_t>>(
+      retry_policy::never, [&](tx_context& tx) { return send_batch(tx, msgs); });
+}
+
+caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queue, int max,
+                                                         std::chrono::milliseconds vt,
+                                                         const std::string& owner) {
+  std::vector<delivery> out;
+  // A lost read only leaves rows leased to nobody until the timeout: retrying
+  // after a dead connection is safe.
+  auto err = session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        out.clear();
+        auto r = tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner);
+        out.reserve(r.size());
+        for (const auto& row : r) {
+          delivery d;
+          d.id = row[0].as<int64_t>();
+          d.receipt = row[1].as<int64_t>();
+          d.queue = row[2].c_str();
+          d.type = row[3].c_str();
+          d.execution_id = detail::text_or_empty(row[4]);
+          d.org = detail::text_or_empty(row[5]);
+          d.payload = row[6].c_str();
+          d.headers = row[7].c_str();
+          d.read_ct = row[8].as<int32_t>();
+          d.last_error = detail::text_or_empty(row[9]);
+          d.enqueued_epoch = row[10].as<double>();
+          out.push_back(std::move(d));
+        }
+        return {};
+      },
+      tx_kind::single_statement);
+  if (err) return err;
+  std::sort(out.begin(), out.end(),
+            [](const delivery& a, const delivery& b) { return a.id < b.id; });
+  return out;
+}
+
+caf::error mailbox_store::renew_lease(const lease& l, std::chrono::milliseconds vt) {
+  return session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        auto r =
+            tx.exec("mailbox_renew", l.message_id, l.receipt, static_cast<int64_t>(vt.count()));
+        if (r.affected_rows() == 0) return lease_lost("renew", l);
+        return {};
+      },
+      tx_kind::single_statement);
+}
+
+caf::error mailbox_store::ack(const lease& l) {
+  return session_.transact(
+      retry_policy::once, [&](tx_context& tx) { return ack(tx, l); }, tx_kind::single_statement);
+}
+
+caf::expected<ack_batch_result> mailbox_store::ack_batch(const std::vector<lease>& leases) {
+  ack_batch_result res;
+  auto err = session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        res = ack_batch_result{};
+        std::vector<int64_t> ids, receipts;
+        for (const auto& l : leases) {
+          ids.push_back(l.message_id);
+          receipts.push_back(l.receipt);
+        }
+        auto r =
+            tx.exec("mailbox_ack_batch", detail::pg_int_array(ids), detail::pg_int_array(receipts));
+        for (const auto& row : r) res.acked.push_back(row[0].as<int64_t>());
+        std::sort(res.acked.begin(), res.acked.end());
+        for (auto id : ids)
+          if (!std::binary_search(res.acked.begin(), res.acked.end(), id)) res.lost.push_back(id);
+        return {};
+      },
+      tx_kind::single_statement);
+  if (err) return err;
+  return res;
+}
+
+caf::error mailbox_store::nack(const lease& l, std::chrono::milliseconds delay,
+                               const std::string& error) {
+  return session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        auto r = tx.exec("mailbox_nack", l.message_id, l.receipt,
+                         static_cast<int64_t>(delay.count()), error);
+        if (r.affected_rows() == 0) return lease_lost("nack", l);
+        return {};
+      },
+      tx_kind::single_statement);
+}
+
+caf::expected<int64_t> mailbox_store::dead_letter(const lease& l, const std::string& reason) {
+  return session_.transact_value<int64_t>(
+      retry_policy::once, [&](tx_context& tx) { return dead_letter(tx, l, reason); },
+      tx_kind::single_statement);
+}
+
+caf::expected<int64_t> mailbox_store::depth(const std::string& queue) {
+  return session_.transact_value<int64_t>(
+      retry_policy::once,
+      [&](tx_context& tx) {
+        return caf::expected<int64_t>{tx.exec("mailbox_depth", queue)[0][0].as<int64_t>()};
+      },
+      tx_kind::single_statement);
+}
+
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
+                                        std::chrono::milliseconds cap) {
+  if (attempt < 1) attempt = 1;
+  auto d = base;
+  for (int i = 1; i < attempt && d < cap; ++i) d *= 2;
+  return std::min(d, cap);
+}
+
+}  // namespace postbox

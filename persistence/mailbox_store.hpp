@@ -1,0 +1,92 @@
+// The durable mailbox: send, read with a lease and a receipt, and the fenced
+// state changes (renew, ack, nack, dead_letter) that require that receipt.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "persistence/pg_session.hpp"
+
+namespace postbox {
+
+struct outgoing_message {
+  std::string queue;
+  std::string type;
+  std::string execution_id;  // identity lives in columns, never only in the body
+  std::string org;
+  std::string payload = "{}";  // JSON object text
+  std::string headers = "{}";  // JSON object text (continuations, trace id)
+  std::chrono::milliseconds delay{0};
+};
+
+/// The fencing token of one delivery: valid until the message is read again.
+struct lease {
+  int64_t message_id = 0;
+  int64_t receipt = 0;
+};
+
+struct delivery {
+  int64_t id = 0;
+  int64_t receipt = 0;
+  std::string queue;
+  std::string type;
+  std::string execution_id;
+  std::string org;
+  std::string payload;
+  std::string headers;
+  int32_t read_ct = 0;
+  std::string last_error;
+  double enqueued_epoch = 0;
+
+  lease to_lease() const { return {id, receipt}; }
+};
+
+struct ack_batch_result {
+  std::vector<int64_t> acked;  // ids deleted
+  std::vector<int64_t> lost;   // ids whose receipt was stale (lease_lost)
+};
+
+class tx_context;
+
+class mailbox_store {
+ public:
+  explicit mailbox_store(pg_session& session) : session_(session) {}
+
+  /// Never retried blindly once the INSERT may have reached the server.
+  caf::expected<int64_t> send(const outgoing_message& msg);
+  /// N messages in one round trip; ids in input order.
+  caf::expected<std::vector<int64_t>> send_batch(const std::vector<outgoing_message>& msgs);
+  /// Claims up to `max` visible messages of `queue` for `visibility_timeout`.
+  caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
+                                            std::chrono::milliseconds visibility_timeout,
+                                            const std::string& owner);
+  /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
+  caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
+  caf::error ack(const lease& l);
+  caf::expected<ack_batch_result> ack_batch(const std::vector<lease>& leases);
+  caf::error nack(const lease& l, std::chrono::milliseconds delay, const std::string& error);
+  /// Moves the message, whole, to dead_letters; returns the dead letter's id.
+  caf::expected<int64_t> dead_letter(const lease& l, const std::string& reason);
+  caf::expected<int64_t> depth(const std::string& queue);
+
+  // The same operations inside a caller's transaction (units of work).
+  static caf::expected<int64_t> send(tx_context& tx, const outgoing_message& msg);
+  static caf::expected<std::vector<int64_t>> send_batch(tx_context& tx,
+                                                        const std::vector<outgoing_message>& msgs);
+  static caf::error ack(tx_context& tx, const lease& l);
+  static caf::expected<int64_t> dead_letter(tx_context& tx, const lease& l,
+                                            const std::string& reason);
+
+ private:
+  pg_session& session_;
+};
+
+/// Exponential backoff for nack: base * 2^(attempt-1), capped.
+std::chrono::milliseconds backoff_delay(int attempt,
+                                        std::chrono::milliseconds base = std::chrono::seconds(1),
+                                        std::chrono::milliseconds cap = std::chrono::minutes(5));
+
+}  // namespace postbox

@@ -1,0 +1,183 @@
+// Connection lifecycle and the transaction runner: pqxx exceptions are
+// translated into errc here, once, and dead connections are rebuilt.
+#include "persistence/pg_session.hpp"
+
+#include <thread>
+
+#include "persistence/detail/tx_context.hpp"
+
+namespace postbox {
+
+namespace {
+
+bool is_connection_sqlstate(const std::string& state) {
+  // 08xxx connection exceptions; 57P01-57P03 admin/crash shutdown, cannot connect now.
+  return state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03";
+}
+
+/// Translates the exception in flight; sets `dead` when the connection is unusable.
+caf::error translate_current(bool& dead) {
+  try {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    dead = true;
+    return make_error(errc::connection_lost, std::string("commit outcome unknown: ") + e.what());
+  } catch (const pqxx::broken_connection& e) {
+    dead = true;
+    return make_error(errc::connection_lost, e.what());
+  } catch (const pqxx::transaction_rollback& e) {
+    return make_error(errc::serialization_failure, e.what());
+  } catch (const pqxx::integrity_constraint_violation& e) {
+    return make_error(errc::constraint_violation, e.what());
+  } catch (const pqxx::sql_error& e) {
+    if (is_connection_sqlstate(e.sqlstate())) {
+      dead = true;
+      return make_error(errc::connection_lost, e.what());
+    }
+    return make_error(errc::logic_error, e.sqlstate() + ": " + e.what());
+  } catch (const std::exception& e) {
+    return make_error(errc::logic_error, e.what());
+  } catch (...) {
+    return make_error(errc::logic_error, "unknown exception");
+  }
+}
+
+std::string with_application_name(const std::string& dsn, const std::string& app) {
+  if (app.empty() || dsn.find("application_name") != std::string::npos) return dsn;
+  if (dsn.rfind("postgres://", 0) == 0 || dsn.rfind("postgresql://", 0) == 0)
+    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
+  return dsn + " application_name='" + app + "'";
+}
+
+}  // namespace
+
+pqxx::connection& pg_session::impl::ensure() {
+  if (!conn) {
+    auto c = std::make_unique<pqxx::connection>(conninfo);
+    // A dead connection stays dead: pqxx's silent reconnect could run a retried
+    // statement in autocommit. We rebuild connections ourselves.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    if (opts.prepared_statements)
+      for (const auto& q : sql::queries()) c->prepare(q.name, q.text);
+    conn = std::move(c);
+  }
+  return *conn;
+}
+
+pg_session::pg_session(session_options opts) : impl_(std::make_unique<impl>()) {
+  impl_->conninfo = with_application_name(opts.dsn, opts.application_name);
+  impl_->opts = std::move(opts);
+}
+
+pg_session::~pg_session() = default;
+
+const session_options& pg_session::options() const {
+  return impl_->opts;
+}
+
+caf::error pg_session::connect() {
+  try {
+    impl_->ensure();
+    return {};
+  } catch (...) {
+    bool dead = false;
+    auto err = translate_current(dead);
+    impl_->drop();
+    return err;
+  }
+}
+
+int pg_session::backend_pid() const {
+  return impl_->conn ? impl_->conn->backendpid() : 0;
+}
+
+caf::error pg_session::transact(retry_policy policy,
+                                const std::function<caf::error(tx_context&)>& fn, tx_kind kind) {
+  for (int attempt = 0;; ++attempt) {
+    bool dead = false;
+    bool begun = false;  // false: nothing of ours reached the server, a retry is always safe
+    caf::error err;
+    try {
+      if (attempt > 0) {
+        // The retry: give a restarting server a moment to accept connections.
+        auto deadline = std::chrono::steady_clock::now() + impl_->opts.reconnect_wait;
+        for (;;) {
+          try {
+            impl_->ensure();
+            break;
+          } catch (const pqxx::broken_connection&) {
+            impl_->drop();
+            if (std::chrono::steady_clock::now() >= deadline) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }
+      }
+      if (kind == tx_kind::single_statement) {
+        pqxx::nontransaction n{impl_->ensure()};
+        begun = true;
+        tx_context tx{n, *impl_};
+        err = fn(tx);
+      } else {
+        pqxx::work w{impl_->ensure()};
+        begun = true;
+        tx_context tx{w, *impl_};
+        err = fn(tx);
+        if (!err) w.commit();
+      }
+      // On error `w` rolls back when it goes out of scope.
+    } catch (...) {
+      err = translate_current(dead);
+    }
+    if (!dead) return err;
+    impl_->drop();
+    if (attempt >= 1 || (begun && policy == retry_policy::never)) return err;
+  }
+}
+
+caf::error pg_session::execute_script(const std::string& sql) {
+  try {
+    pqxx::nontransaction n{impl_->ensure()};
+    n.exec(sql);
+    return {};
+  } catch (...) {
+    bool dead = false;
+    auto err = translate_current(dead);
+    if (dead) impl_->drop();
+    return err;
+  }
+}
+
+namespace detail {
+
+std::string pg_text_array(const std::vector<std::optional<std::string>>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    if (!v[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char ch : *v[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string pg_int_array(const std::vector<int64_t>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(v[i]);
+  }
+  return out + "}";
+}
+
+}  // namespace detail
+}  // namespace postbox

@@ -1,0 +1,1 @@
+SELECT count(*) FROM postbox.mailbox WHERE queue = $1

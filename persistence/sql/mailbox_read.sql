@@ -1,0 +1,19 @@
+-- The claim: lock up to $2 visible rows of queue $1 (skipping rows other readers
+-- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
+WITH candidates AS (
+  SELECT id FROM postbox.mailbox
+  WHERE queue = $1 AND visible_at <= now()
+  ORDER BY visible_at, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE postbox.mailbox m
+SET visible_at = now() + $3::bigint * interval '1 millisecond',
+    read_ct = m.read_ct + 1,
+    receipt = nextval('postbox.receipt_seq'),
+    lease_owner = $4
+FROM candidates c
+WHERE m.id = c.id
+RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
+          m.headers::text, m.read_ct, m.last_error,
+          extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch

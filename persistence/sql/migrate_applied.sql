@@ -1,0 +1,1 @@
+SELECT version FROM postbox.schema_migrations ORDER BY version

@@ -1,0 +1,236 @@
+// The mailbox on PostgreSQL: exactly-one delivery under concurrency, leases and
+// receipts, renewal, nack and dead letters.
+#define CAF_SUITE mailbox
+#include <atomic>
+#include <caf/test/unit_test.hpp>
+#include <set>
+#include <thread>
+
+#include "persistence/mailbox_store.hpp"
+#include "support/pg_fixture.hpp"
+#include "support/values.hpp"
+
+using namespace postbox;
+using postbox::test::value_of;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  std::string dsn = test::create_migrated_database("mailbox");
+  pg_session session{{dsn, "mailbox-test"}};
+  mailbox_store mailbox{session};
+
+  outgoing_message msg(const std::string& queue, int n) {
+    outgoing_message m;
+    m.queue = queue;
+    m.type = "execution_callback";
+    m.execution_id = "exec-" + std::to_string(n);
+    m.org = "org-1";
+    m.payload = R"({"n":)" + std::to_string(n) + "}";
+    return m;
+  }
+
+  /// Reads until something is delivered or `deadline` passes (leases expire in real time).
+  std::vector<delivery> read_within(const std::string& queue, std::chrono::milliseconds vt,
+                                    std::chrono::milliseconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+      auto r = mailbox.read(queue, 10, vt, "reader");
+      if (!r) CAF_FAIL("read failed: " << describe(r.error()));
+      if (!r->empty() || std::chrono::steady_clock::now() > until) return *r;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(mailbox_tests, fixture)
+
+CAF_TEST(send read ack) {
+  auto id = mailbox.send(msg("q", 1));
+  CAF_REQUIRE(id);
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("q")), 1);
+  auto got = mailbox.read("q", 10, 30s, "me");
+  CAF_REQUIRE(got);
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  const auto& d = got->front();
+  CAF_CHECK_EQUAL(d.id, *id);
+  CAF_CHECK_EQUAL(d.read_ct, 1);
+  CAF_CHECK_EQUAL(d.execution_id, "exec-1");
+  CAF_CHECK_EQUAL(d.org, "org-1");
+  CAF_CHECK_EQUAL(d.payload, R"({"n": 1})");
+  CAF_CHECK_EQUAL(mailbox.read("q", 10, 30s, "other")->size(), 0u);  // leased
+  CAF_CHECK(!mailbox.ack(d.to_lease()));
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("q")), 0);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox"), 0);
+}
+
+CAF_TEST(send batch is one statement for n messages) {
+  std::vector<outgoing_message> batch;
+  for (int i = 0; i < 250; ++i) batch.push_back(msg(i % 2 ? "odd" : "even", i));
+  batch[3].execution_id.clear();  // identity is optional: NULL columns
+  auto ids = mailbox.send_batch(batch);
+  CAF_REQUIRE(ids);
+  CAF_CHECK_EQUAL(ids->size(), 250u);
+  CAF_CHECK_EQUAL(std::set<int64_t>(ids->begin(), ids->end()).size(), 250u);
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("odd")), 125);
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("even")), 125);
+  CAF_CHECK_EQUAL(
+      test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE execution_id IS NULL"), 1);
+}
+
+CAF_TEST(eight readers drain ten thousand messages exactly once) {
+  constexpr int total = 10000;
+  std::vector<outgoing_message> batch;
+  for (int i = 0; i < total; ++i) {
+    batch.push_back(msg("drain", i));
+    if (batch.size() == 1000) {
+      CAF_REQUIRE(mailbox.send_batch(batch));
+      batch.clear();
+    }
+  }
+  CAF_REQUIRE_EQUAL(value_of(mailbox.depth("drain")), total);
+  constexpr int readers = 8;
+  std::vector<std::vector<int64_t>> delivered(readers);
+  std::vector<size_t> acked(readers, 0), lost(readers, 0), errors(readers, 0);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&, r] {
+      pg_session s{{dsn, "drain-" + std::to_string(r)}};
+      mailbox_store mb{s};
+      int empty_reads = 0;
+      while (empty_reads < 3) {
+        auto got = mb.read("drain", 25, 60s, "reader-" + std::to_string(r));
+        if (!got) {
+          ++errors[r];
+          continue;
+        }
+        if (got->empty()) {
+          ++empty_reads;
+          continue;
+        }
+        empty_reads = 0;
+        std::vector<lease> leases;
+        for (const auto& d : *got) {
+          delivered[r].push_back(d.id);
+          leases.push_back(d.to_lease());
+        }
+        auto res = mb.ack_batch(leases);
+        if (!res) {
+          ++errors[r];
+          continue;
+        }
+        acked[r] += res->acked.size();
+        lost[r] += res->lost.size();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<int64_t> all;
+  size_t deliveries = 0, total_acked = 0, total_lost = 0, total_errors = 0;
+  int busy_readers = 0;
+  for (int r = 0; r < readers; ++r) {
+    deliveries += delivered[r].size();
+    all.insert(delivered[r].begin(), delivered[r].end());
+    total_acked += acked[r];
+    total_lost += lost[r];
+    total_errors += errors[r];
+    busy_readers += delivered[r].empty() ? 0 : 1;
+  }
+  CAF_MESSAGE(busy_readers << " of " << readers << " readers got work");
+  CAF_CHECK_EQUAL(deliveries, static_cast<size_t>(total));  // no message delivered twice
+  CAF_CHECK_EQUAL(all.size(), static_cast<size_t>(total));  // every message delivered
+  CAF_CHECK_EQUAL(total_acked, static_cast<size_t>(total));
+  CAF_CHECK_EQUAL(total_lost, 0u);
+  CAF_CHECK_EQUAL(total_errors, 0u);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox"), 0);
+}
+
+CAF_TEST(an expired lease redelivers and fences the old receipt) {
+  auto id = mailbox.send(msg("lease", 1));
+  CAF_REQUIRE(id);
+  auto first = mailbox.read("lease", 1, 200ms, "frozen-node");
+  CAF_REQUIRE_EQUAL(first->size(), 1u);
+  auto old = first->front();
+  // Invisible while leased, back after the timeout with read_ct + 1 and a new receipt.
+  CAF_CHECK_EQUAL(mailbox.read("lease", 1, 200ms, "other")->size(), 0u);
+  auto second = read_within("lease", 30s, 5s);
+  CAF_REQUIRE_EQUAL(second.size(), 1u);
+  CAF_CHECK_EQUAL(second[0].id, old.id);
+  CAF_CHECK_EQUAL(second[0].read_ct, old.read_ct + 1);
+  CAF_CHECK_NOT_EQUAL(second[0].receipt, old.receipt);
+  // The frozen node wakes up: every fenced write with its receipt is refused.
+  CAF_CHECK(is(mailbox.ack(old.to_lease()), errc::lease_lost));
+  CAF_CHECK(is(mailbox.renew_lease(old.to_lease(), 30s), errc::lease_lost));
+  CAF_CHECK(is(mailbox.nack(old.to_lease(), 0ms, "late"), errc::lease_lost));
+  CAF_CHECK(is(mailbox.dead_letter(old.to_lease(), "late").error(), errc::lease_lost));
+  CAF_CHECK_EQUAL(test::count(dsn,
+                              "SELECT count(*) FROM postbox.mailbox WHERE read_ct = 2 AND "
+                              "last_error IS NULL"),
+                  1);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK(!mailbox.ack(second[0].to_lease()));
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("lease")), 0);
+}
+
+CAF_TEST(renewal keeps a message invisible past its first timeout) {
+  CAF_REQUIRE(mailbox.send(msg("renew", 1)));
+  auto got = mailbox.read("renew", 1, 300ms, "worker");
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  auto held = got->front();
+  auto until = std::chrono::steady_clock::now() + 1200ms;  // four times the timeout
+  size_t stolen = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    CAF_REQUIRE(!mailbox.renew_lease(held.to_lease(), 300ms));
+    stolen += mailbox.read("renew", 1, 300ms, "thief")->size();
+    std::this_thread::sleep_for(100ms);
+  }
+  CAF_CHECK_EQUAL(stolen, 0u);
+  CAF_CHECK(!mailbox.ack(held.to_lease()));
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("renew")), 0);
+}
+
+CAF_TEST(nack makes a message visible again after its delay) {
+  CAF_REQUIRE(mailbox.send(msg("nack", 1)));
+  auto got = mailbox.read("nack", 1, 30s, "worker");
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  CAF_CHECK(!mailbox.nack(got->front().to_lease(), 150ms, "processor said no"));
+  CAF_CHECK(is(mailbox.ack(got->front().to_lease()), errc::lease_lost));  // receipt died
+  auto again = read_within("nack", 30s, 5s);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK_EQUAL(again[0].read_ct, 2);
+  CAF_CHECK_EQUAL(again[0].last_error, "processor said no");
+}
+
+CAF_TEST(dead letter keeps payload identity headers and reason) {
+  auto m = msg("orchestrator", 7);
+  m.type = "execute_workflow";
+  m.payload = R"({"broken": true})";
+  m.headers =
+      R"({"on_error": {"queue": "hooks", "type": "failed", "payload": {}}, "trace_id": "t-1"})";
+  auto id = mailbox.send(m);
+  CAF_REQUIRE(id);
+  auto got = mailbox.read("orchestrator", 1, 30s, "node-a");
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  auto dl = mailbox.dead_letter(got->front().to_lease(), "field 'workflow': missing");
+  CAF_REQUIRE(dl);
+  CAF_CHECK_EQUAL(value_of(mailbox.depth("orchestrator")), 0);
+  auto q = "SELECT count(*) FROM postbox.dead_letters WHERE id = " + std::to_string(*dl) +
+           " AND message_id = " + std::to_string(*id) +
+           " AND queue = 'orchestrator' AND type = 'execute_workflow' AND execution_id = 'exec-7'"
+           " AND org = 'org-1' AND payload = '{\"broken\": true}'::jsonb"
+           " AND headers->>'trace_id' = 't-1' AND headers->'on_error'->>'queue' = 'hooks'"
+           " AND reason = 'field ''workflow'': missing' AND read_ct = 1 AND dead_by = 'node-a'";
+  CAF_CHECK_EQUAL(test::count(dsn, q), 1);
+}
+
+CAF_TEST(backoff doubles up to its cap) {
+  CAF_CHECK_EQUAL(backoff_delay(1, 1s, 60s).count(), 1000);
+  CAF_CHECK_EQUAL(backoff_delay(2, 1s, 60s).count(), 2000);
+  CAF_CHECK_EQUAL(backoff_delay(4, 1s, 60s).count(), 8000);
+  CAF_CHECK_EQUAL(backoff_delay(40, 1s, 60s).count(), 60000);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
