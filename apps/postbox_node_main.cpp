@@ -1,28 +1,35 @@
-// postbox-node: runs one node of a topology. The actor pipeline (consumers,
-// orchestrator, file_batch, callback, outbox, reaper) is not built yet: until it
-// is, this binary only migrates the schema and says so.
+// postbox-node: runs one node of a topology. main() only wires.
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
-#include "persistence/migrator.hpp"
-#include "persistence/pg_session.hpp"
+#include "actors/node.hpp"
 
 int main(int argc, char** argv) {
-  std::string dsn = std::getenv("POSTBOX_DSN") ? std::getenv("POSTBOX_DSN") : "";
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--dsn") dsn = argv[i + 1];
-  if (dsn.empty()) {
-    std::cerr << "postbox-node: no database: pass --dsn or set POSTBOX_DSN\n";
+  postbox::node_options opts;
+  if (const char* t = std::getenv("POSTBOX_TOPOLOGY")) opts.topology_path = t;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: postbox-node --topology FILE --node NAME [--dsn DSN]\n";
+      return 0;
+    } else if (a == "--topology" && (v = next())) {
+      opts.topology_path = v;
+    } else if (a == "--node" && (v = next())) {
+      opts.node_name = v;
+    } else if (a == "--dsn" && (v = next())) {
+      opts.dsn = v;
+    } else {
+      std::cerr << "postbox-node: unknown or incomplete option '" << a
+                << "' (usage: postbox-node --topology FILE --node NAME [--dsn DSN])\n";
+      return 2;
+    }
+  }
+  if (opts.topology_path.empty() || opts.node_name.empty()) {
+    std::cerr << "postbox-node: --topology FILE and --node NAME are required\n";
     return 2;
   }
-  postbox::pg_session session{{dsn, "postbox-node"}};
-  auto report = postbox::migrate(session);
-  if (!report) {
-    std::cerr << "postbox-node: migrate failed: " << postbox::describe(report.error()) << "\n";
-    return 1;
-  }
-  std::cerr << "postbox-node: schema at version " << report->current_version
-            << "; the node runtime (actors) is not built yet\n";
-  return 3;
+  return postbox::run_node(opts);
 }

@@ -1,7 +1,11 @@
 // Multi-store transactions.
 #include "persistence/units_of_work.hpp"
 
+#include "persistence/claims_store.hpp"
+#include "persistence/detail/terminal.hpp"
 #include "persistence/detail/tx_context.hpp"
+#include "persistence/execution_store.hpp"
+#include "persistence/file_results_store.hpp"
 
 namespace postbox {
 
@@ -22,6 +26,147 @@ caf::expected<batch_completion> complete_batch(pg_session& session, const lease&
         }
         return out;
       });
+}
+
+const char* to_string(start_outcome x) {
+  switch (x) {
+    case start_outcome::started:
+      return "started";
+    case start_outcome::claim_held:
+      return "claim_held";
+    case start_outcome::tombstoned:
+      return "tombstoned";
+    case start_outcome::already_terminal:
+      return "already_terminal";
+    case start_outcome::not_queued:
+      return "not_queued";
+  }
+  return "unknown";
+}
+
+const char* to_string(finish_outcome x) {
+  switch (x) {
+    case finish_outcome::completed:
+      return "completed";
+    case finish_outcome::already_completed:
+      return "already_completed";
+    case finish_outcome::not_executing:
+      return "not_executing";
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+caf::error record_terminal(tx_context& tx, const std::string& execution_id) {
+  auto counts = file_results_store::counts(tx, execution_id);
+  if (!counts) return counts.error();
+  if (auto err = execution_store::set_counts(tx, execution_id, counts->done, counts->failed))
+    return err;
+  tx.exec("outbox_enqueue_terminal", execution_id);
+  return {};
+}
+
+}  // namespace detail
+
+caf::expected<start_outcome> start_execution(pg_session& session, const start_request& req) {
+  return session.transact_value<start_outcome>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<start_outcome> {
+        if (auto err = mailbox_store::ack(tx, req.delivery)) return err;
+        auto claim = claims_store::try_claim(tx, req.execution_id, req.owner, req.delivery);
+        if (!claim) return claim.error();
+        if (*claim == claim_outcome::held) return start_outcome::claim_held;
+        if (*claim == claim_outcome::tombstoned) return start_outcome::tombstoned;
+        auto created = execution_store::create(
+            tx, {req.execution_id, req.org, req.workflow, req.batch_size, req.files_total});
+        if (!created) return created.error();
+        auto exec = execution_store::get(tx, req.execution_id);
+        if (!exec) return exec.error();
+        if (is_terminal(exec->status)) {
+          if (auto err = claims_store::tombstone(tx, req.execution_id, req.owner)) return err;
+          return start_outcome::already_terminal;
+        }
+        auto moved = execution_store::transition(tx, req.execution_id, {execution_status::queued},
+                                                 execution_status::executing);
+        if (!moved) return moved.error();
+        if (!*moved) return start_outcome::not_queued;
+        if (req.batches.empty())
+          return make_error(errc::invalid_argument,
+                            "execution " + req.execution_id + " has no files to process");
+        if (auto err =
+                barrier_store::arm(tx, req.execution_id, static_cast<int32_t>(req.batches.size())))
+          return err;
+        auto ids = mailbox_store::send_batch(tx, req.batches);
+        if (!ids) return ids.error();
+        return start_outcome::started;
+      });
+}
+
+caf::expected<finish_outcome> finish_execution(pg_session& session, const lease& delivery,
+                                               const std::string& execution_id,
+                                               const std::optional<outgoing_message>& on_success) {
+  return session.transact_value<finish_outcome>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<finish_outcome> {
+        if (auto err = mailbox_store::ack(tx, delivery)) return err;
+        auto moved = execution_store::transition(tx, execution_id, {execution_status::executing},
+                                                 execution_status::completed);
+        if (!moved) return moved.error();
+        if (!*moved) {
+          auto exec = execution_store::get(tx, execution_id);
+          if (!exec) return exec.error();
+          return exec->status == execution_status::completed ? finish_outcome::already_completed
+                                                             : finish_outcome::not_executing;
+        }
+        if (auto err = detail::record_terminal(tx, execution_id)) return err;
+        if (auto err = claims_store::tombstone(tx, execution_id, "callback")) return err;
+        if (on_success) {
+          auto id = mailbox_store::send(tx, *on_success);
+          if (!id) return id.error();
+        }
+        return finish_outcome::completed;
+      });
+}
+
+caf::expected<poison_outcome> poison_message(pg_session& session, const poison_request& req) {
+  return session.transact_value<poison_outcome>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<poison_outcome> {
+        poison_outcome out;
+        auto dl = mailbox_store::dead_letter(tx, req.delivery, req.reason);
+        if (!dl) return dl.error();
+        out.dead_letter_id = *dl;
+        bool send_on_error = req.execution_id.empty();
+        if (!req.execution_id.empty()) {
+          auto moved = execution_store::transition(
+              tx, req.execution_id, {execution_status::queued, execution_status::executing},
+              execution_status::error, req.reason);
+          if (!moved) return moved.error();
+          if (*moved) {
+            out.execution_failed = true;
+            send_on_error = true;
+            if (auto err = detail::record_terminal(tx, req.execution_id)) return err;
+            if (auto err = claims_store::tombstone(tx, req.execution_id, "poison")) return err;
+          }
+        }
+        if (send_on_error && req.on_error) {
+          auto id = mailbox_store::send(tx, *req.on_error);
+          if (!id) return id.error();
+          out.on_error_sent = true;
+        }
+        return out;
+      });
+}
+
+caf::error submit_execution(pg_session& session, const new_execution& execution,
+                            const outgoing_message& orchestration) {
+  return session.transact(retry_policy::never, [&](tx_context& tx) -> caf::error {
+    auto created = execution_store::create(tx, execution);
+    if (!created) return created.error();
+    if (!*created)
+      return make_error(errc::constraint_violation, "execution " + execution.id + " exists");
+    auto id = mailbox_store::send(tx, orchestration);
+    if (!id) return id.error();
+    return {};
+  });
 }
 
 }  // namespace postbox

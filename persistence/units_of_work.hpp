@@ -5,9 +5,12 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "persistence/barrier_store.hpp"
+#include "persistence/execution_store.hpp"
 #include "persistence/mailbox_store.hpp"
 
 namespace postbox {
@@ -21,5 +24,74 @@ struct batch_completion {
 caf::expected<batch_completion> complete_batch(pg_session& session, const lease& batch,
                                                const std::string& execution_id, int32_t batch_index,
                                                const outgoing_message& callback);
+
+}  // namespace postbox
+
+namespace postbox {
+
+enum class start_outcome {
+  started,           // EXECUTING, barrier armed, batches enqueued, orchestration acked
+  claim_held,        // another message's delivery holds the claim: acked, nothing started
+  tombstoned,        // the execution finished earlier: acked, nothing started
+  already_terminal,  // terminal without a tombstone: tombstone written, acked
+  not_queued,        // the execution is past QUEUED (started by an earlier delivery): acked
+};
+const char* to_string(start_outcome x);
+
+struct start_request {
+  lease delivery;  // the execute_workflow delivery: acked first, so a stale receipt changes nothing
+  std::string owner;
+  std::string execution_id;
+  std::string org;
+  std::string workflow;
+  int32_t batch_size = 0;
+  int32_t files_total = 0;
+  std::vector<outgoing_message> batches;  // process_file_batch messages, index = batch_index
+};
+
+/// One transaction: ack + claim (fenced by the delivery) + status QUEUED -> EXECUTING
+/// + arm the barrier + enqueue every batch. All of it or none of it.
+caf::expected<start_outcome> start_execution(pg_session& session, const start_request& req);
+
+enum class finish_outcome {
+  completed,          // this delivery completed it: status, counts, outbox rows, continuation
+  already_completed,  // a prior delivery completed it: acked, no side effects again
+  not_executing,      // ERROR/STOPPED (e.g. poisoned) or never started: acked, nothing else
+};
+const char* to_string(finish_outcome x);
+
+/// One transaction: ack + CAS EXECUTING -> COMPLETED with counts from file_results +
+/// webhook/usage outbox rows + tombstone + `on_success` (when given).
+caf::expected<finish_outcome> finish_execution(pg_session& session, const lease& delivery,
+                                               const std::string& execution_id,
+                                               const std::optional<outgoing_message>& on_success);
+
+struct poison_request {
+  lease delivery;
+  std::string execution_id;  // from the envelope columns; may be empty
+  std::string reason;
+  std::optional<outgoing_message> on_error;
+};
+
+struct poison_outcome {
+  int64_t dead_letter_id = 0;
+  bool execution_failed = false;  // this call moved the execution to ERROR
+  bool on_error_sent = false;
+};
+
+/// One transaction: dead-letter the delivery (fenced) + execution -> ERROR with the
+/// reason (if not terminal) + webhook/usage outbox rows + tombstone + `on_error`.
+/// on_error is sent once per execution: only by the poison that failed it.
+caf::expected<poison_outcome> poison_message(pg_session& session, const poison_request& req);
+
+}  // namespace postbox
+
+namespace postbox {
+
+/// One transaction: create the execution (QUEUED) and enqueue its orchestration
+/// message; a submit that fails leaves neither. Not retried once the INSERTs may
+/// have reached the server.
+caf::error submit_execution(pg_session& session, const new_execution& execution,
+                            const outgoing_message& orchestration);
 
 }  // namespace postbox

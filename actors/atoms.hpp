@@ -1,0 +1,16 @@
+// The atoms of postbox's actor protocols (CAF 0.17: at most 10 characters).
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace postbox {
+
+using poll_atom = caf::atom_constant<caf::atom("pb_poll")>;        // consumer: claim now
+using renew_atom = caf::atom_constant<caf::atom("pb_renew")>;      // consumer: renew leases
+using done_atom = caf::atom_constant<caf::atom("pb_done")>;        // worker -> consumer
+using drain_atom = caf::atom_constant<caf::atom("pb_drain")>;      // stop claiming, finish, quit
+using wake_atom = caf::atom_constant<caf::atom("pb_wake")>;        // listener -> consumer
+using respawn_atom = caf::atom_constant<caf::atom("pb_respawn")>;  // supervisor/consumer timer
+using tick_atom = caf::atom_constant<caf::atom("pb_tick")>;        // periodic maintenance
+
+}  // namespace postbox

@@ -1,0 +1,80 @@
+// Dispatch by message type, poison handling and the mapping of store failures.
+#include "actors/handlers.hpp"
+
+#include <cstring>
+
+#include "actors/continuations.hpp"
+#include "actors/processors/processor.hpp"
+#include "messages/messages.hpp"
+#include "messages/utf8.hpp"
+#include "persistence/units_of_work.hpp"
+
+namespace postbox {
+
+const char* to_string(handled x) {
+  switch (x) {
+    case handled::acked:
+      return "acked";
+    case handled::lease_lost:
+      return "lease_lost";
+    case handled::retry_later:
+      return "retry_later";
+    case handled::dead_lettered:
+      return "dead_lettered";
+  }
+  return "unknown";
+}
+
+handler_context::handler_context(pg_session& s, const topology& t, const processor_registry& p,
+                                 std::string o)
+    : session(s), topo(t), processors(p), owner(std::move(o)) {}
+
+handler_context::~handler_context() = default;
+
+handler_result handle_delivery(handler_context& ctx, const delivery& d) {
+  try {
+    if (d.type == execute_workflow_type) return handle_execute_workflow(ctx, d);
+    if (d.type == process_file_batch_type) return handle_process_file_batch(ctx, d);
+    if (d.type == execution_callback_type) return handle_execution_callback(ctx, d);
+    return poison(ctx, d, "unknown message type '" + d.type + "' on queue '" + d.queue + "'");
+  } catch (const std::exception& e) {
+    // A handler bug must not kill the worker; the delivery comes back with backoff.
+    return store_failure(ctx, d, make_error(errc::logic_error, e.what()));
+  }
+}
+
+handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason) {
+  poison_request req;
+  req.delivery = d.to_lease();
+  req.execution_id = d.execution_id;
+  req.reason = utf8_sanitize(reason);
+  req.on_error = on_error_message(d, req.reason);
+  auto r = poison_message(ctx.session, req);
+  if (!r) {
+    if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
+    // Not dead-lettered: the delivery comes back after its lease and is poisoned again.
+    return {handled::retry_later, "dead-lettering failed: " + describe(r.error())};
+  }
+  return {handled::dead_lettered, req.reason};
+}
+
+std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts) {
+  std::string reason = "delivered " + std::to_string(d.read_ct) + " times, max_attempts is " +
+                       std::to_string(max_attempts);
+  if (d.last_error.empty())
+    reason += ": every attempt ended without an ack (the handler crashed its node or hung)";
+  else
+    reason += ": last error: " + d.last_error;
+  return reason;
+}
+
+handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err) {
+  if (is(err, errc::lease_lost)) return {handled::lease_lost, describe(err)};
+  auto text = utf8_sanitize(describe(err));
+  mailbox_store mailbox{ctx.session};
+  // Best effort: if the database is unreachable the lease runs out instead.
+  (void)mailbox.nack(d.to_lease(), backoff_delay(d.read_ct), text);
+  return {handled::retry_later, text};
+}
+
+}  // namespace postbox

@@ -1,0 +1,68 @@
+// The pipeline's message handlers as plain functions: one call handles one
+// delivery end to end (effect + ack in one transaction, or a dead letter).
+// Worker actors call them; tests call them directly.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "persistence/mailbox_store.hpp"
+
+namespace postbox {
+
+struct topology;
+class processor;
+class processor_registry;
+
+/// Queue names the pipeline routes to (the consumer roles' default queues).
+inline constexpr const char* orchestrator_queue = "orchestrator";
+inline constexpr const char* file_batch_queue = "file_batch";
+inline constexpr const char* callback_queue = "callback";
+
+/// What handling a delivery did to it.
+enum class handled {
+  acked,          // the effect and the ack committed together
+  lease_lost,     // the receipt went stale (the lease expired): another delivery owns it now
+  retry_later,    // a transient failure: nacked with backoff (or left to its lease)
+  dead_lettered,  // poisoned: moved to dead_letters, execution ERROR, on_error sent
+};
+const char* to_string(handled x);
+
+struct handler_result {
+  handled what = handled::acked;
+  std::string detail;
+};
+
+/// Everything a handler needs; one per worker (each worker owns its session).
+struct handler_context {
+  pg_session& session;
+  const topology& topo;
+  const processor_registry& processors;
+  std::string owner;  // "node/role/worker" for claims and leases
+  /// Processors built from workflow options, reused across batches.
+  std::map<std::string, std::unique_ptr<processor>> processor_cache;
+
+  handler_context(pg_session& s, const topology& t, const processor_registry& p, std::string o);
+  ~handler_context();
+};
+
+/// Dispatches by the delivery's type; decodes, runs, acks. Never throws.
+handler_result handle_delivery(handler_context& ctx, const delivery& d);
+
+/// Dead-letters `d` with `reason`, fails its execution (identity from the envelope
+/// columns) and enqueues its on_error continuation, all in one transaction.
+handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason);
+
+/// The reason a delivery read more than `max_attempts` times is poisoned.
+std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts);
+
+// One per message type (handlers_*.cpp).
+handler_result handle_execute_workflow(handler_context& ctx, const delivery& d);
+handler_result handle_process_file_batch(handler_context& ctx, const delivery& d);
+handler_result handle_execution_callback(handler_context& ctx, const delivery& d);
+
+/// Maps a store error to a result: lease_lost, or retry_later after a best-effort nack.
+handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err);
+
+}  // namespace postbox

@@ -1,0 +1,18 @@
+// execution_callback: complete the execution once (status, counts, webhook and
+// usage outbox rows, on_success), in the transaction that acks the callback.
+#include "actors/continuations.hpp"
+#include "actors/handlers.hpp"
+#include "messages/json_codec.hpp"
+#include "persistence/units_of_work.hpp"
+
+namespace postbox {
+
+handler_result handle_execution_callback(handler_context& ctx, const delivery& d) {
+  auto msg = decode_execution_callback(d.payload);
+  if (!msg) return poison(ctx, d, "undecodable execution_callback: " + describe(msg.error()));
+  auto r = finish_execution(ctx.session, d.to_lease(), msg->execution_id, on_success_message(d));
+  if (!r) return store_failure(ctx, d, r.error());
+  return {handled::acked, std::string("callback ") + to_string(*r)};
+}
+
+}  // namespace postbox

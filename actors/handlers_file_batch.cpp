@@ -1,0 +1,124 @@
+// process_file_batch: run the workflow's processor on each file not yet done,
+// record each result once, then ack + barrier arrival (+ callback if last) in
+// one transaction.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "actors/handlers.hpp"
+#include "actors/processors/processor.hpp"
+#include "config/topology.hpp"
+#include "messages/json_codec.hpp"
+#include "messages/messages.hpp"
+#include "messages/utf8.hpp"
+#include "persistence/blob_store.hpp"
+#include "persistence/execution_store.hpp"
+#include "persistence/file_results_store.hpp"
+#include "persistence/units_of_work.hpp"
+
+namespace postbox {
+
+namespace {
+
+/// A blob written to a temporary file for the processor; removed when done.
+struct materialized {
+  std::string path;
+  ~materialized() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+caf::expected<processor*> processor_for(handler_context& ctx, const std::string& workflow) {
+  auto cached = ctx.processor_cache.find(workflow);
+  if (cached != ctx.processor_cache.end()) return cached->second.get();
+  auto wf = ctx.topo.workflows.find(workflow);
+  if (wf == ctx.topo.workflows.end())
+    return make_error(errc::invalid_argument, "unknown workflow '" + workflow + "'");
+  auto p = ctx.processors.create(wf->second.processor, wf->second.options_json);
+  if (!p) return p.error();
+  auto* raw = p->get();
+  ctx.processor_cache.emplace(workflow, std::move(*p));
+  return raw;
+}
+
+}  // namespace
+
+handler_result handle_process_file_batch(handler_context& ctx, const delivery& d) {
+  auto msg = decode_process_file_batch(d.payload);
+  if (!msg) return poison(ctx, d, "undecodable process_file_batch: " + describe(msg.error()));
+  execution_store executions{ctx.session};
+  auto exec = executions.get(msg->execution_id);
+  if (!exec) {
+    if (is(exec.error(), errc::not_found))
+      return poison(ctx, d, "batch for unknown execution '" + msg->execution_id + "'");
+    return store_failure(ctx, d, exec.error());
+  }
+  mailbox_store mailbox{ctx.session};
+  if (is_terminal(exec->status)) {
+    // Poisoned or stopped meanwhile: this batch has nothing left to contribute.
+    auto err = mailbox.ack(d.to_lease());
+    if (err) return store_failure(ctx, d, err);
+    return {handled::acked, "execution already terminal; batch skipped"};
+  }
+  auto proc = processor_for(ctx, msg->workflow.empty() ? exec->workflow : msg->workflow);
+  if (!proc) return poison(ctx, d, describe(proc.error()));
+
+  file_results_store results{ctx.session};
+  auto done = results.existing(msg->execution_id, msg->files);
+  if (!done) return store_failure(ctx, d, done.error());
+  blob_store blobs{ctx.session};
+  for (const auto& key : msg->files) {
+    if (done->count(key)) continue;  // recorded by an earlier delivery of this batch
+    file_result fr;
+    fr.file_key = key;
+    file_input in{key, key, base_name(key)};
+    materialized tmp;
+    if (key.rfind("blob:", 0) == 0) {
+      auto b = blobs.get(key.substr(5));
+      if (!b && !is(b.error(), errc::not_found)) return store_failure(ctx, d, b.error());
+      if (!b) {
+        fr.error = "blob " + key.substr(5) + " not found";
+      } else {
+        char path[] = "/tmp/postbox-blob-XXXXXX";
+        int fd = ::mkstemp(path);
+        if (fd < 0) return store_failure(ctx, d, make_error(errc::io_error, "mkstemp failed"));
+        ::close(fd);
+        tmp.path = path;
+        std::ofstream(path, std::ios::binary) << b->content;
+        in.path = path;
+        in.name = b->name;
+      }
+    }
+    if (fr.error.empty()) {
+      auto out = (*proc)->process(in);
+      fr.ok = out.ok;
+      fr.result_json = out.ok ? out.result_json : "{}";
+      fr.error = utf8_sanitize(out.error);
+    }
+    if (auto rec = results.record(msg->execution_id, msg->batch_index, fr); !rec)
+      return store_failure(ctx, d, rec.error());
+  }
+
+  outgoing_message callback;
+  callback.queue = callback_queue;
+  callback.type = execution_callback_type;
+  callback.execution_id = msg->execution_id;
+  callback.org = msg->org.empty() ? exec->org : msg->org;
+  callback.payload = to_json(execution_callback{msg->execution_id});
+  callback.headers = d.headers.empty() ? "{}" : d.headers;
+  auto r = complete_batch(ctx.session, d.to_lease(), msg->execution_id, msg->batch_index, callback);
+  if (!r) {
+    if (is(r.error(), errc::invalid_argument) || is(r.error(), errc::not_found))
+      return poison(ctx, d, describe(r.error()));
+    return store_failure(ctx, d, r.error());
+  }
+  return {handled::acked, r->barrier.fired ? "last batch: callback enqueued" : "batch done"};
+}
+
+}  // namespace postbox

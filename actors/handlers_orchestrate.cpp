@@ -1,0 +1,60 @@
+// execute_workflow: split the files into batches and start the execution in one
+// transaction (ack + fenced claim + EXECUTING + barrier + batches).
+#include "actors/handlers.hpp"
+#include "config/topology.hpp"
+#include "messages/json_codec.hpp"
+#include "messages/messages.hpp"
+#include "persistence/units_of_work.hpp"
+
+namespace postbox {
+
+handler_result handle_execute_workflow(handler_context& ctx, const delivery& d) {
+  auto msg = decode_execute_workflow(d.payload);
+  if (!msg) return poison(ctx, d, "undecodable execute_workflow: " + describe(msg.error()));
+  if (!d.execution_id.empty() && d.execution_id != msg->execution_id)
+    return poison(ctx, d,
+                  "envelope execution_id '" + d.execution_id + "' differs from the body's '" +
+                      msg->execution_id + "'");
+  auto wf = ctx.topo.workflows.find(msg->workflow);
+  if (wf == ctx.topo.workflows.end())
+    return poison(ctx, d, "unknown workflow '" + msg->workflow + "'");
+  int32_t batch_size = msg->batch_size > 0 ? msg->batch_size : wf->second.batch_size;
+  if (batch_size <= 0) batch_size = 10;
+
+  std::vector<std::string> files = msg->files;
+  for (const auto& id : msg->blob_ids) files.push_back("blob:" + id);
+
+  start_request req;
+  req.delivery = d.to_lease();
+  req.owner = ctx.owner;
+  req.execution_id = msg->execution_id;
+  req.org = msg->org;
+  req.workflow = msg->workflow;
+  req.batch_size = batch_size;
+  req.files_total = static_cast<int32_t>(files.size());
+  for (size_t first = 0, index = 0; first < files.size(); first += batch_size, ++index) {
+    process_file_batch batch;
+    batch.execution_id = msg->execution_id;
+    batch.workflow = msg->workflow;
+    batch.org = msg->org;
+    batch.batch_index = static_cast<int32_t>(index);
+    auto last = std::min(files.size(), first + static_cast<size_t>(batch_size));
+    batch.files.assign(files.begin() + first, files.begin() + last);
+    outgoing_message m;
+    m.queue = file_batch_queue;
+    m.type = process_file_batch_type;
+    m.execution_id = msg->execution_id;
+    m.org = msg->org;
+    m.payload = to_json(batch);
+    m.headers = d.headers.empty() ? "{}" : d.headers;  // continuations travel to the callback
+    req.batches.push_back(std::move(m));
+  }
+  auto r = start_execution(ctx.session, req);
+  if (!r) {
+    if (is(r.error(), errc::invalid_argument)) return poison(ctx, d, describe(r.error()));
+    return store_failure(ctx, d, r.error());
+  }
+  return {handled::acked, std::string("orchestration ") + to_string(*r)};
+}
+
+}  // namespace postbox

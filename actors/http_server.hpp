@@ -1,0 +1,57 @@
+// A small HTTP/1.1 server on its own thread (metrics, health, webhook sinks).
+// Boost stays in the .cpp: Beast headers cost seconds per translation unit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "messages/error.hpp"
+
+namespace postbox {
+
+struct http_request {
+  std::string method;
+  std::string target;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names; repeated headers joined by ", "
+};
+
+struct http_reply {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+/// Serves every request with one handler, called on the server's single I/O
+/// thread (a slow handler delays every other connection). Keep-alive, 30 s idle
+/// timeout, 8 MiB request bodies (413 beyond); a throwing handler yields a 500.
+class http_server {
+ public:
+  using handler = std::function<http_reply(const http_request&)>;
+
+  /// `port` 0 picks an ephemeral port; see port() after start().
+  http_server(std::string host, uint16_t port, handler h);
+  ~http_server();  // stops
+
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  /// Binds, listens and starts the I/O thread. errc::io_error naming host:port
+  /// when the address is unusable or taken; errc::logic_error when called twice.
+  caf::error start();
+
+  /// The bound port after start() (still readable after stop()); 0 before.
+  uint16_t port() const;
+
+  /// Idempotent: closes the listener and all connections, joins the thread.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace postbox

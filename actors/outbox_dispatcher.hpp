@@ -1,0 +1,45 @@
+// Delivers outbox rows: webhooks are POSTed (Idempotency-Key: <execution_id>:<status>)
+// and retried with exponential backoff up to max_attempts, then marked failed;
+// usage records are settled in place. A dispatcher that dies mid-POST hands its
+// rows on when their claim lease runs out: the receiver may see a key twice,
+// which is what the Idempotency-Key is for.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <chrono>
+#include <string>
+
+#include "persistence/outbox_store.hpp"
+
+namespace postbox {
+
+struct outbox_dispatcher_config {
+  std::string webhook_url;  // empty: webhooks are settled without a POST
+  int32_t max_attempts = 10;
+  std::chrono::milliseconds timeout{5000};       // per POST
+  std::chrono::milliseconds claim_lease{30000};  // a claimed row is not due again before this
+  std::chrono::milliseconds backoff_base{500};
+  std::chrono::milliseconds backoff_cap{60000};
+  int batch = 16;
+};
+
+struct outbox_run_counts {
+  int delivered = 0;  // settled: 2xx, or a usage record
+  int retrying = 0;   // failed this time, scheduled again
+  int failed = 0;     // failed for good after max_attempts
+};
+
+class outbox_dispatcher {
+ public:
+  outbox_dispatcher(pg_session& session, outbox_dispatcher_config cfg, std::string owner);
+
+  /// Claims what is due and delivers it once; tests call this directly.
+  caf::expected<outbox_run_counts> run_once();
+
+ private:
+  outbox_store outbox_;
+  outbox_dispatcher_config cfg_;
+  std::string owner_;
+};
+
+}  // namespace postbox

@@ -1,0 +1,53 @@
+// The reaper: one node at a time holds the "reaper" leader lease and sweeps —
+// executions not yet terminal with no live work for `stuck_after` end in ERROR
+// (with their webhook), stale claims nothing will finish are released,
+// tombstones past retention and delivered outbox rows are pruned, and dead
+// letters older than 30 days are removed. Every sweep is one run_once() call.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <chrono>
+#include <string>
+
+#include "persistence/maintenance_store.hpp"
+
+namespace postbox {
+
+struct reaper_settings {
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds stuck_after{120000};
+  std::chrono::milliseconds tombstone_retention{std::chrono::hours{24}};
+  std::chrono::milliseconds outbox_retention{std::chrono::hours{24}};
+  std::chrono::milliseconds dead_letter_retention{std::chrono::hours{24 * 30}};
+  /// The leader lease outlives two missed sweeps, so it moves within seconds of a
+  /// leader's death but not on one slow sweep.
+  std::chrono::milliseconds lease_ttl() const { return interval * 2 + std::chrono::seconds(1); }
+  int batch = 100;
+};
+
+struct reaper_counts {
+  bool leader = false;
+  int64_t term = 0;
+  int stranded_failed = 0;
+  int claims_released = 0;
+  int64_t tombstones_pruned = 0;
+  int64_t outbox_pruned = 0;
+  int64_t dead_letters_pruned = 0;
+};
+
+class reaper {
+ public:
+  reaper(pg_session& session, reaper_settings settings, std::string holder);
+
+  /// One sweep; does nothing but report leader=false when another node leads.
+  caf::expected<reaper_counts> run_once();
+  /// Gives the lease up (on drain) so another node takes over at once.
+  void resign();
+
+ private:
+  maintenance_store store_;
+  reaper_settings settings_;
+  std::string holder_;
+};
+
+}  // namespace postbox

@@ -1,0 +1,735 @@
+// Strict YAML loader of the topology. Every unknown key, wrong type or bad value becomes one
+// line `FILE:LINE:COL: path.to.key: message`, so a bad file fails at start and says where.
+#include "config/topology.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <utility>
+
+namespace postbox {
+
+const queue_config& topology::queue(const std::string& name) const {
+  static const queue_config defaults;
+  auto i = queues.find(name);
+  return i == queues.end() ? defaults : i->second;
+}
+
+const node_config* topology::node(const std::string& name) const {
+  auto i = nodes.find(name);
+  return i == nodes.end() ? nullptr : &i->second;
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+
+const char* const duration_help = "use a positive integer with ms, s, m or h, e.g. 30s";
+
+std::optional<milliseconds> duration_of(const std::string& text) {
+  std::size_t i = 0;
+  int64_t n = 0;
+  constexpr int64_t limit = std::numeric_limits<int64_t>::max() / 3600000;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + (text[i++] - '0');
+    if (n > limit) return std::nullopt;
+  }
+  if (i == 0 || n <= 0) return std::nullopt;
+  const std::string unit = text.substr(i);
+  if (unit == "ms") return milliseconds{n};
+  if (unit == "s") return milliseconds{n * 1000};
+  if (unit == "m") return milliseconds{n * 60000};
+  if (unit == "h") return milliseconds{n * 3600000};
+  return std::nullopt;
+}
+
+// Values are quoted back into one-line messages: keep them short and free of line breaks.
+std::string shown(const std::string& s) {
+  std::string out = "'";
+  for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      out += '?';
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > 60) out += "...";
+  return out + "'";
+}
+
+// Optimal string alignment distance: a swapped pair ("btach") counts as one edit.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  const std::size_t n = a.size(), m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i)
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[n][m];
+}
+
+std::size_t common_prefix(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
+}
+
+// " (did you mean 'x'?)" for the closest candidate, or nothing when none is close.
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string* best = nullptr;
+  std::size_t best_distance = 0, best_prefix = 0;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    const std::size_t p = common_prefix(word, c);
+    const std::size_t shorter = std::min(word.size(), c.size());
+    const bool close =
+        (d <= 2 && d < std::max(word.size(), c.size())) || (p == shorter && shorter >= 3) || p >= 4;
+    if (!close) continue;
+    if (!best || d < best_distance || (d == best_distance && p > best_prefix)) {
+      best = &c;
+      best_distance = d;
+      best_prefix = p;
+    }
+  }
+  return best ? " (did you mean '" + *best + "'?)" : std::string{};
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          static const char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+bool valid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xe  ? 3
+                      : (c >> 3) == 0x1e ? 4
+                                         : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Exactly the JSON number grammar, so the text can be copied into the JSON verbatim.
+bool json_number(const std::string& s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0')
+    ++i;
+  else if (!digits())
+    return false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+bool valid_var_name(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+const std::vector<std::string> consumer_roles = {"orchestrator", "file_batch", "callback"};
+const std::vector<std::string> all_roles = {"orchestrator", "file_batch", "callback", "reaper",
+                                            "outbox"};
+const std::vector<std::string> builtin_processors = {"checksum", "wordcount", "exec", "chaos"};
+
+// 1-based for humans; a node built without a position is reported at the top of the file.
+std::string where(const YAML::Mark& m) {
+  if (m.is_null()) return "1:1";
+  return std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+// Thrown inside the loader only; load_topology_string turns it into an error value.
+struct config_failure {
+  std::string text;
+};
+
+// One key of a mapping, with both nodes so messages can point at the key or at the value.
+struct entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+  std::string path;
+
+  bool absent() const { return value.IsNull(); }
+  // An empty value (`key:`) carries the next token's mark: point at the key instead.
+  YAML::Mark value_mark() const { return value.IsNull() ? key_node.Mark() : value.Mark(); }
+};
+
+// A checked mapping: keys are known, unique strings. Entries are looked up, never node[key],
+// because subscripting a const node that lacks the key throws and a mutable one inserts.
+struct mapping {
+  std::string path;
+  YAML::Mark at;  // where a missing required key is reported
+  std::vector<entry> entries;
+
+  const entry* find(const std::string& key) const {
+    for (const auto& e : entries)
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+  // The entry when present and not null.
+  const entry* given(const std::string& key) const {
+    const entry* e = find(key);
+    return e && !e->absent() ? e : nullptr;
+  }
+  std::string child(const std::string& key) const { return path.empty() ? key : path + "." + key; }
+};
+
+class loader {
+ public:
+  loader(std::string source, const std::set<std::string>& extra)
+      : source_(std::move(source)), extra_(extra) {}
+
+  topology load(const std::string& yaml) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(yaml);
+    } catch (const YAML::ParserException& e) {
+      throw config_failure{source_ + ":" + where(e.mark) + ": syntax error: " + e.msg};
+    }
+    YAML::Mark start;
+    if (docs.empty() || docs[0].IsNull())
+      fail(start, "topology", "the file is empty (it needs at least database and nodes)");
+    if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
+    const YAML::Node& root = docs[0];
+    const mapping m =
+        open(root, start, "", "topology",
+             {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "nodes"});
+    topology t;
+    t.source = source_;
+    if (const entry* e = m.given("cluster")) {
+      t.cluster = string_of(*e);
+      if (!valid_name(t.cluster))
+        fail(e->value_mark(), e->path,
+             "invalid name " + shown(t.cluster) + " (use letters, digits, '_', '-' or '.')");
+    }
+    if (const entry* e = m.find("database"))
+      t.database = database(*e);
+    else
+      fail(m.at, "database.dsn", "missing: the database needs a dsn");
+    if (const entry* e = m.given("queues")) queues(*e, t);
+    if (const entry* e = m.given("workflows")) workflows(*e, t);
+    if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
+    if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
+    const entry* nodes_entry = m.find("nodes");
+    if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
+    nodes(*nodes_entry, t);
+    check_queue_names(m, t);
+    return t;
+  }
+
+ private:
+  [[noreturn]] void fail(const YAML::Mark& m, const std::string& path,
+                         const std::string& what) const {
+    throw config_failure{source_ + ":" + where(m) + ": " + path + ": " + what};
+  }
+
+  static std::string kind_of(const YAML::Node& n) {
+    if (n.IsMap()) return "a mapping";
+    if (n.IsSequence()) return "a sequence";
+    if (n.IsNull()) return "nothing";
+    return shown(n.Scalar());
+  }
+
+  // Checks that `n` is a mapping of unique, allowed keys (any keys when `allowed` is empty:
+  // the names of queues, workflows and nodes). `at` is the mark of the key that owns it.
+  mapping open(const YAML::Node& n, const YAML::Mark& at, const std::string& path,
+               const std::string& display, const std::vector<std::string>& allowed) const {
+    mapping m{path, at, {}};
+    if (n.IsNull()) return m;
+    if (!n.IsMap()) fail(n.Mark(), display, "expected a mapping, got " + kind_of(n));
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const YAML::Node k = it->first;  // a copy: `it->` yields a temporary proxy
+      if (!k.IsScalar()) fail(k.Mark(), display, "keys must be plain names, got " + kind_of(k));
+      const std::string key = k.Scalar();
+      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        fail(k.Mark(), display, "unknown key " + shown(key) + suggestion(key, allowed));
+      if (const entry* first = m.find(key))
+        fail(k.Mark(), display,
+             "duplicate key " + shown(key) + " (first at line " +
+                 std::to_string(first->key_node.Mark().line + 1) + ")");
+      m.entries.push_back(entry{key, k, it->second, m.child(key)});
+    }
+    return m;
+  }
+
+  mapping open(const entry& e, const std::vector<std::string>& allowed) const {
+    return open(e.value, e.key_node.Mark(), e.path, e.path, allowed);
+  }
+
+  // ${VAR} and ${VAR:-default}, expanded per scalar after parsing so marks stay exact and
+  // YAML syntax in a variable's value cannot change the document's structure.
+  std::string expand(const std::string& s, const YAML::Mark& m, const std::string& path) const {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+      if (s.compare(i, 2, "${") != 0) {
+        out += s[i++];
+        continue;
+      }
+      const std::size_t close = s.find('}', i);
+      if (close == std::string::npos) fail(m, path, "unterminated ${ in " + shown(s));
+      std::string name = s.substr(i + 2, close - i - 2), fallback;
+      const std::size_t dash = name.find(":-");
+      const bool has_fallback = dash != std::string::npos;
+      if (has_fallback) {
+        fallback = name.substr(dash + 2);
+        name.resize(dash);
+      }
+      if (!valid_var_name(name))
+        fail(m, path, "invalid variable name " + shown(name) + " in " + shown(s));
+      const char* v = std::getenv(name.c_str());
+      if (v && *v)  // ":-" semantics: an empty variable counts as unset
+        out += v;
+      else if (has_fallback)
+        out += fallback;
+      else
+        fail(m, path, "environment variable " + name + (v ? " is empty" : " is not set"));
+      i = close + 1;
+    }
+    return out;
+  }
+
+  std::string scalar_of(const YAML::Node& n, const YAML::Mark& m, const std::string& path,
+                        const char* expected) const {
+    if (!n.IsScalar()) fail(m, path, std::string("expected ") + expected + ", got " + kind_of(n));
+    return expand(n.Scalar(), m, path);
+  }
+
+  std::string string_of(const entry& e) const {
+    return scalar_of(e.value, e.value_mark(), e.path, "a string");
+  }
+
+  int64_t integer_of(const YAML::Node& n, const YAML::Mark& m, const std::string& path, int64_t min,
+                     int64_t max) const {
+    const std::string s = scalar_of(n, m, path, "an integer");
+    std::size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    int64_t v = 0;
+    const bool digits =
+        i < s.size() && std::all_of(s.begin() + static_cast<std::ptrdiff_t>(i), s.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) fail(m, path, "expected an integer, got " + shown(s));
+    bool overflow = false;
+    for (; i < s.size(); ++i) {
+      v = v * 10 + (s[i] - '0');
+      if (v > std::numeric_limits<int32_t>::max()) overflow = true;
+      if (overflow) break;
+    }
+    if (s[0] == '-') v = -v;
+    if (overflow || v < min || v > max) {
+      if (min == 1 && max == std::numeric_limits<int32_t>::max())
+        fail(m, path, "must be a positive integer, got " + s);
+      fail(m, path,
+           "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+               ", got " + s);
+    }
+    return v;
+  }
+
+  int32_t positive(const entry& e) const {
+    return static_cast<int32_t>(
+        integer_of(e.value, e.value_mark(), e.path, 1, std::numeric_limits<int32_t>::max()));
+  }
+
+  milliseconds duration(const YAML::Node& n, const YAML::Mark& m, const std::string& path) const {
+    const std::string s = scalar_of(n, m, path, "a duration");
+    auto d = duration_of(s);
+    if (!d) fail(m, path, "invalid duration " + shown(s) + " (" + duration_help + ")");
+    return *d;
+  }
+
+  milliseconds duration(const entry& e) const { return duration(e.value, e.value_mark(), e.path); }
+
+  void check_name(const entry& e, const std::string& display) const {
+    if (!valid_name(e.key))
+      fail(e.key_node.Mark(), display,
+           "invalid name " + shown(e.key) + " (use letters, digits, '_', '-' or '.')");
+  }
+
+  database_config database(const entry& section) const {
+    const mapping m = open(section, {"dsn", "pool", "password_file"});
+    database_config c;
+    const entry* dsn = m.given("dsn");
+    if (!dsn) fail(m.at, m.child("dsn"), "missing: the database needs a dsn");
+    c.dsn = string_of(*dsn);
+    if (c.dsn.empty())
+      fail(dsn->value_mark(), dsn->path,
+           dsn->value.Scalar().find("${") != std::string::npos
+               ? "is empty after expanding " + shown(dsn->value.Scalar())
+               : "must not be empty");
+    if (const entry* e = m.given("pool")) c.pool = positive(*e);
+    if (const entry* e = m.given("password_file")) c.password_file = string_of(*e);
+    return c;
+  }
+
+  void queues(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& q : all.entries) {
+      check_name(q, section.path);
+      const mapping m =
+          open(q, {"visibility_timeout", "max_attempts", "claim_batch", "poll_interval"});
+      queue_config c;
+      if (const entry* e = m.given("visibility_timeout")) c.visibility_timeout = duration(*e);
+      if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
+      if (const entry* e = m.given("claim_batch")) c.claim_batch = positive(*e);
+      if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
+      t.queues.emplace(q.key, c);
+    }
+  }
+
+  void workflows(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& w : all.entries) {
+      check_name(w, section.path);
+      const mapping m = open(w, {"processor", "batch_size", "options"});
+      workflow_config c;
+      c.name = w.key;
+      const entry* p = m.given("processor");
+      if (!p) fail(m.at, m.child("processor"), "missing: a workflow needs a processor");
+      c.processor = string_of(*p);
+      std::vector<std::string> known = builtin_processors;
+      for (const auto& x : extra_)
+        if (std::find(known.begin(), known.end(), x) == known.end()) known.push_back(x);
+      if (std::find(known.begin(), known.end(), c.processor) == known.end())
+        fail(p->value_mark(), p->path,
+             "unknown processor " + shown(c.processor) + suggestion(c.processor, known) +
+                 "; known: " + joined(known));
+      if (const entry* e = m.given("batch_size")) c.batch_size = positive(*e);
+      c.options_json = options(c.processor, m);
+      t.workflows.emplace(w.key, std::move(c));
+    }
+  }
+
+  // Built-in processors get their options checked and typed; registered ones get a
+  // faithful JSON rendering of whatever mapping they were given.
+  std::string options(const std::string& processor, const mapping& workflow) const {
+    const entry* o = workflow.find("options");
+    const std::string path = workflow.child("options");
+    const YAML::Mark at = o ? o->key_node.Mark() : workflow.at;
+    if (o && !o->absent() && !o->value.IsMap())
+      fail(o->value.Mark(), path, "expected a mapping, got " + kind_of(o->value));
+    const YAML::Node none;
+    const YAML::Node& value = o ? o->value : none;
+    if (processor == "checksum" || processor == "wordcount") {
+      const mapping m = open(value, at, path, path, {});
+      if (!m.entries.empty())
+        fail(m.entries[0].key_node.Mark(), path,
+             "processor " + processor + " takes no options, got " + shown(m.entries[0].key));
+      return "{}";
+    }
+    if (processor == "exec") {
+      const mapping m = open(value, at, path, path, {"argv", "timeout"});
+      const entry* argv = m.given("argv");
+      if (!argv)
+        fail(at, m.child("argv"),
+             "missing: processor exec needs argv, a non-empty list of strings");
+      if (!argv->value.IsSequence() || argv->value.size() == 0)
+        fail(argv->value_mark(), argv->path,
+             "expected a non-empty sequence of strings, got " +
+                 (argv->value.IsSequence() ? std::string("an empty sequence")
+                                           : kind_of(argv->value)));
+      std::string out = "{\"argv\":[";
+      std::size_t i = 0;
+      for (auto it = argv->value.begin(); it != argv->value.end(); ++it, ++i) {
+        const std::string item_path = argv->path + "[" + std::to_string(i) + "]";
+        const YAML::Mark mark = it->IsNull() ? argv->value.Mark() : it->Mark();
+        if (it->IsNull()) fail(mark, item_path, "expected a string, got nothing");
+        out += (i ? "," : "") +
+               json_text(scalar_of(*it, mark, item_path, "a string"), mark, item_path);
+      }
+      out += "]";
+      if (const entry* e = m.given("timeout")) {
+        duration(*e);
+        out += ",\"timeout\":" + json_string(string_of(*e));
+      }
+      return out + "}";
+    }
+    if (processor == "chaos") {
+      const mapping m = open(value, at, path, path, {"sleep_ms", "fail_on", "abort_on"});
+      std::string out;
+      for (const auto& e : m.entries) {
+        if (e.absent()) continue;
+        std::string v;
+        if (e.key == "sleep_ms")
+          v = std::to_string(
+              integer_of(e.value, e.value_mark(), e.path, 0, std::numeric_limits<int32_t>::max()));
+        else
+          v = json_text(string_of(e), e.value_mark(), e.path);
+        out += (out.empty() ? "" : ",") + json_string(e.key) + ":" + v;
+      }
+      return "{" + out + "}";
+    }
+    if (value.IsNull()) return "{}";
+    return any_json(value, at, path);
+  }
+
+  std::string json_text(const std::string& s, const YAML::Mark& m, const std::string& path) const {
+    if (!valid_utf8(s)) fail(m, path, "is not valid UTF-8");
+    return json_string(s);
+  }
+
+  // `depth` stops an alias that refers to its own anchor from recursing forever.
+  std::string any_json(const YAML::Node& n, const YAML::Mark& at, const std::string& path,
+                       int depth = 0) const {
+    if (depth > 32) fail(at, path, "nested too deeply (more than 32 levels)");
+    if (n.IsNull()) return "null";
+    if (n.IsMap()) {
+      const mapping m = open(n, at, path, path, {});
+      std::string out;
+      for (const auto& e : m.entries)
+        out += (out.empty() ? "" : ",") + json_text(e.key, e.key_node.Mark(), path) + ":" +
+               any_json(e.value, e.key_node.Mark(), e.path, depth + 1);
+      return "{" + out + "}";
+    }
+    if (n.IsSequence()) {
+      std::string out;
+      std::size_t i = 0;
+      for (auto it = n.begin(); it != n.end(); ++it, ++i)
+        out += (i ? "," : "") + any_json(*it, it->IsNull() ? n.Mark() : it->Mark(),
+                                         path + "[" + std::to_string(i) + "]", depth + 1);
+      return "[" + out + "]";
+    }
+    const std::string s = expand(n.Scalar(), n.Mark(), path);
+    if (n.Tag() == "?") {  // plain (unquoted): numbers and booleans keep their type
+      if (json_number(s)) return s;
+      if (s == "true" || s == "True" || s == "TRUE") return "true";
+      if (s == "false" || s == "False" || s == "FALSE") return "false";
+    }
+    return json_text(s, n.Mark(), path);
+  }
+
+  webhook_config webhooks(const entry& section) const {
+    const mapping m = open(section, {"url", "max_attempts", "timeout"});
+    webhook_config c;
+    if (const entry* e = m.given("url")) {
+      c.url = string_of(*e);
+      if (!c.url.empty() && c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0)
+        fail(e->value_mark(), e->path, "expected an http:// or https:// URL, got " + shown(c.url));
+    }
+    if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
+    if (const entry* e = m.given("timeout")) c.timeout = duration(*e);
+    return c;
+  }
+
+  reaper_config reaper(const entry& section) const {
+    const mapping m = open(section, {"interval", "stuck_after", "tombstone_retention"});
+    reaper_config c;
+    if (const entry* e = m.given("interval")) c.interval = duration(*e);
+    if (const entry* e = m.given("stuck_after")) c.stuck_after = duration(*e);
+    if (const entry* e = m.given("tombstone_retention")) c.tombstone_retention = duration(*e);
+    return c;
+  }
+
+  void nodes(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    if (all.entries.empty())
+      fail(section.key_node.Mark(), section.path, "at least one node is required");
+    for (const auto& n : all.entries) {
+      check_name(n, section.path);
+      const mapping m = open(n, {"host", "control_port", "http_port", "actors"});
+      node_config c;
+      c.name = n.key;
+      if (const entry* e = m.given("host")) {
+        c.host = string_of(*e);
+        if (c.host.empty()) fail(e->value_mark(), e->path, "must not be empty");
+      }
+      if (const entry* e = m.given("control_port"))
+        c.control_port =
+            static_cast<uint16_t>(integer_of(e->value, e->value_mark(), e->path, 0, 65535));
+      if (const entry* e = m.given("http_port")) {
+        c.http_port =
+            static_cast<uint16_t>(integer_of(e->value, e->value_mark(), e->path, 0, 65535));
+        if (c.http_port != 0 && c.http_port == c.control_port)
+          fail(e->value_mark(), e->path,
+               "port " + std::to_string(c.http_port) + " is already the control_port");
+      }
+      c.actors = actors(m);
+      t.nodes.emplace(n.key, std::move(c));
+    }
+  }
+
+  std::vector<actor_config> actors(const mapping& node) const {
+    const entry* list = node.find("actors");
+    const std::string path = node.child("actors");
+    if (!list) fail(node.at, path, "missing: a node needs at least one actor");
+    if (list->absent() || (list->value.IsSequence() && list->value.size() == 0))
+      fail(list->value_mark(), path, "a node needs at least one actor");
+    if (!list->value.IsSequence())
+      fail(list->value.Mark(), path, "expected a sequence, got " + kind_of(list->value));
+    std::vector<actor_config> out;
+    std::size_t i = 0;
+    for (auto it = list->value.begin(); it != list->value.end(); ++it, ++i) {
+      const std::string item = path + "[" + std::to_string(i) + "]";
+      const YAML::Mark item_mark = it->IsNull() ? list->value.Mark() : it->Mark();
+      if (!it->IsMap())
+        fail(item_mark, item, "expected a mapping like { role: file_batch }, got " + kind_of(*it));
+      const mapping m = open(*it, item_mark, item, item, {"role", "concurrency", "queue"});
+      actor_config a;
+      const entry* role = m.given("role");
+      if (!role) fail(m.at, m.child("role"), "missing: an actor needs a role");
+      a.role = string_of(*role);
+      if (std::find(all_roles.begin(), all_roles.end(), a.role) == all_roles.end())
+        fail(role->value_mark(), role->path,
+             "unknown role " + shown(a.role) + suggestion(a.role, all_roles) +
+                 "; roles: " + joined(all_roles));
+      if (const entry* e = m.given("concurrency")) a.concurrency = positive(*e);
+      const bool consumer =
+          std::find(consumer_roles.begin(), consumer_roles.end(), a.role) != consumer_roles.end();
+      if (consumer) a.queue = a.role;
+      if (const entry* e = m.given("queue")) {
+        if (!consumer) fail(e->key_node.Mark(), m.path, "role " + a.role + " consumes no queue");
+        a.queue = string_of(*e);
+        if (!valid_name(a.queue))
+          fail(e->value_mark(), e->path,
+               "invalid queue name " + shown(a.queue) + " (use letters, digits, '_', '-' or '.')");
+      }
+      for (std::size_t j = 0; j < out.size(); ++j)
+        if (out[j].role == a.role && out[j].queue == a.queue)
+          fail(item_mark, item,
+               "role " + a.role + (a.queue.empty() ? "" : " on queue " + a.queue) +
+                   " is already listed as actors[" + std::to_string(j) +
+                   "] (raise its concurrency instead)");
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  // A listed queue nobody consumes is almost always a typo of one that is consumed.
+  void check_queue_names(const mapping& root, const topology& t) const {
+    if (t.queues.empty()) return;
+    std::vector<std::string> consumed = consumer_roles;
+    for (const auto& [name, node] : t.nodes)
+      for (const auto& a : node.actors)
+        if (!a.queue.empty() &&
+            std::find(consumed.begin(), consumed.end(), a.queue) == consumed.end())
+          consumed.push_back(a.queue);
+    const mapping all = open(*root.find("queues"), {});
+    for (const auto& q : all.entries)
+      if (std::find(consumed.begin(), consumed.end(), q.key) == consumed.end())
+        fail(q.key_node.Mark(), all.path,
+             "unknown queue " + shown(q.key) + suggestion(q.key, consumed) +
+                 "; queues: " + joined(consumed));
+  }
+
+  std::string source_;
+  const std::set<std::string>& extra_;
+};
+
+}  // namespace
+
+caf::expected<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  if (auto d = duration_of(text)) return *d;
+  return make_error(errc::config_error,
+                    "invalid duration " + shown(text) + " (" + duration_help + ")");
+}
+
+caf::expected<topology> load_topology_string(const std::string& yaml,
+                                             const std::string& source_name,
+                                             const std::set<std::string>& extra_processors) {
+  try {
+    return loader{source_name, extra_processors}.load(yaml);
+  } catch (const config_failure& e) {
+    return make_error(errc::config_error, e.text);
+  } catch (const YAML::Exception& e) {  // not expected past the checks above: still one line
+    return make_error(errc::config_error, source_name + ":" + where(e.mark) + ": " + e.msg);
+  } catch (const std::exception& e) {
+    return make_error(errc::config_error, source_name + ": " + e.what());
+  }
+}
+
+caf::expected<topology> load_topology_file(const std::string& path,
+                                           const std::set<std::string>& extra_processors) {
+  std::string text;
+  try {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      return make_error(errc::config_error, path + ": cannot read file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(errc::config_error, path + ": cannot read file");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return make_error(errc::config_error, path + ": cannot read file");
+  } catch (const std::exception&) {
+    return make_error(errc::config_error, path + ": cannot read file");
+  }
+  return load_topology_string(text, path, extra_processors);
+}
+
+}  // namespace postbox

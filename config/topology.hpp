@@ -1,0 +1,117 @@
+// The topology: what a cluster runs (database, queues, workflows, nodes and their actors),
+// loaded strictly from YAML so a typo fails at start with FILE:LINE:COL instead of misbehaving.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "messages/error.hpp"
+
+namespace postbox {
+
+/// Delivery settings of one mailbox queue; queues not listed in the file use these defaults.
+struct queue_config {
+  /// How long a claimed message stays invisible before it is redelivered (renewed while
+  /// its handler runs, so it only needs to cover a crash, not the task length).
+  std::chrono::milliseconds visibility_timeout{30000};
+  /// Deliveries before the message is dead-lettered.
+  int32_t max_attempts = 3;
+  /// Messages claimed per round trip.
+  int32_t claim_batch = 16;
+  /// Wait between claims when the queue was empty.
+  std::chrono::milliseconds poll_interval{1000};
+};
+
+/// One workflow: which processor runs each file and how files are batched.
+struct workflow_config {
+  std::string name;
+  /// checksum | wordcount | exec | chaos | a registered one.
+  std::string processor;
+  int32_t batch_size = 10;
+  /// The YAML `options` mapping as a JSON object text. Options of the built-in processors are
+  /// typed: exec {argv: [strings], timeout: "30s"}, chaos {sleep_ms: int, fail_on: glob,
+  /// abort_on: glob}. Other processors get plain YAML scalars as JSON numbers, bools or null
+  /// where they read as such, quoted scalars always as strings.
+  std::string options_json = "{}";
+};
+
+/// The PostgreSQL connection. `dsn` is required; the password (if any) is read from
+/// `password_file` by whoever connects and is never printed.
+struct database_config {
+  std::string dsn;
+  int32_t pool = 4;
+  std::string password_file;
+};
+
+/// Terminal notifications; an empty url disables webhooks.
+struct webhook_config {
+  std::string url;
+  int32_t max_attempts = 10;
+  std::chrono::milliseconds timeout{5000};
+};
+
+/// The reaper: returns expired leases, finds stuck executions, prunes old tombstones.
+struct reaper_config {
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds stuck_after{120000};
+  std::chrono::milliseconds tombstone_retention{std::chrono::hours{24}};
+};
+
+/// One actor pool on a node. Roles: orchestrator, file_batch, callback (queue consumers whose
+/// `queue` defaults to the role name), reaper and outbox (no queue; `queue` stays empty).
+struct actor_config {
+  std::string role;
+  int32_t concurrency = 1;
+  std::string queue;
+};
+
+/// One node (process). Ports of 0 mean "not published".
+struct node_config {
+  std::string name;
+  std::string host = "127.0.0.1";
+  uint16_t control_port = 0;
+  uint16_t http_port = 0;
+  /// Never empty in a loaded topology.
+  std::vector<actor_config> actors;
+};
+
+struct topology {
+  /// Optional in the file; "postbox" when not given.
+  std::string cluster = "postbox";
+  database_config database;
+  std::map<std::string, queue_config> queues;
+  std::map<std::string, workflow_config> workflows;
+  webhook_config webhooks;
+  reaper_config reaper;
+  /// At least one in a loaded topology.
+  std::map<std::string, node_config> nodes;
+  /// The file (or source name) it was loaded from, for messages.
+  std::string source;
+
+  /// The listed queue, or the defaults for one that is not listed.
+  const queue_config& queue(const std::string& name) const;
+  /// The named node, or nullptr.
+  const node_config* node(const std::string& name) const;
+};
+
+/// Loads and validates a topology file. Every problem is one errc::config_error whose text is
+/// `FILE:LINE:COL: path.to.key: message` (`FILE: cannot read file` when it cannot be read).
+/// `extra_processors` names registered processors besides the built-ins; their options are not
+/// checked. Never throws.
+caf::expected<topology> load_topology_file(const std::string& path,
+                                           const std::set<std::string>& extra_processors = {});
+
+/// Same as load_topology_file, for YAML text; `source_name` stands for the file in messages.
+caf::expected<topology> load_topology_string(const std::string& yaml,
+                                             const std::string& source_name,
+                                             const std::set<std::string>& extra_processors = {});
+
+/// Parses `500ms`, `30s`, `2m`, `1h` (a positive integer and a unit, nothing else).
+caf::expected<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+}  // namespace postbox

@@ -1,0 +1,80 @@
+// pqxx notification_receiver on its own connection (never a pooled one: LISTEN
+// does not survive transaction pooling).
+#include "persistence/notification_listener.hpp"
+
+#include <pqxx/pqxx>
+
+namespace postbox {
+
+namespace {
+
+class collector : public pqxx::notification_receiver {
+ public:
+  collector(pqxx::connection_base& c, const std::string& channel, std::vector<std::string>& out)
+      : pqxx::notification_receiver(c, channel), out_(out) {}
+  void operator()(const std::string& payload, int) override { out_.push_back(payload); }
+
+ private:
+  std::vector<std::string>& out_;
+};
+
+}  // namespace
+
+struct notification_listener::impl {
+  std::string dsn;
+  std::string channel;
+  std::vector<std::string> received;
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<collector> receiver;
+
+  void drop() {
+    receiver.reset();
+    conn.reset();
+  }
+};
+
+notification_listener::notification_listener(std::string dsn, std::string channel)
+    : impl_(std::make_unique<impl>()) {
+  impl_->dsn = std::move(dsn) + " application_name=postbox-listener";
+  impl_->channel = std::move(channel);
+}
+
+notification_listener::~notification_listener() {
+  // The receiver must go before its connection.
+  impl_->drop();
+}
+
+caf::expected<std::vector<std::string>> notification_listener::wait(
+    std::chrono::milliseconds timeout) {
+  try {
+    if (!impl_->conn) {
+      auto c = std::make_unique<pqxx::connection>(impl_->dsn);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+      impl_->receiver = std::make_unique<collector>(*c, impl_->channel, impl_->received);
+      impl_->conn = std::move(c);
+      // LISTEN is sent lazily by pqxx; force it now so no notification is missed.
+      impl_->conn->get_notifs();
+    }
+    auto secs = static_cast<long>(timeout.count() / 1000);
+    auto usecs = static_cast<long>((timeout.count() % 1000) * 1000);
+    auto start = std::chrono::steady_clock::now();
+    impl_->conn->await_notification(secs, usecs);
+    // await_notification also returns 0 at once when the backend died: an early
+    // empty return is probed with a query, which throws on a dead connection.
+    if (impl_->received.empty() && std::chrono::steady_clock::now() - start < timeout * 9 / 10) {
+      pqxx::nontransaction probe{*impl_->conn};
+      probe.exec("SELECT 1");
+    }
+    std::vector<std::string> out;
+    out.swap(impl_->received);
+    return out;
+  } catch (const std::exception& e) {
+    impl_->drop();
+    return make_error(errc::connection_lost, std::string("listener: ") + e.what());
+  }
+}
+
+}  // namespace postbox

@@ -1,0 +1,1 @@
+SELECT name, encode(content, 'hex') FROM postbox.blobs WHERE id = $1

@@ -1,0 +1,1 @@
+DELETE FROM postbox.dead_letters WHERE dead_at < now() - $1::bigint * interval '1 millisecond'
