@@ -129,7 +129,7 @@ caf::behavior consumer(consumer_actor* self, runtime_ptr rt, actor_config role) 
   st.role = role;
   st.qc = rt->topo.queue(role.queue);
   st.owner = rt->node_name + "/" + role.queue;
-  st.session = std::make_unique<pg_session>(session_options{rt->dsn, "postbox-" + st.owner});
+  st.session = std::make_unique<pg_session>(rt->session("postbox-" + st.owner));
   st.mailbox = std::make_unique<mailbox_store>(*st.session);
   st.ctx = std::make_unique<handler_context>(*st.session, rt->topo, rt->processors, st.owner);
   int n = std::max(1, role.concurrency);
@@ -215,7 +215,7 @@ struct worker_state {
 
 caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, std::string owner,
                      int index) {
-  self->state.session = std::make_unique<pg_session>(session_options{rt->dsn, "postbox-" + owner});
+  self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->processors, owner);
   return {

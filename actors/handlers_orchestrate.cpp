@@ -1,5 +1,9 @@
 // execute_workflow: split the files into batches and start the execution in one
 // transaction (ack + fenced claim + EXECUTING + barrier + batches).
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+
 #include "actors/handlers.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
@@ -49,6 +53,12 @@ handler_result handle_execute_workflow(handler_context& ctx, const delivery& d) 
     m.headers = d.headers.empty() ? "{}" : d.headers;  // continuations travel to the callback
     req.batches.push_back(std::move(m));
   }
+  // Fault tests freeze the node here, holding the claim; once per process.
+  static std::atomic<bool> stop_once{true};
+  if (const char* hook = std::getenv("POSTBOX_TEST_STOP_AFTER_CLAIM"); hook && *hook == '1')
+    req.after_claim = [] {
+      if (stop_once.exchange(false)) std::raise(SIGSTOP);
+    };
   auto r = start_execution(ctx.session, req);
   if (!r) {
     if (is(r.error(), errc::invalid_argument)) return poison(ctx, d, describe(r.error()));

@@ -22,7 +22,7 @@ struct heartbeat_state {
 
 caf::behavior heartbeat(caf::stateful_actor<heartbeat_state>* self, runtime_ptr rt) {
   auto& st = self->state;
-  st.session = std::make_unique<pg_session>(session_options{rt->dsn, "postbox-heartbeat"});
+  st.session = std::make_unique<pg_session>(rt->session("postbox-heartbeat"));
   const auto& node = rt->node();
   st.me.name = rt->node_name;
   st.me.host = node.host;

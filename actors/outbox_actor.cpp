@@ -19,7 +19,7 @@ struct outbox_state {
 
 caf::behavior outbox_actor(caf::stateful_actor<outbox_state>* self, runtime_ptr rt) {
   auto& st = self->state;
-  st.session = std::make_unique<pg_session>(session_options{rt->dsn, "postbox-outbox"});
+  st.session = std::make_unique<pg_session>(rt->session("postbox-outbox"));
   outbox_dispatcher_config cfg;
   cfg.webhook_url = rt->topo.webhooks.url;
   cfg.max_attempts = rt->topo.webhooks.max_attempts;

@@ -19,7 +19,7 @@ struct reaper_state {
 
 caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr rt) {
   auto& st = self->state;
-  st.session = std::make_unique<pg_session>(session_options{rt->dsn, "postbox-reaper"});
+  st.session = std::make_unique<pg_session>(rt->session("postbox-reaper"));
   reaper_settings s;
   s.interval = rt->topo.reaper.interval;
   s.stuck_after = rt->topo.reaper.stuck_after;

@@ -2,12 +2,14 @@
 // and the processors. Immutable once the node starts.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "actors/processors/processor.hpp"
 #include "config/topology.hpp"
+#include "persistence/pg_session.hpp"
 
 namespace postbox {
 
@@ -24,6 +26,17 @@ struct runtime_config {
   std::chrono::milliseconds outbox_interval{500};
 
   const node_config& node() const { return *topo.node(node_name); }
+
+  /// Options for one of this node's connections. Transactions are short, so a
+  /// session idle inside one longer than the smallest visibility timeout is a
+  /// frozen node: the server ends it and its row locks, so leases can move on.
+  session_options session(const std::string& application_name) const {
+    session_options o{dsn, application_name};
+    for (const auto& q : topo.queues)
+      o.idle_in_transaction_timeout =
+          std::min(o.idle_in_transaction_timeout, q.second.visibility_timeout);
+    return o;
+  }
 };
 
 using runtime_ptr = std::shared_ptr<const runtime_config>;

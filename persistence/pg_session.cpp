@@ -60,6 +60,11 @@ pqxx::connection& pg_session::impl::ensure() {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+    if (opts.idle_in_transaction_timeout.count() > 0) {
+      pqxx::nontransaction n{*c};
+      n.exec("SET idle_in_transaction_session_timeout = " +
+             std::to_string(opts.idle_in_transaction_timeout.count()));
+    }
     if (opts.prepared_statements)
       for (const auto& q : sql::queries()) c->prepare(q.name, q.text);
     conn = std::move(c);

@@ -22,6 +22,10 @@ struct session_options {
   /// How long the one retry of an idempotent write waits for the server to accept
   /// a new connection (covers a server restart).
   std::chrono::milliseconds reconnect_wait{3000};
+  /// The server ends a session that sits idle inside a transaction this long
+  /// (0: server default). A frozen or partitioned node holding row locks in an
+  /// open transaction would otherwise hide its messages from every other node.
+  std::chrono::milliseconds idle_in_transaction_timeout{10000};
 };
 
 /// Whether a transaction that failed because its connection died is run again.

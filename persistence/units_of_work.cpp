@@ -77,6 +77,7 @@ caf::expected<start_outcome> start_execution(pg_session& session, const start_re
         if (!claim) return claim.error();
         if (*claim == claim_outcome::held) return start_outcome::claim_held;
         if (*claim == claim_outcome::tombstoned) return start_outcome::tombstoned;
+        if (req.after_claim) req.after_claim();
         auto created = execution_store::create(
             tx, {req.execution_id, req.org, req.workflow, req.batch_size, req.files_total});
         if (!created) return created.error();

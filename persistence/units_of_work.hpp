@@ -5,6 +5,7 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ struct start_request {
   int32_t batch_size = 0;
   int32_t files_total = 0;
   std::vector<outgoing_message> batches;  // process_file_batch messages, index = batch_index
+  /// Test hook: runs right after the claim is taken, inside the transaction
+  /// (fault tests freeze or kill the node there).
+  std::function<void()> after_claim;
 };
 
 /// One transaction: ack + claim (fenced by the delivery) + status QUEUED -> EXECUTING

@@ -1,0 +1,165 @@
+// Node processes and a webhook receiver for end-to-end tests.
+#include "support/node_process.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "actors/http_server.hpp"
+#include "support/pg_fixture.hpp"
+
+extern char** environ;
+
+namespace postbox::test {
+
+std::string make_temp_dir(const std::string& label) {
+  static int counter = 0;
+  auto dir = std::filesystem::path(bin_path("test-tmp")) /
+             (label + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::string write_file(const std::string& path, const std::string& content) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
+                std::chrono::milliseconds step) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+node_process::node_process(std::string topology, std::string node, std::string dsn,
+                           std::vector<std::string> extra_env)
+    : topology_(std::move(topology)),
+      node_(std::move(node)),
+      dsn_(std::move(dsn)),
+      env_(std::move(extra_env)) {
+  log_ = make_temp_dir("node_" + node_) + "/node.log";
+}
+
+node_process::~node_process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait_exit(std::chrono::seconds(10));
+  }
+}
+
+bool node_process::start() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  env.push_back("POSTBOX_DSN=" + dsn_);
+  for (const auto& e : env_) env.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = {bin_path("postbox-node"), "--topology", topology_, "--node",
+                                   node_};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  exited_ = false;
+  return rc == 0;
+}
+
+void node_process::signal(int sig) {
+  if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+}
+
+int node_process::wait_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!exited_) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      status_ = status;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+bool node_process::running() {
+  if (pid_ <= 0 || exited_) return false;
+  return wait_exit(std::chrono::milliseconds(0)) == -1;
+}
+
+bool node_process::stopped() {
+  std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+  std::string pid, comm, state;
+  stat >> pid >> comm >> state;
+  return state == "T";
+}
+
+std::string node_process::log() const {
+  std::ifstream in(log_);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+webhook_receiver::webhook_receiver() {
+  server_ = std::make_unique<http_server>("127.0.0.1", 0, [this](const http_request& req) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto key = req.headers.count("idempotency-key") ? req.headers.at("idempotency-key") : "";
+    ++by_key_[key];
+    bodies_.push_back(req.body);
+    return http_reply{200, "text/plain", "ok"};
+  });
+  if (auto err = server_->start()) throw std::runtime_error("webhook receiver: cannot listen");
+}
+
+webhook_receiver::~webhook_receiver() {
+  server_->stop();
+}
+
+std::string webhook_receiver::url() const {
+  return "http://127.0.0.1:" + std::to_string(server_->port()) + "/hook";
+}
+
+int webhook_receiver::posts(const std::string& key) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = by_key_.find(key);
+  return i == by_key_.end() ? 0 : i->second;
+}
+
+int webhook_receiver::total_posts() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  int n = 0;
+  for (const auto& kv : by_key_) n += kv.second;
+  return n;
+}
+
+std::vector<std::string> webhook_receiver::bodies() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return bodies_;
+}
+
+}  // namespace postbox::test
