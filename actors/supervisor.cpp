@@ -2,8 +2,9 @@
 // gives this node, monitors them, restarts a crashed one with exponential
 // backoff, and on drain tells consumers to finish what they hold, then quits.
 // A crash never loses a message: nothing is acked that was not done.
+#include "actors/supervisor.hpp"
+
 #include <caf/all.hpp>
-#include <functional>
 
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
@@ -16,25 +17,30 @@ namespace {
 using namespace std::chrono_literals;
 
 struct child {
-  std::string name;
-  bool consumer = false;
-  std::function<caf::actor()> start;
+  child_spec spec;
   caf::actor handle;
-  int restarts = 0;
+  int crashes = 0;
 };
 
 struct supervisor_state {
   static inline const char* name = "postbox.supervisor";
-  runtime_ptr rt;
+  std::string label;
   std::vector<child> children;
   bool draining = false;
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
+std::vector<caf::actor> live_consumers(const supervisor_state& st) {
+  std::vector<caf::actor> out;
+  for (const auto& c : st.children)
+    if (c.spec.consumer && c.handle) out.push_back(c.handle);
+  return out;
+}
+
 void start_child(supervisor_actor* self, size_t i) {
   auto& c = self->state.children[i];
-  c.handle = c.start();
+  c.handle = c.spec.start(self->system(), live_consumers(self->state));
   self->monitor(c.handle);
 }
 
@@ -44,39 +50,16 @@ bool all_down(const supervisor_state& st) {
   return true;
 }
 
-caf::behavior supervisor(supervisor_actor* self, runtime_ptr rt) {
+caf::behavior supervisor(supervisor_actor* self, std::string label, std::vector<child_spec> specs) {
   auto& st = self->state;
-  st.rt = rt;
-  auto& sys = self->system();
-  std::vector<size_t> consumers;
-  for (const auto& a : rt->node().actors) {
-    if (a.role == "orchestrator" || a.role == "file_batch" || a.role == "callback") {
-      st.children.push_back({"consumer " + a.queue, true,
-                             [&sys, rt, a] { return spawn_consumer(sys, rt, a); }, nullptr, 0});
-      consumers.push_back(st.children.size() - 1);
-    } else if (a.role == "outbox") {
-      st.children.push_back(
-          {"outbox", false, [&sys, rt] { return spawn_outbox(sys, rt); }, nullptr, 0});
-    } else if (a.role == "reaper") {
-      st.children.push_back(
-          {"reaper", false, [&sys, rt] { return spawn_reaper(sys, rt); }, nullptr, 0});
-    }
-  }
-  st.children.push_back(
-      {"heartbeat", false, [&sys, rt] { return spawn_heartbeat(sys, rt); }, nullptr, 0});
+  st.label = std::move(label);
+  for (auto& s : specs) st.children.push_back({std::move(s), nullptr, 0});
   for (size_t i = 0; i < st.children.size(); ++i) start_child(self, i);
-  if (!consumers.empty()) {
-    // The listener wakes the consumers; it is restarted like any child.
-    st.children.push_back({"listener", false,
-                           [self, &sys, rt] {
-                             std::vector<caf::actor> targets;
-                             for (auto& c : self->state.children)
-                               if (c.consumer && c.handle) targets.push_back(c.handle);
-                             return spawn_listener(sys, rt, targets);
-                           },
-                           nullptr, 0});
-    start_child(self, st.children.size() - 1);
-  }
+  // An unexpected message is dropped, never answered with an error that would
+  // kill its sender (CAF 0.17's print_and_drop).
+  self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) {
+    return caf::result<caf::message>{caf::make_message()};
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
     for (size_t i = 0; i < s.children.size(); ++i) {
@@ -85,21 +68,22 @@ caf::behavior supervisor(supervisor_actor* self, runtime_ptr rt) {
       c.handle = nullptr;
       if (s.draining) {
         if (all_down(s)) {
-          log_line(s.rt->node_name, "supervisor: all children stopped");
+          log_line(s.label, "supervisor: all children stopped");
           self->quit();
         }
         return;
       }
-      auto delay = std::min<std::chrono::milliseconds>(200ms * (1 << std::min(c.restarts, 6)), 10s);
-      ++c.restarts;
-      log_line(s.rt->node_name, "supervisor: " + c.name + " stopped (" +
-                                    self->system().render(dm.reason) + "), restart in " +
-                                    std::to_string(delay.count()) + "ms");
+      auto delay = restart_delay(c.crashes++);
+      log_line(s.label, "supervisor: " + c.spec.name + " stopped (" +
+                            self->system().render(dm.reason) + "), restart in " +
+                            std::to_string(delay.count()) + "ms");
       self->delayed_send(self, delay, respawn_atom::value, static_cast<int32_t>(i));
-      // A restarted consumer needs the listener to know its new handle.
-      if (c.consumer)
-        for (auto& l : s.children)
-          if (l.name == "listener" && l.handle) self->send_exit(l.handle, caf::exit_reason::kill);
+      // Children that were given the old consumer handle (the listener) are
+      // restarted so they get the new one.
+      if (c.spec.consumer)
+        for (auto& other : s.children)
+          if (!other.spec.consumer && other.spec.name == "listener" && other.handle)
+            self->send_exit(other.handle, caf::exit_reason::kill);
       return;
     }
   });
@@ -113,10 +97,10 @@ caf::behavior supervisor(supervisor_actor* self, runtime_ptr rt) {
         auto& s = self->state;
         if (s.draining) return;
         s.draining = true;
-        log_line(s.rt->node_name, "draining: stop claiming, finish what is in hand");
+        log_line(s.label, "draining: stop claiming, finish what is in hand");
         for (auto& c : s.children) {
           if (!c.handle) continue;
-          if (c.consumer)
+          if (c.spec.consumer)
             self->send(c.handle, drain_atom::value);
           else
             self->send_exit(c.handle, caf::exit_reason::user_shutdown);
@@ -128,8 +112,44 @@ caf::behavior supervisor(supervisor_actor* self, runtime_ptr rt) {
 
 }  // namespace
 
+std::chrono::milliseconds restart_delay(int crashes) {
+  return std::min<std::chrono::milliseconds>(200ms * (1 << std::min(std::max(crashes, 0), 6)), 10s);
+}
+
+caf::actor spawn_supervisor_of(caf::actor_system& sys, std::string name,
+                               std::vector<child_spec> children) {
+  return sys.spawn(supervisor, std::move(name), std::move(children));
+}
+
 caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
-  return sys.spawn(supervisor, std::move(rt));
+  std::vector<child_spec> specs;
+  bool any_consumer = false;
+  for (const auto& a : rt->node().actors) {
+    if (a.role == "orchestrator" || a.role == "file_batch" || a.role == "callback") {
+      any_consumer = true;
+      specs.push_back({"consumer " + a.queue, true,
+                       [rt, a](caf::actor_system& s, const std::vector<caf::actor>&) {
+                         return spawn_consumer(s, rt, a);
+                       }});
+    } else if (a.role == "outbox") {
+      specs.push_back({"outbox", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
+                         return spawn_outbox(s, rt);
+                       }});
+    } else if (a.role == "reaper") {
+      specs.push_back({"reaper", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
+                         return spawn_reaper(s, rt);
+                       }});
+    }
+  }
+  specs.push_back({"heartbeat", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
+                     return spawn_heartbeat(s, rt);
+                   }});
+  if (any_consumer)  // last, so it starts with every consumer's handle
+    specs.push_back(
+        {"listener", false, [rt](caf::actor_system& s, const std::vector<caf::actor>& consumers) {
+           return spawn_listener(s, rt, consumers);
+         }});
+  return spawn_supervisor_of(sys, rt->node_name, std::move(specs));
 }
 
 }  // namespace postbox
