@@ -9,6 +9,7 @@
 #include "actors/atoms.hpp"
 #include "actors/handlers.hpp"
 #include "actors/log.hpp"
+#include "actors/quiet_handlers.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
 
@@ -137,6 +138,7 @@ caf::behavior consumer(consumer_actor* self, runtime_ptr rt, actor_config role) 
   st.busy.assign(n, false);
   st.restarts.assign(n, 0);
   for (int i = 0; i < n; ++i) start_worker(self, i);
+  install_quiet_handlers(self, st.owner);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
     for (size_t i = 0; i < s.workers.size(); ++i) {
@@ -215,6 +217,7 @@ struct worker_state {
 
 caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, std::string owner,
                      int index) {
+  install_quiet_handlers(self, owner);
   self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->processors, owner);

@@ -48,8 +48,8 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
   req.delivery = d.to_lease();
   req.execution_id = d.execution_id;
   // The reason names the message, so an execution failed by it says which one.
-  req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " +
-                             d.queue + "): " + reason);
+  req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
+                             "): " + reason);
   req.on_error = on_error_message(d, req.reason);
   auto r = poison_message(ctx.session, req);
   if (!r) {

@@ -9,6 +9,7 @@
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
 #include "actors/log.hpp"
+#include "actors/quiet_handlers.hpp"
 
 namespace postbox {
 
@@ -55,11 +56,7 @@ caf::behavior supervisor(supervisor_actor* self, std::string label, std::vector<
   st.label = std::move(label);
   for (auto& s : specs) st.children.push_back({std::move(s), nullptr, 0});
   for (size_t i = 0; i < st.children.size(); ++i) start_child(self, i);
-  // An unexpected message is dropped, never answered with an error that would
-  // kill its sender (CAF 0.17's print_and_drop).
-  self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) {
-    return caf::result<caf::message>{caf::make_message()};
-  });
+  install_quiet_handlers(self, st.label);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
     for (size_t i = 0; i < s.children.size(); ++i) {

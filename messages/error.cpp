@@ -63,7 +63,16 @@ std::string describe(const caf::error& err) {
     head = to_string(static_cast<errc>(err.code()));
   else
     head = caf::to_string(err.category()) + ":" + std::to_string(err.code());
-  return detail.empty() ? head : head + ": " + detail;
+  if (detail.empty()) return head;
+  // One line: server messages (libpq) come with newlines and tabs.
+  std::string flat;
+  for (char c : detail) {
+    bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (space && (flat.empty() || flat.back() == ' ')) continue;
+    flat += space ? ' ' : c;
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  return head + ": " + flat;
 }
 
 }  // namespace postbox

@@ -46,6 +46,47 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
   }
 }
 
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+cli_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  auto dir = make_temp_dir("cli");
+  std::vector<std::string> all_env;
+  for (char** e = environ; *e; ++e) all_env.emplace_back(*e);
+  for (const auto& e : env) all_env.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : all_env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_s = {bin_path("postbox")};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, (dir + "/out").c_str(), O_WRONLY | O_CREAT, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, (dir + "/err").c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = -1;
+  cli_result r;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) == 0) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  r.out = slurp(dir + "/out");
+  r.err = slurp(dir + "/err");
+  return r;
+}
+
 node_process::node_process(std::string topology, std::string node, std::string dsn,
                            std::vector<std::string> extra_env)
     : topology_(std::move(topology)),
@@ -119,10 +160,7 @@ bool node_process::stopped() {
 }
 
 std::string node_process::log() const {
-  std::ifstream in(log_);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  return slurp(log_);
 }
 
 webhook_receiver::webhook_receiver() {

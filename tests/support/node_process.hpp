@@ -29,6 +29,15 @@ std::string write_file(const std::string& path, const std::string& content);
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
                 std::chrono::milliseconds step = std::chrono::milliseconds(50));
 
+struct cli_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs the built `postbox` client with `args` (extra environment `env`) and waits.
+cli_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
 class node_process {
  public:
   node_process(std::string topology, std::string node, std::string dsn,

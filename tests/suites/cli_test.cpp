@@ -1,0 +1,123 @@
+// The `postbox` client as users and scripts run it: one readable line and a
+// non-zero exit for every bad call; submit --upload --wait --json and status
+// --json against a running node.
+#define CAF_SUITE cli
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <caf/test/unit_test.hpp>
+
+#include "support/node_process.hpp"
+#include "support/pg_fixture.hpp"
+
+using namespace postbox;
+using namespace std::chrono_literals;
+
+namespace {
+
+size_t lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+/// A failed call: the exit code, and exactly one line on stderr containing `needle`.
+bool one_line_error(const test::cli_result& r, int code, const std::string& needle) {
+  bool ok = r.exit_code == code && lines(r.err) == 1 && r.err.find(needle) != std::string::npos;
+  if (!ok) CAF_MESSAGE("exit " << r.exit_code << ", stderr: " << r.err);
+  return ok;
+}
+
+struct fixture {
+  std::string dir = test::make_temp_dir("cli");
+  std::string topology =
+      test::write_file(dir + "/topology.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
+workflows:
+  docs: { processor: checksum, batch_size: 3 }
+nodes:
+  a:
+    actors:
+      - { role: orchestrator }
+      - { role: file_batch, concurrency: 2 }
+      - { role: callback }
+)");
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(cli_tests, fixture)
+
+CAF_TEST(bad calls print one line and exit non zero) {
+  CAF_CHECK(one_line_error(test::run_cli({}), 2, "no command"));
+  CAF_CHECK(one_line_error(test::run_cli({"frobnicate"}), 2, "unknown command 'frobnicate'"));
+  CAF_CHECK(one_line_error(test::run_cli({"--bogus", "status"}), 2, "unknown option --bogus"));
+  CAF_CHECK(one_line_error(test::run_cli({"--dsn"}), 2, "--dsn needs a value"));
+  auto dsn = test::server_dsn();
+  CAF_CHECK(one_line_error(test::run_cli({"--dsn", dsn, "submit", dir}), 2, "--workflow"));
+  CAF_CHECK(one_line_error(
+      test::run_cli({"--dsn", dsn, "submit", "--workflow", "docs", dir + "/missing"}), 2,
+      "no such file or folder"));
+  CAF_CHECK(one_line_error(
+      test::run_cli({"--dsn", dsn, "submit", "--workflow", "docs", "--batch-size", "zero", dir}), 2,
+      "--batch-size"));
+  CAF_CHECK(one_line_error(test::run_cli({"--dsn", dsn, "status"}), 2, "EXECUTION_ID"));
+  auto bad = test::write_file(dir + "/bad.yaml", "database: { dsn: x }\nnodez: {}\n");
+  CAF_CHECK(one_line_error(test::run_cli({"--topology", bad, "status", "x"}), 2, "bad.yaml:2:"));
+  CAF_CHECK(
+      one_line_error(test::run_cli({"--topology", topology, "submit", "--workflow", "nope", dir},
+                                   {"POSTBOX_DSN=" + dsn}),
+                     2, "unknown workflow 'nope'"));
+  CAF_CHECK(one_line_error(
+      test::run_cli({"--dsn", "host=127.0.0.1 port=1 connect_timeout=2", "status", "x"}), 1,
+      "status failed"));
+}
+
+CAF_TEST(submit upload wait and status as json) {
+  auto dsn = test::create_migrated_database("cli");
+  for (int i = 0; i < 7; ++i)
+    test::write_file(dir + "/docs/sub/f" + std::to_string(i) + ".txt", "file " + std::to_string(i));
+  test::node_process a(topology, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto env = std::vector<std::string>{"POSTBOX_DSN=" + dsn};
+  auto sub = test::run_cli({"--topology", topology, "submit", "--workflow", "docs", "--upload",
+                            "--wait", "--json", dir + "/docs"},
+                           env);
+  CAF_CHECK_EQUAL(sub.exit_code, 0);
+  CAF_MESSAGE("submit: " << sub.out << sub.err);
+  boost::json::error_code ec;
+  auto v = boost::json::parse(sub.out, ec);
+  CAF_REQUIRE(!ec && v.is_object());
+  auto& o = v.as_object();
+  CAF_CHECK_EQUAL(std::string(o.at("status").as_string()), "COMPLETED");
+  CAF_CHECK_EQUAL(o.at("files_total").as_int64(), 7);
+  CAF_CHECK_EQUAL(o.at("files_done").as_int64(), 7);
+  CAF_CHECK_EQUAL(o.at("files_failed").as_int64(), 0);
+  CAF_CHECK(o.at("error").is_null());
+  std::string id(o.at("execution_id").as_string());
+  // --upload: the node read the contents from Postgres, not from the folder.
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.blobs"), 7);
+  CAF_CHECK_EQUAL(test::count(dsn,
+                              "SELECT count(*) FROM postbox.file_results WHERE file_key LIKE "
+                              "'blob:%' AND execution_id = '" +
+                                  id + "'"),
+                  7);
+  auto st = test::run_cli({"--dsn", dsn, "status", id, "--json"});
+  CAF_CHECK_EQUAL(st.exit_code, 0);
+  auto sv = boost::json::parse(st.out, ec);
+  CAF_REQUIRE(!ec && sv.is_object());
+  for (const char* k :
+       {"execution_id", "workflow", "status", "files_total", "files_done", "files_failed", "error"})
+    CAF_CHECK(sv.as_object().contains(k));
+  auto human = test::run_cli({"--dsn", dsn, "status", id});
+  CAF_CHECK(human.out.find("COMPLETED") != std::string::npos);
+  auto json_submit =
+      test::run_cli({"--dsn", dsn, "submit", "--workflow", "docs", "--json", dir + "/docs"});
+  CAF_CHECK_EQUAL(json_submit.exit_code, 0);
+  CAF_CHECK(json_submit.out.find("\"status\":\"QUEUED\"") != std::string::npos);
+  CAF_CHECK(one_line_error(test::run_cli({"--dsn", dsn, "status", "no-such-id"}), 1,
+                           "no execution no-such-id"));
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
