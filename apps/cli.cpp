@@ -7,30 +7,24 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <ctime>
 #include <iostream>
-#include <random>
+#include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "apps/table.hpp"
+#include "client/client.hpp"
 #include "config/topology.hpp"
-#include "messages/json_codec.hpp"
-#include "messages/messages.hpp"
-#include "persistence/blob_store.hpp"
-#include "persistence/execution_store.hpp"
-#include "persistence/file_results_store.hpp"
 #include "persistence/migrator.hpp"
-#include "persistence/units_of_work.hpp"
 
 namespace postbox::cli {
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 
 struct invocation {
@@ -44,257 +38,444 @@ struct invocation {
 const char* usage =
     "usage: postbox [--dsn DSN] [--topology FILE] [--json] COMMAND [ARGS]\n"
     "commands:\n"
-    "  migrate                         apply the schema migrations (idempotent)\n"
+    "  migrate                          apply the schema migrations (idempotent)\n"
     "  submit --workflow NAME [--upload] [--batch-size N] [--org ORG] [--wait] PATH...\n"
-    "                                  create an execution over the files (folders are walked)\n"
-    "  status EXECUTION_ID             execution_id, workflow, status, file counts, error\n"
-    "DSN defaults to $POSTBOX_DSN, then to database.dsn of the topology ($POSTBOX_TOPOLOGY).\n";
+    "                                   create an execution over the files (folders are walked)\n"
+    "  status EXECUTION_ID              execution_id, workflow, status, file counts, error\n"
+    "  watch EXECUTION_ID               progress until the execution is terminal\n"
+    "  executions [--status S] [--workflow W] [--limit N]   newest first\n"
+    "  queues                           ready, in flight, delayed, dead letters, oldest age\n"
+    "  nodes                            live/stale by heartbeat, roles, reaper leader\n"
+    "  dead-letters list [--limit N] | show ID | retry ID\n"
+    "  send --queue Q --type T --json-payload J   any typed message, validated first\n"
+    "DSN: --dsn, else $POSTBOX_DSN, else database.dsn of --topology ($POSTBOX_TOPOLOGY).\n";
 
-/// A failure to report: one line, and the exit code.
-struct failure {
-  std::string line;
-  int code = 1;
+/// Nodes whose heartbeat is older than this are shown as stale.
+constexpr double stale_after_s = 10.0;
+
+int fail(const std::string& line, int code = 1) {
+  std::cerr << "postbox: " << line << "\n";
+  return code;
+}
+
+int fail(const caf::error& err, const std::string& what) {
+  return fail(what + ": " + describe(err),
+              is(err, errc::invalid_argument) || is(err, errc::decode_failed) ? 2 : 1);
+}
+
+/// Options of a command: `--name value` pairs and flags; the rest are positional.
+struct options {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> flags;
+  std::vector<std::string> positional;
+  std::string error;
+
+  bool has(const std::string& flag) const {
+    return std::find(flags.begin(), flags.end(), flag) != flags.end();
+  }
+  std::string get(const std::string& name, const std::string& dflt = "") const {
+    auto i = values.find(name);
+    return i == values.end() ? dflt : i->second;
+  }
 };
 
-int report(const failure& f) {
-  std::cerr << "postbox: " << f.line << "\n";
-  return f.code;
-}
-
-std::string new_execution_id() {
-  std::random_device rd;
-  std::mt19937_64 gen{
-      (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-  uint64_t a = gen(), b = gen();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
-  char out[37];
-  std::snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return out;
-}
-
-/// Files of PATH arguments: files as given (absolute), folders walked, sorted.
-bool collect_files(const std::vector<std::string>& paths, std::vector<std::string>& out,
-                   failure& f) {
-  for (const auto& p : paths) {
-    std::error_code ec;
-    auto abs = fs::absolute(p, ec);
-    if (ec || !fs::exists(abs, ec)) {
-      f = {"no such file or folder: " + p, 2};
-      return false;
-    }
-    if (fs::is_directory(abs, ec)) {
-      std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(abs, ec); !ec && it != fs::end(it);
-           it.increment(ec))
-        if (it->is_regular_file()) found.push_back(it->path().lexically_normal().string());
-      if (ec) {
-        f = {"cannot walk " + p + ": " + ec.message(), 1};
-        return false;
+options parse_options(const std::vector<std::string>& args, const std::vector<std::string>& valued,
+                      const std::vector<std::string>& flags) {
+  options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (std::find(valued.begin(), valued.end(), a) != valued.end()) {
+      if (i + 1 >= args.size()) {
+        o.error = a + " needs a value";
+        return o;
       }
-      std::sort(found.begin(), found.end());
-      out.insert(out.end(), found.begin(), found.end());
+      o.values[a] = args[++i];
+    } else if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+      o.flags.push_back(a);
+    } else if (a.size() > 1 && a[0] == '-') {
+      o.error = "unknown option '" + a + "'";
+      return o;
     } else {
-      out.push_back(abs.lexically_normal().string());
+      o.positional.push_back(a);
     }
   }
-  if (out.empty()) {
-    f = {"no files to submit", 2};
-    return false;
-  }
+  return o;
+}
+
+bool parse_positive(const std::string& text, int& out) {
+  char* end = nullptr;
+  long n = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end || n <= 0 || n > 1000000) return false;
+  out = static_cast<int>(n);
   return true;
 }
 
-json::object status_json(const execution_record& e, const file_counts& live) {
-  bool terminal = is_terminal(e.status);
+std::string ago(double seconds) {
+  if (seconds < 1) return "now";
+  if (seconds < 120) return std::to_string(static_cast<int>(seconds)) + "s ago";
+  if (seconds < 7200) return std::to_string(static_cast<int>(seconds / 60)) + "m ago";
+  return std::to_string(static_cast<int>(seconds / 3600)) + "h ago";
+}
+
+std::string utc(double epoch) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+double now_epoch() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+json::object execution_json(const execution_record& e) {
   json::object o;
   o["execution_id"] = e.id;
   o["workflow"] = e.workflow;
   o["org"] = e.org;
   o["status"] = to_string(e.status);
   o["files_total"] = e.files_total;
-  o["files_done"] = terminal ? e.files_done : live.done;
-  o["files_failed"] = terminal ? e.files_failed : live.failed;
+  o["files_done"] = e.files_done;
+  o["files_failed"] = e.files_failed;
   o["error"] = e.error.empty() ? json::value(nullptr) : json::value(e.error);
+  o["created_at"] = utc(e.created_epoch);
+  o["updated_at"] = utc(e.updated_epoch);
   return o;
 }
 
-int print_status(const json::object& o, bool as_json) {
+void print_execution(const execution_record& e, bool as_json) {
   if (as_json) {
-    std::cout << json::serialize(o) << "\n";
-    return 0;
+    std::cout << json::serialize(execution_json(e)) << "\n";
+    return;
   }
-  auto str = [&](const char* k) {
-    const auto& v = o.at(k);
-    return v.is_string() ? std::string(v.as_string()) : v.is_null() ? "-" : json::serialize(v);
-  };
-  for (const char* k :
-       {"execution_id", "workflow", "status", "files_total", "files_done", "files_failed", "error"})
-    std::cout << std::left << std::string(k) + ":" << std::string(14 - std::string(k).size(), ' ')
-              << str(k) << "\n";
-  return 0;
+  print_table(std::cout, {"field", "value"},
+              {{"execution_id", e.id},
+               {"workflow", e.workflow},
+               {"status", to_string(e.status)},
+               {"files_total", std::to_string(e.files_total)},
+               {"files_done", std::to_string(e.files_done)},
+               {"files_failed", std::to_string(e.files_failed)},
+               {"error", e.error.empty() ? "-" : e.error}});
+}
+
+/// Progress while waiting: a bar on a terminal, one line per change otherwise.
+struct progress_printer {
+  bool tty = ::isatty(STDERR_FILENO);
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string last;
+
+  void operator()(const execution_record& e) {
+    int done = e.files_done + e.files_failed;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    int rate = secs > 0.2 ? static_cast<int>(done / secs) : 0;
+    std::ostringstream line;
+    if (tty) {
+      int width = 30;
+      int filled = e.files_total > 0 ? width * done / e.files_total : 0;
+      line << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] ";
+    }
+    line << to_string(e.status) << " " << done << "/" << e.files_total << " files, "
+         << e.files_failed << " failed, " << rate << " files/s";
+    if (tty) {
+      std::cerr << line.str() << "   " << std::flush;
+      if (is_terminal(e.status)) std::cerr << "\n";
+    } else if (line.str() != last) {
+      std::cerr << line.str() << "\n";
+    }
+    last = line.str();
+  }
+};
+
+int follow(client& c, const std::string& id, bool as_json) {
+  progress_printer progress;
+  auto e = c.wait(id, as_json ? std::function<void(const execution_record&)>{}
+                              : std::function<void(const execution_record&)>{std::ref(progress)});
+  if (!e) return fail(e.error(), "watch " + id);
+  print_execution(*e, as_json);
+  return e->status == execution_status::completed ? 0 : 1;
 }
 
 int cmd_migrate(const invocation& inv) {
   pg_session session{{inv.dsn, "postbox-cli"}};
-  auto report_ = migrate(session);
-  if (!report_) return report({"migrate failed: " + describe(report_.error())});
+  auto report = migrate(session);
+  if (!report) return fail(report.error(), "migrate failed");
   if (inv.json) {
     json::object o;
-    o["version"] = report_->current_version;
+    o["version"] = report->current_version;
     json::array applied;
-    for (const auto& name : report_->applied) applied.emplace_back(name);
+    for (const auto& name : report->applied) applied.emplace_back(name);
     o["applied"] = std::move(applied);
     std::cout << json::serialize(o) << "\n";
-  } else if (report_->applied.empty()) {
-    std::cout << "schema is up to date (version " << report_->current_version << ")\n";
+  } else if (report->applied.empty()) {
+    std::cout << "schema is up to date (version " << report->current_version << ")\n";
   } else {
-    for (const auto& name : report_->applied) std::cout << "applied " << name << "\n";
-    std::cout << "schema is at version " << report_->current_version << "\n";
+    for (const auto& name : report->applied) std::cout << "applied " << name << "\n";
+    std::cout << "schema is at version " << report->current_version << "\n";
   }
   return 0;
 }
 
-int wait_for(pg_session& session, const std::string& id, bool as_json) {
-  execution_store executions{session};
-  file_results_store results{session};
-  bool tty = !as_json && ::isatty(STDERR_FILENO);
-  auto start = std::chrono::steady_clock::now();
-  std::string last;
-  for (;;) {
-    auto e = executions.get(id);
-    if (!e) return report({"status of " + id + " failed: " + describe(e.error())});
-    auto live = results.counts(id);
-    file_counts counts = live ? *live : file_counts{};
-    if (!as_json) {
-      int done =
-          is_terminal(e->status) ? e->files_done + e->files_failed : counts.done + counts.failed;
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::ostringstream line;
-      line << to_string(e->status) << "  " << done << "/" << e->files_total << " files  ("
-           << (is_terminal(e->status) ? e->files_failed : counts.failed) << " failed)  "
-           << static_cast<int>(secs > 0 ? done / secs : 0) << " files/s";
-      if (tty)
-        std::cerr << "\r" << line.str() << "   " << std::flush;
-      else if (line.str() != last)
-        std::cerr << line.str() << "\n";
-      last = line.str();
-    }
-    if (is_terminal(e->status)) {
-      if (tty) std::cerr << "\n";
-      print_status(status_json(*e, counts), as_json);
-      return e->status == execution_status::completed ? 0 : 1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
-}
-
 int cmd_submit(const invocation& inv) {
-  std::string workflow, org;
-  int batch_size = 0;
-  bool upload = false, wait = false;
-  std::vector<std::string> paths;
-  for (size_t i = 0; i < inv.args.size(); ++i) {
-    const auto& a = inv.args[i];
-    auto value = [&]() -> const std::string* {
-      return i + 1 < inv.args.size() ? &inv.args[++i] : nullptr;
-    };
-    const std::string* v = nullptr;
-    if (a == "--workflow" && (v = value())) {
-      workflow = *v;
-    } else if (a == "--org" && (v = value())) {
-      org = *v;
-    } else if (a == "--batch-size" && (v = value())) {
-      char* end = nullptr;
-      long n = std::strtol(v->c_str(), &end, 10);
-      if (*end || n <= 0 || n > 100000)
-        return report({"--batch-size wants a positive integer, got '" + *v + "'", 2});
-      batch_size = static_cast<int>(n);
-    } else if (a == "--upload") {
-      upload = true;
-    } else if (a == "--wait") {
-      wait = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return report({"submit: unknown or incomplete option '" + a + "'", 2});
-    } else {
-      paths.push_back(a);
-    }
-  }
-  if (workflow.empty()) return report({"submit needs --workflow NAME", 2});
+  auto o = parse_options(inv.args, {"--workflow", "--batch-size", "--org"}, {"--upload", "--wait"});
+  if (!o.error.empty()) return fail("submit: " + o.error, 2);
+  submit_request req;
+  req.workflow = o.get("--workflow");
+  req.org = o.get("--org");
+  req.upload = o.has("--upload");
+  req.paths = o.positional;
+  if (req.workflow.empty()) return fail("submit needs --workflow NAME", 2);
+  if (o.values.count("--batch-size") && !parse_positive(o.get("--batch-size"), req.batch_size))
+    return fail("--batch-size wants a positive integer, got '" + o.get("--batch-size") + "'", 2);
+  if (req.paths.empty()) return fail("submit needs at least one PATH", 2);
   if (!inv.topology_path.empty()) {
     auto topo = load_topology_file(inv.topology_path);
-    if (!topo) return report({describe(topo.error()), 2});
-    if (!topo->workflows.count(workflow)) {
+    if (!topo) return fail(describe(topo.error()), 2);
+    if (!topo->workflows.count(req.workflow)) {
       std::string names;
       for (const auto& [name, _] : topo->workflows) names += (names.empty() ? "" : ", ") + name;
-      return report({"unknown workflow '" + workflow + "' (workflows: " + names + ")", 2});
+      return fail("unknown workflow '" + req.workflow + "' (workflows: " + names + ")", 2);
     }
   }
-  failure f;
-  std::vector<std::string> files;
-  if (!collect_files(paths, files, f)) return report(f);
-
-  pg_session session{{inv.dsn, "postbox-cli"}};
-  execute_workflow msg;
-  msg.org = org;
-  msg.workflow = workflow;
-  msg.execution_id = new_execution_id();
-  msg.batch_size = batch_size;
-  if (upload) {
-    blob_store blobs{session};
-    for (const auto& path : files) {
-      std::ifstream in(path, std::ios::binary);
-      std::ostringstream content;
-      content << in.rdbuf();
-      if (!in) return report({"cannot read " + path});
-      auto id = blobs.put(fs::path(path).filename().string(), content.str());
-      if (!id) return report({"upload of " + path + " failed: " + describe(id.error())});
-      msg.blob_ids.push_back(*id);
-    }
-  } else {
-    msg.files = files;
-  }
-  outgoing_message m;
-  m.queue = "orchestrator";
-  m.type = execute_workflow_type;
-  m.execution_id = msg.execution_id;
-  m.org = org;
-  m.payload = to_json(msg);
-  new_execution x{msg.execution_id, org, workflow, batch_size > 0 ? batch_size : 10,
-                  static_cast<int32_t>(files.size())};
-  if (auto err = submit_execution(session, x, m))
-    return report({"submit failed: " + describe(err)});
-  if (wait) {
-    if (!inv.json) std::cerr << "submitted " << msg.execution_id << "\n";
-    return wait_for(session, msg.execution_id, inv.json);
+  if (auto files = collect_files(req.paths); !files) return fail(describe(files.error()), 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto sub = c.submit(req);
+  if (!sub) return fail(sub.error(), "submit failed");
+  if (o.has("--wait")) {
+    if (!inv.json) std::cerr << "submitted " << sub->execution_id << "\n";
+    return follow(c, sub->execution_id, inv.json);
   }
   if (inv.json) {
-    json::object o;
-    o["execution_id"] = msg.execution_id;
-    o["status"] = "QUEUED";
-    std::cout << json::serialize(o) << "\n";
+    json::object out;
+    out["execution_id"] = sub->execution_id;
+    out["status"] = "QUEUED";
+    std::cout << json::serialize(out) << "\n";
   } else {
-    std::cout << msg.execution_id << "\n";
+    std::cout << sub->execution_id << "\n";
   }
   return 0;
 }
 
 int cmd_status(const invocation& inv) {
-  if (inv.args.size() != 1) return report({"status needs exactly one EXECUTION_ID", 2});
-  pg_session session{{inv.dsn, "postbox-cli"}};
-  execution_store executions{session};
-  auto e = executions.get(inv.args[0]);
+  if (inv.args.size() != 1) return fail("status needs exactly one EXECUTION_ID", 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto e = c.status(inv.args[0]);
   if (!e) {
-    if (is(e.error(), errc::not_found)) return report({"no execution " + inv.args[0]});
-    return report({"status failed: " + describe(e.error())});
+    if (is(e.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
+    return fail(e.error(), "status failed");
   }
-  file_results_store results{session};
-  auto live = results.counts(e->id);
-  return print_status(status_json(*e, live ? *live : file_counts{}), inv.json);
+  print_execution(*e, inv.json);
+  return 0;
+}
+
+int cmd_watch(const invocation& inv) {
+  if (inv.args.size() != 1) return fail("watch needs exactly one EXECUTION_ID", 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto e = c.status(inv.args[0]);
+  if (!e) {
+    if (is(e.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
+    return fail(e.error(), "watch failed");
+  }
+  return follow(c, inv.args[0], inv.json);
+}
+
+int cmd_executions(const invocation& inv) {
+  auto o = parse_options(inv.args, {"--status", "--workflow", "--limit"}, {});
+  if (!o.error.empty() || !o.positional.empty())
+    return fail(
+        "executions: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
+  std::optional<std::string> status, workflow;
+  if (o.values.count("--status")) {
+    std::string s = o.get("--status");
+    std::transform(s.begin(), s.end(), s.begin(), ::toupper);
+    if (!parse_execution_status(s))
+      return fail("--status wants QUEUED, EXECUTING, COMPLETED, ERROR or STOPPED, got '" +
+                      o.get("--status") + "'",
+                  2);
+    status = s;
+  }
+  if (o.values.count("--workflow")) workflow = o.get("--workflow");
+  int limit = 20;
+  if (o.values.count("--limit") && !parse_positive(o.get("--limit"), limit))
+    return fail("--limit wants a positive integer, got '" + o.get("--limit") + "'", 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto list = c.inspect().executions(status, workflow, limit);
+  if (!list) return fail(list.error(), "executions failed");
+  if (inv.json) {
+    json::array out;
+    for (const auto& e : *list) out.push_back(execution_json(e));
+    std::cout << json::serialize(out) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : *list)
+    rows.push_back({e.id, e.workflow, to_string(e.status),
+                    std::to_string(e.files_done) + "/" + std::to_string(e.files_total),
+                    std::to_string(e.files_failed), ago(now_epoch() - e.created_epoch)});
+  print_table(std::cout, {"EXECUTION", "WORKFLOW", "STATUS", "DONE", "FAILED", "CREATED"}, rows);
+  return 0;
+}
+
+int cmd_queues(const invocation& inv) {
+  if (!inv.args.empty()) return fail("queues takes no arguments", 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto qs = c.inspect().queues();
+  if (!qs) return fail(qs.error(), "queues failed");
+  if (inv.json) {
+    json::array out;
+    for (const auto& q : *qs)
+      out.push_back(json::object{{"queue", q.queue},
+                                 {"ready", q.ready},
+                                 {"in_flight", q.in_flight},
+                                 {"delayed", q.delayed},
+                                 {"dead_letters", q.dead},
+                                 {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000}});
+    std::cout << json::serialize(out) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& q : *qs)
+    rows.push_back({q.queue, std::to_string(q.ready), std::to_string(q.in_flight),
+                    std::to_string(q.delayed), std::to_string(q.dead),
+                    q.ready + q.in_flight + q.delayed > 0 ? ago(q.oldest_age_s) : "-"});
+  print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST"}, rows);
+  return 0;
+}
+
+int cmd_nodes(const invocation& inv) {
+  if (!inv.args.empty()) return fail("nodes takes no arguments", 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto ns = c.inspect().nodes();
+  if (!ns) return fail(ns.error(), "nodes failed");
+  if (inv.json) {
+    json::array out;
+    for (const auto& n : *ns)
+      out.push_back(json::object{{"name", n.name},
+                                 {"host", n.host},
+                                 {"control_port", n.control_port},
+                                 {"http_port", n.http_port},
+                                 {"roles", n.roles},
+                                 {"pid", n.pid},
+                                 {"state", n.heartbeat_age_s < stale_after_s ? "live" : "stale"},
+                                 {"heartbeat_age_s", std::round(n.heartbeat_age_s * 10) / 10},
+                                 {"leader", n.leader}});
+    std::cout << json::serialize(out) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : *ns)
+    rows.push_back({n.name, n.heartbeat_age_s < stale_after_s ? "live" : "stale",
+                    n.host + (n.control_port ? ":" + std::to_string(n.control_port) : ""), n.roles,
+                    std::to_string(n.pid), ago(n.heartbeat_age_s), n.leader ? "reaper" : ""});
+  print_table(std::cout, {"NODE", "STATE", "ADDRESS", "ROLES", "PID", "HEARTBEAT", "LEADER"}, rows);
+  return 0;
+}
+
+int cmd_dead_letters(const invocation& inv) {
+  if (inv.args.empty()) return fail("dead-letters needs list, show ID or retry ID", 2);
+  const auto& sub = inv.args[0];
+  std::vector<std::string> rest(inv.args.begin() + 1, inv.args.end());
+  client c{inv.dsn, "postbox-cli"};
+  if (sub == "list") {
+    auto o = parse_options(rest, {"--limit"}, {});
+    int limit = 50;
+    if (!o.error.empty()) return fail("dead-letters list: " + o.error, 2);
+    if (o.values.count("--limit") && !parse_positive(o.get("--limit"), limit))
+      return fail("--limit wants a positive integer, got '" + o.get("--limit") + "'", 2);
+    auto list = c.inspect().dead_letters(limit);
+    if (!list) return fail(list.error(), "dead-letters list failed");
+    if (inv.json) {
+      json::array out;
+      for (const auto& d : *list)
+        out.push_back(json::object{
+            {"id", d.id},
+            {"message_id", d.message_id},
+            {"queue", d.queue},
+            {"type", d.type},
+            {"execution_id", d.execution_id},
+            {"read_ct", d.read_ct},
+            {"reason", d.reason},
+            {"dead_at", utc(d.dead_epoch)},
+            {"retried_as", d.retried_as ? json::value(d.retried_as) : json::value(nullptr)}});
+      std::cout << json::serialize(out) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : *list) {
+      auto reason = d.reason.size() > 60 ? d.reason.substr(0, 57) + "..." : d.reason;
+      rows.push_back({std::to_string(d.id), d.queue, d.type,
+                      d.execution_id.empty() ? "-" : d.execution_id, std::to_string(d.read_ct),
+                      ago(now_epoch() - d.dead_epoch),
+                      d.retried_as ? "as " + std::to_string(d.retried_as) : "", reason});
+    }
+    print_table(std::cout,
+                {"ID", "QUEUE", "TYPE", "EXECUTION", "READS", "DIED", "RETRIED", "REASON"}, rows);
+    return 0;
+  }
+  if (sub != "show" && sub != "retry")
+    return fail("dead-letters: unknown subcommand '" + sub + "' (list, show ID, retry ID)", 2);
+  int id = 0;
+  if (rest.size() != 1 || !parse_positive(rest[0], id))
+    return fail("dead-letters " + sub + " needs one numeric ID", 2);
+  if (sub == "retry") {
+    auto msg = c.inspect().dead_letter_retry(id);
+    if (!msg) return fail(msg.error(), "dead-letters retry failed");
+    if (inv.json)
+      std::cout << json::serialize(json::object{{"dead_letter", id}, {"message_id", *msg}}) << "\n";
+    else
+      std::cout << "dead letter " << id << " re-enqueued as message " << *msg << "\n";
+    return 0;
+  }
+  auto d = c.inspect().dead_letter(id);
+  if (!d) return fail(d.error(), "dead-letters show failed");
+  json::error_code ec;
+  auto payload = json::parse(d->payload, ec);
+  auto headers = json::parse(d->headers, ec);
+  json::object o{{"id", d->id},
+                 {"message_id", d->message_id},
+                 {"queue", d->queue},
+                 {"type", d->type},
+                 {"execution_id", d->execution_id},
+                 {"org", d->org},
+                 {"read_ct", d->read_ct},
+                 {"last_error", d->last_error},
+                 {"reason", d->reason},
+                 {"enqueued_at", utc(d->enqueued_epoch)},
+                 {"dead_at", utc(d->dead_epoch)},
+                 {"dead_by", d->dead_by},
+                 {"retried_as", d->retried_as ? json::value(d->retried_as) : json::value(nullptr)},
+                 {"payload", payload},
+                 {"headers", headers}};
+  if (inv.json) {
+    std::cout << json::serialize(o) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& kv : o)
+    rows.push_back({std::string(kv.key()), kv.value().is_string()
+                                               ? std::string(kv.value().as_string())
+                                               : json::serialize(kv.value())});
+  print_table(std::cout, {"field", "value"}, rows);
+  return 0;
+}
+
+int cmd_send(const invocation& inv) {
+  auto o = parse_options(inv.args, {"--queue", "--type", "--json-payload", "--headers"}, {});
+  if (!o.error.empty() || !o.positional.empty())
+    return fail("send: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
+  for (const char* required : {"--queue", "--type", "--json-payload"})
+    if (!o.values.count(required)) return fail(std::string("send needs ") + required, 2);
+  client c{inv.dsn, "postbox-cli"};
+  auto id =
+      c.send(o.get("--queue"), o.get("--type"), o.get("--json-payload"), o.get("--headers", "{}"));
+  if (!id) return fail(id.error(), "send refused");
+  if (inv.json)
+    std::cout << json::serialize(json::object{{"message_id", *id}, {"queue", o.get("--queue")}})
+              << "\n";
+  else
+    std::cout << "message " << *id << " sent to " << o.get("--queue") << "\n";
+  return 0;
 }
 
 }  // namespace
@@ -312,15 +493,15 @@ int run(int argc, char** argv) {
     } else if (a == "--json") {
       inv.json = true;
     } else if (a == "--dsn" || a == "--topology") {
-      if (i + 1 >= argc) return report({a + " needs a value", 2});
+      if (i + 1 >= argc) return fail(a + " needs a value", 2);
       (a == "--dsn" ? inv.dsn : inv.topology_path) = argv[++i];
     } else if (!a.empty() && a[0] == '-') {
-      return report({"unknown option " + a + " (see postbox --help)", 2});
+      return fail("unknown option " + a + " (see postbox --help)", 2);
     } else {
       break;
     }
   }
-  if (i >= argc) return report({"no command given (see postbox --help)", 2});
+  if (i >= argc) return fail("no command given (see postbox --help)", 2);
   inv.command = argv[i++];
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -330,19 +511,26 @@ int run(int argc, char** argv) {
       inv.args.push_back(a);
   }
   using handler = int (*)(const invocation&);
-  const std::vector<std::pair<std::string, handler>> commands = {
-      {"migrate", cmd_migrate}, {"submit", cmd_submit}, {"status", cmd_status}};
+  const std::vector<std::pair<std::string, handler>> commands = {{"migrate", cmd_migrate},
+                                                                 {"submit", cmd_submit},
+                                                                 {"status", cmd_status},
+                                                                 {"watch", cmd_watch},
+                                                                 {"executions", cmd_executions},
+                                                                 {"queues", cmd_queues},
+                                                                 {"nodes", cmd_nodes},
+                                                                 {"dead-letters", cmd_dead_letters},
+                                                                 {"send", cmd_send}};
   auto cmd = std::find_if(commands.begin(), commands.end(),
                           [&](const auto& c) { return c.first == inv.command; });
   if (cmd == commands.end())
-    return report({"unknown command '" + inv.command + "' (see postbox --help)", 2});
+    return fail("unknown command '" + inv.command + "' (see postbox --help)", 2);
   if (inv.dsn.empty() && !inv.topology_path.empty()) {
     auto topo = load_topology_file(inv.topology_path);
-    if (!topo) return report({describe(topo.error()), 2});
+    if (!topo) return fail(describe(topo.error()), 2);
     inv.dsn = topo->database.dsn;
   }
   if (inv.dsn.empty())
-    return report({"no database: pass --dsn, set POSTBOX_DSN, or give a --topology", 2});
+    return fail("no database: pass --dsn, set POSTBOX_DSN, or give a --topology", 2);
   return cmd->second(inv);
 }
 

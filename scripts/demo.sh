@@ -50,7 +50,7 @@ set +e
 "$BUILD/postbox" --topology "$TOPOLOGY" submit --workflow docs --wait "$DOCS" | tee "$BUILD/demo-status.txt"
 rc=${PIPESTATUS[0]}
 set -e
-id=$(sed -n 's/^execution_id: *//p' "$BUILD/demo-status.txt")
+id=$(awk '$1 == "execution_id" {print $2}' "$BUILD/demo-status.txt")
 
 echo "== summary of the results"
 psql "$POSTBOX_DSN" -X -q -P footer=off <<SQL

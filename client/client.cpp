@@ -1,0 +1,176 @@
+// The client API over the stores: the CLI and user programs share this code.
+#include "client/client.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "messages/json_codec.hpp"
+#include "messages/messages.hpp"
+#include "persistence/blob_store.hpp"
+#include "persistence/file_results_store.hpp"
+#include "persistence/mailbox_store.hpp"
+#include "persistence/units_of_work.hpp"
+
+namespace postbox {
+
+namespace fs = std::filesystem;
+
+client::client(std::string dsn, std::string application_name)
+    : session_(std::make_unique<pg_session>(
+          session_options{std::move(dsn), std::move(application_name)})),
+      inspect_(std::make_unique<inspect_store>(*session_)) {}
+
+client::~client() = default;
+
+inspect_store& client::inspect() {
+  return *inspect_;
+}
+
+pg_session& client::session() {
+  return *session_;
+}
+
+std::string new_execution_id() {
+  std::random_device rd;
+  std::mt19937_64 gen{
+      (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  uint64_t a = gen(), b = gen();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  char out[37];
+  std::snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return out;
+}
+
+caf::expected<std::vector<std::string>> collect_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    auto abs = fs::absolute(p, ec);
+    if (ec || !fs::exists(abs, ec))
+      return make_error(errc::invalid_argument, "no such file or folder: " + p);
+    if (fs::is_directory(abs, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(abs, ec); !ec && it != fs::end(it);
+           it.increment(ec))
+        if (it->is_regular_file()) found.push_back(it->path().lexically_normal().string());
+      if (ec) return make_error(errc::io_error, "cannot walk " + p + ": " + ec.message());
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.push_back(abs.lexically_normal().string());
+    }
+  }
+  if (out.empty()) return make_error(errc::invalid_argument, "no files to submit");
+  return out;
+}
+
+caf::expected<submitted> client::submit(const submit_request& req) {
+  if (req.workflow.empty()) return make_error(errc::invalid_argument, "a workflow is required");
+  auto files = collect_files(req.paths);
+  if (!files) return files.error();
+  execute_workflow msg;
+  msg.org = req.org;
+  msg.workflow = req.workflow;
+  msg.execution_id = new_execution_id();
+  msg.batch_size = req.batch_size;
+  if (req.upload) {
+    blob_store blobs{*session_};
+    for (const auto& path : *files) {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream content;
+      content << in.rdbuf();
+      if (!in) return make_error(errc::io_error, "cannot read " + path);
+      auto id = blobs.put(fs::path(path).filename().string(), content.str());
+      if (!id) return id.error();
+      msg.blob_ids.push_back(*id);
+    }
+  } else {
+    msg.files = *files;
+  }
+  outgoing_message m;
+  m.queue = "orchestrator";
+  m.type = execute_workflow_type;
+  m.execution_id = msg.execution_id;
+  m.org = req.org;
+  m.payload = to_json(msg);
+  m.headers = req.headers.empty() ? "{}" : req.headers;
+  new_execution x{msg.execution_id, req.org, req.workflow, req.batch_size > 0 ? req.batch_size : 10,
+                  static_cast<int32_t>(files->size())};
+  if (auto err = submit_execution(*session_, x, m)) return err;
+  return submitted{msg.execution_id, static_cast<int32_t>(files->size())};
+}
+
+caf::expected<execution_record> client::status(const std::string& execution_id) {
+  execution_store executions{*session_};
+  auto e = executions.get(execution_id);
+  if (!e) return e.error();
+  if (!is_terminal(e->status)) {
+    file_results_store results{*session_};
+    auto live = results.counts(execution_id);
+    if (!live) return live.error();
+    e->files_done = live->done;
+    e->files_failed = live->failed;
+  }
+  return e;
+}
+
+caf::expected<execution_record> client::wait(
+    const std::string& execution_id, const std::function<void(const execution_record&)>& progress,
+    std::chrono::milliseconds poll, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto e = status(execution_id);
+    if (!e) return e.error();
+    if (progress) progress(*e);
+    if (is_terminal(e->status)) return e;
+    if (timeout.count() > 0 && std::chrono::steady_clock::now() >= until)
+      return make_error(errc::timeout,
+                        "execution " + execution_id + " is still " + to_string(e->status));
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,
+                                    const std::string& json_payload, const std::string& headers) {
+  if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
+  outgoing_message m;
+  m.queue = queue;
+  m.type = type;
+  m.headers = headers.empty() ? "{}" : headers;
+  if (auto h = decode_message_headers(m.headers); !h) return h.error();
+  if (type == execute_workflow_type) {
+    auto x = decode_execute_workflow(json_payload);
+    if (!x) return x.error();
+    m.execution_id = x->execution_id;
+    m.org = x->org;
+    m.payload = to_json(*x);
+  } else if (type == process_file_batch_type) {
+    auto x = decode_process_file_batch(json_payload);
+    if (!x) return x.error();
+    m.execution_id = x->execution_id;
+    m.org = x->org;
+    m.payload = to_json(*x);
+  } else if (type == execution_callback_type) {
+    auto x = decode_execution_callback(json_payload);
+    if (!x) return x.error();
+    m.execution_id = x->execution_id;
+    m.payload = to_json(*x);
+  } else {
+    return make_error(errc::invalid_argument,
+                      "unknown message type '" + type + "' (known: " + execute_workflow_type +
+                          ", " + process_file_batch_type + ", " + execution_callback_type + ")");
+  }
+  mailbox_store mailbox{*session_};
+  return mailbox.send(m);
+}
+
+}  // namespace postbox

@@ -1,0 +1,72 @@
+// What operators look at: executions, queues, nodes and dead letters, plus the
+// one dead-letter action (retry). Reads only, except dead_letter_retry.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "persistence/execution_store.hpp"
+
+namespace postbox {
+
+struct queue_overview {
+  std::string queue;
+  int64_t ready = 0;
+  int64_t in_flight = 0;
+  int64_t delayed = 0;
+  int64_t dead = 0;
+  double oldest_age_s = 0;
+};
+
+struct node_overview {
+  std::string name;
+  std::string host;
+  int32_t control_port = 0;
+  int32_t http_port = 0;
+  std::string roles;  // comma-separated
+  int32_t pid = 0;
+  double heartbeat_age_s = 0;
+  double started_epoch = 0;
+  bool leader = false;
+};
+
+struct dead_letter_record {
+  int64_t id = 0;
+  int64_t message_id = 0;
+  std::string queue;
+  std::string type;
+  std::string execution_id;
+  std::string org;
+  std::string payload;
+  std::string headers;
+  int32_t read_ct = 0;
+  std::string last_error;
+  std::string reason;
+  double enqueued_epoch = 0;
+  double dead_epoch = 0;
+  std::string dead_by;
+  int64_t retried_as = 0;  // the new message id once retried
+};
+
+class inspect_store {
+ public:
+  explicit inspect_store(pg_session& session) : session_(session) {}
+
+  caf::expected<std::vector<execution_record>> executions(
+      const std::optional<std::string>& status, const std::optional<std::string>& workflow,
+      int limit);
+  caf::expected<std::vector<queue_overview>> queues();
+  caf::expected<std::vector<node_overview>> nodes();
+  /// Newest first; payload and headers are left empty (see dead_letter).
+  caf::expected<std::vector<dead_letter_record>> dead_letters(int limit);
+  caf::expected<dead_letter_record> dead_letter(int64_t id);
+  /// Re-enqueues it with a fresh read count; the record stays. Returns the new message id.
+  caf::expected<int64_t> dead_letter_retry(int64_t id);
+
+ private:
+  pg_session& session_;
+};
+
+}  // namespace postbox
