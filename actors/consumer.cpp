@@ -76,14 +76,22 @@ void finish_if_drained(consumer_actor* self) {
   self->quit();
 }
 
+void tick(consumer_actor* self) {
+  auto& st = self->state;
+  // Renewal runs every third of the visibility timeout even with every worker busy.
+  st.rt->metrics->consumer_tick(st.role.queue, st.qc.visibility_timeout + std::chrono::seconds(1));
+}
+
 void poll(consumer_actor* self) {
   auto& st = self->state;
   if (st.draining) return;
+  tick(self);
   int idle = idle_workers(st);
   if (idle == 0) return;  // a done_atom polls again
   int want = std::min(idle, std::max(1, st.qc.claim_batch));
   auto got = st.mailbox->read(st.role.queue, want, st.qc.visibility_timeout, st.owner);
   if (!got) {
+    st.rt->metrics->claim_failed(st.role.queue);
     st.error_backoff = std::min<std::chrono::milliseconds>(
         std::max<std::chrono::milliseconds>(st.error_backoff * 2, 100ms), 5s);
     log_line(st.owner, "claim failed (retrying in " + std::to_string(st.error_backoff.count()) +
@@ -92,9 +100,11 @@ void poll(consumer_actor* self) {
     return;
   }
   st.error_backoff = 0ms;
+  st.rt->metrics->claimed(st.role.queue, got->size());
   for (auto& d : *got) {
     if (d.read_ct > st.qc.max_attempts) {
       auto r = poison(*st.ctx, d, attempts_exhausted_reason(d, st.qc.max_attempts));
+      st.rt->metrics->handled(st.role.queue, to_string(r.what));
       log_line(st.owner, "message " + std::to_string(d.id) + " poisoned: " + r.detail);
       continue;
     }
@@ -179,6 +189,7 @@ caf::behavior consumer(consumer_actor* self, runtime_ptr rt, actor_config role) 
         if (queue == self->state.role.queue) poll(self);
       },
       [=](renew_atom) {
+        tick(self);
         renew_all(self);
         if (!self->state.draining || !self->state.flights.empty())
           self->delayed_send(self, self->state.qc.visibility_timeout / 3, renew_atom::value);
@@ -224,6 +235,7 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   return {
       [=](const delivery& d) -> caf::message {
         auto r = handle_delivery(*self->state.ctx, d);
+        rt->metrics->handled(d.queue, to_string(r.what));
         if (r.what != handled::acked)
           log_line(self->state.ctx->owner, "message " + std::to_string(d.id) + " (" + d.type +
                                                "): " + to_string(r.what) + ": " + r.detail);

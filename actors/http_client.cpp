@@ -116,9 +116,9 @@ std::string resolve(const std::string& host, const std::string& port,
   return {};
 }
 
-http_result do_post(const std::string& url, const std::string& body,
-                    const std::vector<std::pair<std::string, std::string>>& headers,
-                    std::chrono::milliseconds timeout) {
+http_result do_request(http::verb verb, const std::string& url, const std::string& body,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       std::chrono::milliseconds timeout) {
   http_result out;
   // Clamped so that now() + timeout cannot overflow (e.g. milliseconds::max()).
   timeout = std::clamp(timeout, std::chrono::milliseconds{0},
@@ -139,9 +139,9 @@ http_result do_post(const std::string& url, const std::string& body,
       return out;
     }
 
-  http::request<http::string_body> req{http::verb::post, target, 11};
+  http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, port == "80" ? bracketed(host) : authority(host, port));
-  req.set(http::field::content_type, "application/json");
+  if (verb == http::verb::post) req.set(http::field::content_type, "application/json");
   req.set(http::field::user_agent, "postbox");
   for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = body;
@@ -260,11 +260,13 @@ bool parse_http_url(const std::string& url, std::string& host, std::string& port
   return true;
 }
 
-http_result post_json(const std::string& url, const std::string& body,
-                      const std::vector<std::pair<std::string, std::string>>& headers,
-                      std::chrono::milliseconds timeout) {
+namespace {
+
+http_result guarded(http::verb verb, const std::string& url, const std::string& body,
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    std::chrono::milliseconds timeout) {
   try {
-    return do_post(url, body, headers, timeout);
+    return do_request(verb, url, body, headers, timeout);
   } catch (const std::exception& e) {
     http_result out;
     out.error = std::string("http client failure: ") + e.what();
@@ -274,6 +276,18 @@ http_result post_json(const std::string& url, const std::string& body,
     out.error = "http client failure";
     return out;
   }
+}
+
+}  // namespace
+
+http_result post_json(const std::string& url, const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      std::chrono::milliseconds timeout) {
+  return guarded(http::verb::post, url, body, headers, timeout);
+}
+
+http_result http_get(const std::string& url, std::chrono::milliseconds timeout) {
+  return guarded(http::verb::get, url, "", {}, timeout);
 }
 
 }  // namespace postbox

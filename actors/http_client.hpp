@@ -25,6 +25,9 @@ http_result post_json(const std::string& url, const std::string& body,
 
 /// Parses "http://host[:port][/target]" (host may be a bracketed IPv6 literal); port
 /// defaults to "80", target to "/". False on anything else, including https://.
+/// GETs an http:// URL under one deadline (health checks, tests). Never throws.
+http_result http_get(const std::string& url, std::chrono::milliseconds timeout);
+
 bool parse_http_url(const std::string& url, std::string& host, std::string& port,
                     std::string& target);
 

@@ -11,7 +11,9 @@
 
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
+#include "actors/http_server.hpp"
 #include "actors/log.hpp"
+#include "actors/node_http.hpp"
 #include "messages/type_ids.hpp"
 #include "persistence/migrator.hpp"
 
@@ -49,11 +51,24 @@ int run_node(const node_options& opts) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  std::unique_ptr<http_server> http;
+  if (rt->node().http_port != 0) {
+    auto started = start_node_http(rt);
+    if (!started) {
+      std::cerr << "postbox-node: " << describe(started.error()) << "\n";
+      return 1;
+    }
+    http = std::move(*started);
+  }
+
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::postbox>();
   caf::actor_system sys{cfg};
   auto sup = spawn_supervisor(sys, rt);
-  log_line(rt->node_name, "node started (pid " + std::to_string(::getpid()) + ")");
+  log_line(rt->node_name,
+           "node started (pid " + std::to_string(::getpid()) + ")" +
+               (http ? ", http on " + rt->node().host + ":" + std::to_string(http->port())
+                     : std::string()));
   std::thread waiter{[sup, signals] {
     int sig = 0;
     sigwait(&signals, &sig);

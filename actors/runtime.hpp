@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/node_metrics.hpp"
 #include "actors/processors/processor.hpp"
 #include "config/topology.hpp"
 #include "persistence/pg_session.hpp"
@@ -24,6 +25,8 @@ struct runtime_config {
   std::chrono::milliseconds heartbeat_interval{2000};
   /// Poll period of the outbox dispatcher.
   std::chrono::milliseconds outbox_interval{500};
+  /// Shared by the node's actors and its HTTP endpoint.
+  std::shared_ptr<node_metrics> metrics = std::make_shared<node_metrics>();
 
   const node_config& node() const { return *topo.node(node_name); }
 
