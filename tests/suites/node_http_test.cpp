@@ -89,6 +89,7 @@ nodes:
   CAF_CHECK_EQUAL(http_get(base + "/nope", 2s).status, 404);
   // A frozen node does not answer at all: a load balancer sees it as down.
   a.signal(SIGSTOP);
+  CAF_REQUIRE(test::wait_until([&] { return a.stopped(); }, 5s, 10ms));
   CAF_CHECK_NOT_EQUAL(http_get(base + "/healthz", 500ms).status, 200);
   a.signal(SIGCONT);
   CAF_CHECK(
