@@ -12,5 +12,12 @@ using drain_atom = caf::atom_constant<caf::atom("pb_drain")>;      // stop claim
 using wake_atom = caf::atom_constant<caf::atom("pb_wake")>;        // listener -> consumer
 using respawn_atom = caf::atom_constant<caf::atom("pb_respawn")>;  // supervisor/consumer timer
 using tick_atom = caf::atom_constant<caf::atom("pb_tick")>;        // periodic maintenance
+// The control plane (node control actor <-> clients and peers).
+using info_atom = caf::atom_constant<caf::atom("pb_info")>;
+using status_atom = caf::atom_constant<caf::atom("pb_status")>;
+using watch_atom = caf::atom_constant<caf::atom("pb_watch")>;
+using progress_atom = caf::atom_constant<caf::atom("pb_prog")>;
+using pause_atom = caf::atom_constant<caf::atom("pb_pause")>;
+using resume_atom = caf::atom_constant<caf::atom("pb_resume")>;
 
 }  // namespace postbox

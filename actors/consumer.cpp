@@ -40,6 +40,7 @@ struct consumer_state {
   std::vector<int> restarts;
   std::map<int64_t, in_flight> flights;
   bool draining = false;
+  bool paused = false;  // by the control plane: claim nothing, finish what is in flight
   bool poll_pending = false;
   std::chrono::milliseconds error_backoff{0};
 };
@@ -86,6 +87,7 @@ void poll(consumer_actor* self) {
   auto& st = self->state;
   if (st.draining) return;
   tick(self);
+  if (st.paused) return;
   int idle = idle_workers(st);
   if (idle == 0) return;  // a done_atom polls again
   int want = std::min(idle, std::max(1, st.qc.claim_batch));
@@ -209,6 +211,14 @@ caf::behavior consumer(consumer_actor* self, runtime_ptr rt, actor_config role) 
       [=](respawn_atom, int32_t i) {
         if (self->state.draining) return;
         start_worker(self, i);
+        poll(self);
+      },
+      [=](pause_atom, const std::string& queue) {
+        if (queue == self->state.role.queue) self->state.paused = true;
+      },
+      [=](resume_atom, const std::string& queue) {
+        if (queue != self->state.role.queue) return;
+        self->state.paused = false;
         poll(self);
       },
       [=](drain_atom) {

@@ -11,6 +11,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
+#include "actors/control.hpp"
 #include "actors/http_server.hpp"
 #include "actors/log.hpp"
 #include "actors/node_http.hpp"
@@ -61,10 +62,36 @@ int run_node(const node_options& opts) {
     http = std::move(*started);
   }
 
+  std::string token;
+  if (rt->node().control_port != 0) {
+    auto t = control_token(rt->topo.control);
+    if (!t) {
+      std::cerr << "postbox-node: " << describe(t.error()) << "\n";
+      return 2;
+    }
+    token = *t;
+  }
+
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::postbox>();
+  configure_control(cfg, rt->topo.control);
   caf::actor_system sys{cfg};
   auto sup = spawn_supervisor(sys, rt);
+  caf::actor control;
+  if (rt->node().control_port != 0) {
+    control = spawn_control(sys, rt, sup, token);
+    auto port = publish_control(sys, control, rt->topo.control, rt->node().control_port);
+    if (!port) {
+      std::cerr << "postbox-node: cannot publish the control actor on " << rt->topo.control.bind
+                << ":" << rt->node().control_port << ": " << sys.render(port.error()) << "\n";
+      caf::anon_send_exit(control, caf::exit_reason::kill);
+      caf::anon_send_exit(sup, caf::exit_reason::kill);
+      return 1;
+    }
+    log_line(rt->node_name, "control actor on " + rt->topo.control.bind + ":" +
+                                std::to_string(*port) + (rt->topo.control.tls() ? " (TLS)" : "") +
+                                (token.empty() ? "" : " (token required)"));
+  }
   log_line(rt->node_name,
            "node started (pid " + std::to_string(::getpid()) + ")" +
                (http ? ", http on " + rt->node().host + ":" + std::to_string(http->port())
@@ -82,6 +109,18 @@ int run_node(const node_options& opts) {
     self->monitor(sup);
     self->receive([](caf::down_msg&) {});
   }
+  if (control) {
+    unpublish_control(sys, control, rt->topo.control);
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+    control = nullptr;
+  }
+  // CAF 0.17 can hang in ~actor_system with remote peers still connected (#686,
+  // #1266). Every message is settled by now; do not let that keep the process up.
+  std::thread{[] {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    log_line("postbox-node", "actor system did not shut down within 10s; exiting");
+    std::_Exit(0);
+  }}.detach();
   log_line(rt->node_name, "node stopped");
   return 0;
 }

@@ -90,6 +90,14 @@ caf::behavior supervisor(supervisor_actor* self, std::string label, std::vector<
         if (s.draining || i < 0 || static_cast<size_t>(i) >= s.children.size()) return;
         if (!s.children[i].handle) start_child(self, i);
       },
+      [=](pause_atom a, const std::string& queue) {
+        for (auto& c : self->state.children)
+          if (c.spec.consumer && c.handle) self->send(c.handle, a, queue);
+      },
+      [=](resume_atom a, const std::string& queue) {
+        for (auto& c : self->state.children)
+          if (c.spec.consumer && c.handle) self->send(c.handle, a, queue);
+      },
       [=](drain_atom) {
         auto& s = self->state;
         if (s.draining) return;

@@ -12,12 +12,14 @@
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "apps/table.hpp"
 #include "client/client.hpp"
+#include "client/control_client.hpp"
 #include "config/topology.hpp"
 #include "persistence/migrator.hpp"
 
@@ -30,6 +32,7 @@ namespace json = boost::json;
 struct invocation {
   std::string dsn;
   std::string topology_path;
+  std::optional<topology> topo;  // loaded when --topology / $POSTBOX_TOPOLOGY is given
   bool json = false;
   std::string command;
   std::vector<std::string> args;
@@ -48,6 +51,10 @@ const char* usage =
     "  nodes                            live/stale by heartbeat, roles, reaper leader\n"
     "  dead-letters list [--limit N] | show ID | retry ID\n"
     "  send --queue Q --type T --json-payload J   any typed message, validated first\n"
+    "  pause QUEUE | resume QUEUE       stop / restart claiming QUEUE on every node (control "
+    "plane)\n"
+    "  drain NODE                       the node stops claiming, finishes, exits 0 (control "
+    "plane)\n"
     "DSN: --dsn, else $POSTBOX_DSN, else database.dsn of --topology ($POSTBOX_TOPOLOGY).\n";
 
 /// Nodes whose heartbeat is older than this are shown as stale.
@@ -188,12 +195,34 @@ struct progress_printer {
   }
 };
 
-int follow(client& c, const std::string& id, bool as_json) {
+/// Follows an execution: pushed updates from a node's control actor when one
+/// answers, else polling Postgres (the source of truth).
+int follow(const invocation& inv, client& c, const std::string& id) {
   progress_printer progress;
-  auto e = c.wait(id, as_json ? std::function<void(const execution_record&)>{}
-                              : std::function<void(const execution_record&)>{std::ref(progress)});
+  std::function<void(const execution_record&)> show;
+  if (!inv.json) show = std::ref(progress);
+  auto targets = control_targets(inv.topo ? &*inv.topo : nullptr, c.inspect());
+  if (!targets.empty()) {
+    control_client control{inv.topo ? inv.topo->control : control_config{},
+                           client_control_token(inv.topo ? &*inv.topo : nullptr)};
+    auto node = control.connect(targets);
+    if (node) {
+      if (!inv.json) std::cerr << "live updates from node " << *node << "\n";
+      auto e = control.watch(id, show);
+      if (e) {
+        print_execution(*e, inv.json);
+        return e->status == execution_status::completed ? 0 : 1;
+      }
+      if (!inv.json)
+        std::cerr << "\ncontrol plane: " << describe(e.error()) << "; polling Postgres\n";
+    } else if (!inv.json) {
+      std::cerr << "control plane unreachable (" << describe(node.error())
+                << "); polling Postgres\n";
+    }
+  }
+  auto e = c.wait(id, show);
   if (!e) return fail(e.error(), "watch " + id);
-  print_execution(*e, as_json);
+  print_execution(*e, inv.json);
   return e->status == execution_status::completed ? 0 : 1;
 }
 
@@ -229,9 +258,8 @@ int cmd_submit(const invocation& inv) {
   if (o.values.count("--batch-size") && !parse_positive(o.get("--batch-size"), req.batch_size))
     return fail("--batch-size wants a positive integer, got '" + o.get("--batch-size") + "'", 2);
   if (req.paths.empty()) return fail("submit needs at least one PATH", 2);
-  if (!inv.topology_path.empty()) {
-    auto topo = load_topology_file(inv.topology_path);
-    if (!topo) return fail(describe(topo.error()), 2);
+  if (inv.topo) {
+    const auto& topo = inv.topo;
     if (!topo->workflows.count(req.workflow)) {
       std::string names;
       for (const auto& [name, _] : topo->workflows) names += (names.empty() ? "" : ", ") + name;
@@ -244,7 +272,7 @@ int cmd_submit(const invocation& inv) {
   if (!sub) return fail(sub.error(), "submit failed");
   if (o.has("--wait")) {
     if (!inv.json) std::cerr << "submitted " << sub->execution_id << "\n";
-    return follow(c, sub->execution_id, inv.json);
+    return follow(inv, c, sub->execution_id);
   }
   if (inv.json) {
     json::object out;
@@ -277,7 +305,7 @@ int cmd_watch(const invocation& inv) {
     if (is(e.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
     return fail(e.error(), "watch failed");
   }
-  return follow(c, inv.args[0], inv.json);
+  return follow(inv, c, inv.args[0]);
 }
 
 int cmd_executions(const invocation& inv) {
@@ -478,6 +506,35 @@ int cmd_send(const invocation& inv) {
   return 0;
 }
 
+/// pause / resume / drain: through the first node's control actor that answers.
+int cmd_control(const invocation& inv) {
+  if (inv.args.size() != 1)
+    return fail(inv.command + " needs exactly one " + (inv.command == "drain" ? "NODE" : "QUEUE"),
+                2);
+  client c{inv.dsn, "postbox-cli"};
+  auto targets = control_targets(inv.topo ? &*inv.topo : nullptr, c.inspect());
+  if (inv.command == "drain") {
+    targets.erase(std::remove_if(targets.begin(), targets.end(),
+                                 [&](const control_target& t) { return t.node != inv.args[0]; }),
+                  targets.end());
+    if (targets.empty())
+      return fail("no node '" + inv.args[0] + "' with a control actor (see postbox nodes)");
+  }
+  control_client control{inv.topo ? inv.topo->control : control_config{},
+                         client_control_token(inv.topo ? &*inv.topo : nullptr)};
+  auto node = control.connect(targets);
+  if (!node) return fail(node.error(), inv.command + " failed");
+  auto r = inv.command == "pause"    ? control.pause(inv.args[0])
+           : inv.command == "resume" ? control.resume(inv.args[0])
+                                     : control.drain();
+  if (!r) return fail(r.error(), inv.command + " failed");
+  if (inv.json)
+    std::cout << json::serialize(json::object{{"node", *node}, {"result", *r}}) << "\n";
+  else
+    std::cout << *r << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -519,15 +576,19 @@ int run(int argc, char** argv) {
                                                                  {"queues", cmd_queues},
                                                                  {"nodes", cmd_nodes},
                                                                  {"dead-letters", cmd_dead_letters},
-                                                                 {"send", cmd_send}};
+                                                                 {"send", cmd_send},
+                                                                 {"pause", cmd_control},
+                                                                 {"resume", cmd_control},
+                                                                 {"drain", cmd_control}};
   auto cmd = std::find_if(commands.begin(), commands.end(),
                           [&](const auto& c) { return c.first == inv.command; });
   if (cmd == commands.end())
     return fail("unknown command '" + inv.command + "' (see postbox --help)", 2);
-  if (inv.dsn.empty() && !inv.topology_path.empty()) {
+  if (!inv.topology_path.empty()) {
     auto topo = load_topology_file(inv.topology_path);
     if (!topo) return fail(describe(topo.error()), 2);
-    inv.dsn = topo->database.dsn;
+    if (inv.dsn.empty()) inv.dsn = topo->database.dsn;
+    inv.topo = std::move(*topo);
   }
   if (inv.dsn.empty())
     return fail("no database: pass --dsn, set POSTBOX_DSN, or give a --topology", 2);

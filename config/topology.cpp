@@ -273,7 +273,8 @@ class loader {
     const YAML::Node& root = docs[0];
     const mapping m =
         open(root, start, "", "topology",
-             {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "nodes"});
+             {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "control",
+              "nodes"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -290,6 +291,7 @@ class loader {
     if (const entry* e = m.given("workflows")) workflows(*e, t);
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
+    if (const entry* e = m.given("control")) t.control = control(*e);
     const entry* nodes_entry = m.find("nodes");
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);
@@ -586,6 +588,33 @@ class loader {
     }
     if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
     if (const entry* e = m.given("timeout")) c.timeout = duration(*e);
+    return c;
+  }
+
+  control_config control(const entry& section) const {
+    const mapping m = open(section, {"bind", "token_env", "token_file", "tls", "request_timeout",
+                                     "heartbeat", "connection_timeout"});
+    control_config c;
+    if (const entry* e = m.given("bind")) {
+      c.bind = string_of(*e);
+      if (c.bind.empty()) fail(e->value_mark(), e->path, "must not be empty");
+    }
+    if (const entry* e = m.given("token_env")) c.token_env = string_of(*e);
+    if (const entry* e = m.given("token_file")) c.token_file = string_of(*e);
+    if (const entry* e = m.given("request_timeout")) c.request_timeout = duration(*e);
+    if (const entry* e = m.given("heartbeat")) c.heartbeat = duration(*e);
+    if (const entry* e = m.given("connection_timeout")) c.connection_timeout = duration(*e);
+    if (const entry* e = m.given("tls")) {
+      const mapping t = open(*e, {"certificate", "key", "cafile"});
+      const entry* cert = t.find("certificate");
+      const entry* key = t.find("key");
+      const entry* ca = t.find("cafile");
+      if (!cert || !key || !ca)
+        fail(e->key_node.Mark(), e->path, "tls needs certificate, key and cafile");
+      c.tls_certificate = string_of(*cert);
+      c.tls_key = string_of(*key);
+      c.tls_cafile = string_of(*ca);
+    }
     return c;
   }
 

@@ -80,6 +80,25 @@ struct node_config {
   std::vector<actor_config> actors;
 };
 
+/// The control plane: each node's control actor (CAF middleman) on its control_port.
+/// A shared token (from the environment variable `token_env` or the file
+/// `token_file`) is required from clients when set; TLS when `tls_certificate`,
+/// `tls_key` and `tls_cafile` are set (every peer then needs a certificate of that CA).
+struct control_config {
+  std::string bind = "127.0.0.1";
+  std::string token_env;
+  std::string token_file;
+  std::string tls_certificate;
+  std::string tls_key;
+  std::string tls_cafile;
+  /// Every remote request has a deadline; dead peers are seen by heartbeat.
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds heartbeat{500};
+  std::chrono::milliseconds connection_timeout{2000};
+
+  bool tls() const { return !tls_certificate.empty(); }
+};
+
 struct topology {
   /// Optional in the file; "postbox" when not given.
   std::string cluster = "postbox";
@@ -88,6 +107,7 @@ struct topology {
   std::map<std::string, workflow_config> workflows;
   webhook_config webhooks;
   reaper_config reaper;
+  control_config control;
   /// At least one in a loaded topology.
   std::map<std::string, node_config> nodes;
   /// The file (or source name) it was loaded from, for messages.

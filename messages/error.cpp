@@ -40,6 +40,10 @@ const char* to_string(errc code) {
       return "io_error";
     case errc::timeout:
       return "timeout";
+    case errc::unauthorized:
+      return "unauthorized";
+    case errc::unreachable:
+      return "unreachable";
   }
   return "unknown";
 }

@@ -20,6 +20,8 @@ enum class errc : uint8_t {
   config_error,           // a topology/config problem; context names file:line:key
   io_error,               // filesystem or network I/O failed
   timeout,                // a deadline passed
+  unauthorized,           // the control plane refused a request (missing or wrong token)
+  unreachable,            // no node's control actor could be reached
 };
 
 /// The CAF category atom of errc ("postbox").

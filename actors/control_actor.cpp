@@ -1,0 +1,191 @@
+// The node's control actor (published through CAF's middleman). It is
+// advisory: durable work never depends on it. Detached: status reads and
+// connecting to peers block.
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <caf/all.hpp>
+#include <set>
+
+#include "actors/atoms.hpp"
+#include "actors/control.hpp"
+#include "actors/log.hpp"
+#include "actors/quiet_handlers.hpp"
+#include "client/client.hpp"
+#include "client/execution_json.hpp"
+
+namespace postbox {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct watcher {
+  caf::actor who;
+  std::string execution_id;
+  std::string last;
+};
+
+struct control_state {
+  static inline const char* name = "postbox.control";
+  runtime_ptr rt;
+  caf::actor supervisor;
+  std::string token;
+  std::unique_ptr<client> db;
+  std::vector<watcher> watchers;
+  std::set<std::string> paused;
+  bool ticking = false;
+};
+
+using control_actor = caf::stateful_actor<control_state>;
+
+/// Compares without stopping at the first difference (no timing hint on the token).
+bool same(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+caf::error check(control_actor* self, const std::string& token) {
+  if (self->state.token.empty() || same(token, self->state.token)) return {};
+  return make_error(errc::unauthorized, "refused by node " + self->state.rt->node_name +
+                                            ": missing or wrong control token");
+}
+
+void schedule_tick(control_actor* self) {
+  if (self->state.ticking || self->state.watchers.empty()) return;
+  self->state.ticking = true;
+  self->delayed_send(self, 250ms, tick_atom::value);
+}
+
+/// Tells the peers of this node (pause/resume), each with a deadline.
+int forward(control_actor* self, const caf::message& msg) {
+  auto& st = self->state;
+  int told = 0;
+  for (const auto& [name, node] : st.rt->topo.nodes) {
+    if (name == st.rt->node_name || node.control_port == 0) continue;
+    auto peer = connect_control(self->system(), st.rt->topo.control, node.host, node.control_port);
+    if (!peer) {
+      log_line(st.rt->node_name,
+               "control: peer " + name + " unreachable: " + self->system().render(peer.error()));
+      continue;
+    }
+    caf::anon_send(*peer, msg);
+    ++told;
+  }
+  return told;
+}
+
+std::string info_json(control_actor* self) {
+  auto& st = self->state;
+  boost::json::array roles, paused;
+  for (const auto& a : st.rt->node().actors) roles.emplace_back(a.role);
+  for (const auto& q : st.paused) paused.emplace_back(q);
+  return boost::json::serialize(boost::json::object{{"node", st.rt->node_name},
+                                                    {"cluster", st.rt->topo.cluster},
+                                                    {"pid", static_cast<int64_t>(::getpid())},
+                                                    {"roles", roles},
+                                                    {"paused", paused}});
+}
+
+caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor,
+                      std::string token) {
+  auto& st = self->state;
+  st.rt = rt;
+  st.supervisor = supervisor;
+  st.token = std::move(token);
+  st.db = std::make_unique<client>(rt->dsn, "postbox-control");
+  install_quiet_handlers(self, rt->node_name + "/control");
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& w = self->state.watchers;
+    w.erase(std::remove_if(w.begin(), w.end(),
+                           [&](const watcher& x) { return x.who.address() == dm.source; }),
+            w.end());
+  });
+  return {
+      [=](info_atom, const std::string& tok) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        return info_json(self);
+      },
+      [=](status_atom, const std::string& tok, const std::string& id) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        auto e = self->state.db->status(id);
+        if (!e) return e.error();
+        return execution_to_json(*e);
+      },
+      [=](watch_atom, const std::string& tok, const std::string& id) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        auto e = self->state.db->status(id);
+        if (!e) return e.error();
+        auto text = execution_to_json(*e);
+        if (!is_terminal(e->status)) {
+          auto who = caf::actor_cast<caf::actor>(self->current_sender());
+          if (who) {
+            self->monitor(who);
+            self->state.watchers.push_back({who, id, text});
+            schedule_tick(self);
+          }
+        }
+        return text;
+      },
+      [=](tick_atom) {
+        auto& s = self->state;
+        s.ticking = false;
+        for (auto it = s.watchers.begin(); it != s.watchers.end();) {
+          auto e = s.db->status(it->execution_id);
+          if (!e) {
+            ++it;
+            continue;
+          }
+          auto text = execution_to_json(*e);
+          if (text != it->last) {
+            self->send(it->who, progress_atom::value, text);
+            it->last = text;
+          }
+          if (is_terminal(e->status))
+            it = s.watchers.erase(it);
+          else
+            ++it;
+        }
+        schedule_tick(self);
+      },
+      [=](pause_atom, const std::string& tok, const std::string& queue,
+          bool tell_peers) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        self->state.paused.insert(queue);
+        self->send(self->state.supervisor, pause_atom::value, queue);
+        log_line(rt->node_name, "control: queue '" + queue + "' paused");
+        int peers =
+            tell_peers ? forward(self, caf::make_message(pause_atom::value, tok, queue, false)) : 0;
+        return "paused '" + queue + "' on node " + rt->node_name + " and " + std::to_string(peers) +
+               " peer(s)";
+      },
+      [=](resume_atom, const std::string& tok, const std::string& queue,
+          bool tell_peers) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        self->state.paused.erase(queue);
+        self->send(self->state.supervisor, resume_atom::value, queue);
+        log_line(rt->node_name, "control: queue '" + queue + "' resumed");
+        int peers = tell_peers
+                        ? forward(self, caf::make_message(resume_atom::value, tok, queue, false))
+                        : 0;
+        return "resumed '" + queue + "' on node " + rt->node_name + " and " +
+               std::to_string(peers) + " peer(s)";
+      },
+      [=](drain_atom, const std::string& tok) -> caf::result<std::string> {
+        if (auto err = check(self, tok)) return err;
+        self->send(self->state.supervisor, drain_atom::value);
+        return "node " + rt->node_name + " is draining";
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_control(caf::actor_system& sys, runtime_ptr rt, caf::actor supervisor,
+                         std::string token) {
+  return sys.spawn<caf::detached>(control, std::move(rt), std::move(supervisor), std::move(token));
+}
+
+}  // namespace postbox
