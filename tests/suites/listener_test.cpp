@@ -1,0 +1,66 @@
+// Consumers wake on NOTIFY: with a 30 s poll interval an execution still runs
+// in about a second, and after the LISTEN connection is killed the listener
+// comes back by itself (Oban's queues that never re-subscribed: oban#1499).
+#define CAF_SUITE listener
+#include <caf/test/unit_test.hpp>
+
+#include "client/client.hpp"
+#include "support/node_process.hpp"
+#include "support/pg_fixture.hpp"
+
+#include <csignal>
+
+using namespace postbox;
+using namespace std::chrono_literals;
+
+CAF_TEST(notify wakes consumers and the listener reconnects) {
+  auto dsn = test::create_migrated_database("listen");
+  auto dir = test::make_temp_dir("listen");
+  auto topology = test::write_file(dir + "/topology.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  orchestrator: { poll_interval: 30s }
+  file_batch:   { poll_interval: 30s }
+  callback:     { poll_interval: 30s }
+workflows:
+  docs: { processor: checksum, batch_size: 2 }
+nodes:
+  a: { actors: [ { role: orchestrator }, { role: file_batch, concurrency: 2 }, { role: callback } ] }
+)");
+  test::node_process a(topology, "a", dsn);
+  CAF_REQUIRE(a.start());
+  // Let every consumer finish its first (empty) poll: from now on only NOTIFY wakes it.
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return test::count(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                "'postbox-listener'") == 1;
+      },
+      10s, 50ms));
+  std::this_thread::sleep_for(500ms);  // past the consumers' first poll; nothing to await
+  for (int i = 0; i < 4; ++i) test::write_file(dir + "/in/f" + std::to_string(i), "x");
+  client c{dsn};
+  submit_request req;
+  req.workflow = "docs";
+  req.paths = {dir + "/in"};
+  auto first = c.submit(req);
+  CAF_REQUIRE(first);
+  auto done = c.wait(first->execution_id, {}, 50ms, 10s);  // polling alone would take 90 s
+  CAF_REQUIRE(done);
+  CAF_CHECK_EQUAL(to_string(done->status), std::string("COMPLETED"));
+
+  CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "postbox-listener"), 1);
+  CAF_CHECK(test::wait_until(
+      [&] { return a.log().find("polling meanwhile") != std::string::npos; }, 10s, 50ms));
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return test::count(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                "'postbox-listener'") == 1;
+      },
+      10s, 50ms));
+  auto second = c.submit(req);
+  CAF_REQUIRE(second);
+  auto again = c.wait(second->execution_id, {}, 50ms, 10s);
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(to_string(again->status), std::string("COMPLETED"));
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+}
