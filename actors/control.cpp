@@ -51,8 +51,7 @@ caf::expected<uint16_t> publish_control(caf::actor_system& sys, const caf::actor
   return sys.middleman().publish(control, port, c.bind.c_str(), true);
 }
 
-void unpublish_control(caf::actor_system& sys, const caf::actor& control,
-                       const control_config&) {
+void unpublish_control(caf::actor_system& sys, const caf::actor& control, const control_config&) {
   // 0.17.6's caf::openssl::unpublish does not compile; the middleman's covers both.
   (void)sys.middleman().unpublish(control);
 }

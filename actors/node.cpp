@@ -36,9 +36,18 @@ int run_node(const node_options& opts) {
   auto rt = std::make_shared<runtime_config>();
   rt->topo = std::move(*topo);
   rt->node_name = opts.node_name;
-  rt->dsn = opts.dsn.empty() ? rt->topo.database.dsn : opts.dsn;
+  if (opts.dsn.empty()) {
+    auto dsn = effective_dsn(rt->topo.database);
+    if (!dsn) {
+      std::cerr << "postbox-node: " << describe(dsn.error()) << "\n";
+      return 2;
+    }
+    rt->dsn = *dsn;
+  } else {
+    rt->dsn = opts.dsn;
+  }
   {
-    pg_session session{{rt->dsn, "postbox-node-migrate"}};
+    pg_session session{rt->session("postbox-node-migrate")};
     auto report = migrate(session);
     if (!report) {
       std::cerr << "postbox-node: migrate failed: " << describe(report.error()) << "\n";

@@ -38,6 +38,10 @@ struct runtime_config {
     for (const auto& q : topo.queues)
       o.idle_in_transaction_timeout =
           std::min(o.idle_in_transaction_timeout, q.second.visibility_timeout);
+    if (topo.database.pooler == "transaction") {
+      o.prepared_statements = false;                                 // lost between transactions
+      o.idle_in_transaction_timeout = std::chrono::milliseconds(0);  // a SET would leak
+    }
     return o;
   }
 };

@@ -149,7 +149,9 @@ caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
   specs.push_back({"heartbeat", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
                      return spawn_heartbeat(s, rt);
                    }});
-  if (any_consumer)  // last, so it starts with every consumer's handle
+  // Last, so it starts with every consumer's handle. Not behind a transaction
+  // pooler: LISTEN does not work there, consumers poll.
+  if (any_consumer && rt->topo.database.pooler != "transaction")
     specs.push_back(
         {"listener", false, [rt](caf::actor_system& s, const std::vector<caf::actor>& consumers) {
            return spawn_listener(s, rt, consumers);

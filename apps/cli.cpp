@@ -57,6 +57,17 @@ const char* usage =
     "plane)\n"
     "DSN: --dsn, else $POSTBOX_DSN, else database.dsn of --topology ($POSTBOX_TOPOLOGY).\n";
 
+/// Connection options for the client: behind a transaction-mode pooler (per the
+/// topology) no named prepared statements and no session settings.
+session_options session_for(const invocation& inv) {
+  session_options o{inv.dsn, "postbox-cli"};
+  if (inv.topo && inv.topo->database.pooler == "transaction") {
+    o.prepared_statements = false;
+    o.idle_in_transaction_timeout = std::chrono::milliseconds(0);
+  }
+  return o;
+}
+
 /// Nodes whose heartbeat is older than this are shown as stale.
 constexpr double stale_after_s = 10.0;
 
@@ -227,7 +238,7 @@ int follow(const invocation& inv, client& c, const std::string& id) {
 }
 
 int cmd_migrate(const invocation& inv) {
-  pg_session session{{inv.dsn, "postbox-cli"}};
+  pg_session session{session_for(inv)};
   auto report = migrate(session);
   if (!report) return fail(report.error(), "migrate failed");
   if (inv.json) {
@@ -267,7 +278,7 @@ int cmd_submit(const invocation& inv) {
     }
   }
   if (auto files = collect_files(req.paths); !files) return fail(describe(files.error()), 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto sub = c.submit(req);
   if (!sub) return fail(sub.error(), "submit failed");
   if (o.has("--wait")) {
@@ -287,7 +298,7 @@ int cmd_submit(const invocation& inv) {
 
 int cmd_status(const invocation& inv) {
   if (inv.args.size() != 1) return fail("status needs exactly one EXECUTION_ID", 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto e = c.status(inv.args[0]);
   if (!e) {
     if (is(e.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
@@ -299,7 +310,7 @@ int cmd_status(const invocation& inv) {
 
 int cmd_watch(const invocation& inv) {
   if (inv.args.size() != 1) return fail("watch needs exactly one EXECUTION_ID", 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto e = c.status(inv.args[0]);
   if (!e) {
     if (is(e.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
@@ -327,7 +338,7 @@ int cmd_executions(const invocation& inv) {
   int limit = 20;
   if (o.values.count("--limit") && !parse_positive(o.get("--limit"), limit))
     return fail("--limit wants a positive integer, got '" + o.get("--limit") + "'", 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto list = c.inspect().executions(status, workflow, limit);
   if (!list) return fail(list.error(), "executions failed");
   if (inv.json) {
@@ -347,7 +358,7 @@ int cmd_executions(const invocation& inv) {
 
 int cmd_queues(const invocation& inv) {
   if (!inv.args.empty()) return fail("queues takes no arguments", 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto qs = c.inspect().queues();
   if (!qs) return fail(qs.error(), "queues failed");
   if (inv.json) {
@@ -373,7 +384,7 @@ int cmd_queues(const invocation& inv) {
 
 int cmd_nodes(const invocation& inv) {
   if (!inv.args.empty()) return fail("nodes takes no arguments", 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto ns = c.inspect().nodes();
   if (!ns) return fail(ns.error(), "nodes failed");
   if (inv.json) {
@@ -404,7 +415,7 @@ int cmd_dead_letters(const invocation& inv) {
   if (inv.args.empty()) return fail("dead-letters needs list, show ID or retry ID", 2);
   const auto& sub = inv.args[0];
   std::vector<std::string> rest(inv.args.begin() + 1, inv.args.end());
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   if (sub == "list") {
     auto o = parse_options(rest, {"--limit"}, {});
     int limit = 50;
@@ -494,7 +505,7 @@ int cmd_send(const invocation& inv) {
     return fail("send: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
   for (const char* required : {"--queue", "--type", "--json-payload"})
     if (!o.values.count(required)) return fail(std::string("send needs ") + required, 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto id =
       c.send(o.get("--queue"), o.get("--type"), o.get("--json-payload"), o.get("--headers", "{}"));
   if (!id) return fail(id.error(), "send refused");
@@ -511,7 +522,7 @@ int cmd_control(const invocation& inv) {
   if (inv.args.size() != 1)
     return fail(inv.command + " needs exactly one " + (inv.command == "drain" ? "NODE" : "QUEUE"),
                 2);
-  client c{inv.dsn, "postbox-cli"};
+  client c{session_for(inv)};
   auto targets = control_targets(inv.topo ? &*inv.topo : nullptr, c.inspect());
   if (inv.command == "drain") {
     targets.erase(std::remove_if(targets.begin(), targets.end(),
@@ -587,7 +598,11 @@ int run(int argc, char** argv) {
   if (!inv.topology_path.empty()) {
     auto topo = load_topology_file(inv.topology_path);
     if (!topo) return fail(describe(topo.error()), 2);
-    if (inv.dsn.empty()) inv.dsn = topo->database.dsn;
+    if (inv.dsn.empty()) {
+      auto dsn = effective_dsn(topo->database);
+      if (!dsn) return fail(describe(dsn.error()), 2);
+      inv.dsn = *dsn;
+    }
     inv.topo = std::move(*topo);
   }
   if (inv.dsn.empty())

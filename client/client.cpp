@@ -24,6 +24,10 @@ client::client(std::string dsn, std::string application_name)
           session_options{std::move(dsn), std::move(application_name)})),
       inspect_(std::make_unique<inspect_store>(*session_)) {}
 
+client::client(session_options options)
+    : session_(std::make_unique<pg_session>(std::move(options))),
+      inspect_(std::make_unique<inspect_store>(*session_)) {}
+
 client::~client() = default;
 
 inspect_store& client::inspect() {

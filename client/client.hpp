@@ -35,6 +35,8 @@ struct submitted {
 class client {
  public:
   explicit client(std::string dsn, std::string application_name = "postbox-client");
+  /// With full connection options (e.g. behind a transaction-mode pooler).
+  explicit client(session_options options);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;

@@ -271,10 +271,9 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m =
-        open(root, start, "", "topology",
-             {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "control",
-              "nodes"});
+    const mapping m = open(
+        root, start, "", "topology",
+        {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "control", "nodes"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -427,7 +426,7 @@ class loader {
   }
 
   database_config database(const entry& section) const {
-    const mapping m = open(section, {"dsn", "pool", "password_file"});
+    const mapping m = open(section, {"dsn", "pool", "password_file", "pooler"});
     database_config c;
     const entry* dsn = m.given("dsn");
     if (!dsn) fail(m.at, m.child("dsn"), "missing: the database needs a dsn");
@@ -439,6 +438,12 @@ class loader {
                : "must not be empty");
     if (const entry* e = m.given("pool")) c.pool = positive(*e);
     if (const entry* e = m.given("password_file")) c.password_file = string_of(*e);
+    if (const entry* e = m.given("pooler")) {
+      c.pooler = string_of(*e);
+      if (c.pooler != "none" && c.pooler != "session" && c.pooler != "transaction")
+        fail(e->value_mark(), e->path,
+             "expected none, session or transaction, got " + shown(c.pooler));
+    }
     return c;
   }
 
@@ -759,6 +764,22 @@ caf::expected<topology> load_topology_file(const std::string& path,
     return make_error(errc::config_error, path + ": cannot read file");
   }
   return load_topology_string(text, path, extra_processors);
+}
+
+caf::expected<std::string> effective_dsn(const database_config& db) {
+  if (db.password_file.empty()) return db.dsn;
+  std::ifstream in(db.password_file);
+  std::string password;
+  std::getline(in, password);
+  if (!in && password.empty())
+    return make_error(errc::config_error,
+                      "database.password_file: cannot read " + db.password_file);
+  std::string quoted;
+  for (char c : password) {
+    if (c == '\\' || c == '\'') quoted += '\\';
+    quoted += c;
+  }
+  return db.dsn + " password='" + quoted + "'";
 }
 
 }  // namespace postbox

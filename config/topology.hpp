@@ -46,7 +46,14 @@ struct database_config {
   std::string dsn;
   int32_t pool = 4;
   std::string password_file;
+  /// "none" (direct), "session" or "transaction": behind a transaction-mode
+  /// pooler (PgBouncer) no named prepared statements and no session settings are
+  /// used, and LISTEN does not work (consumers poll).
+  std::string pooler = "none";
 };
+
+/// The DSN to connect with: `dsn`, plus the password read from `password_file`.
+caf::expected<std::string> effective_dsn(const database_config& db);
 
 /// Terminal notifications; an empty url disables webhooks.
 struct webhook_config {
