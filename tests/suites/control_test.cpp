@@ -6,6 +6,7 @@
 #include <caf/test/unit_test.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <future>
 
 #include "actors/http_server.hpp"
 #include "client/client.hpp"
@@ -106,6 +107,36 @@ CAF_TEST(watch gets pushed updates and falls back to polling) {
   CAF_CHECK(polled.out.find("\"status\":\"COMPLETED\"") != std::string::npos);
   auto human = test::run_cli({"--topology", t2, "watch", id2}, env());
   CAF_CHECK(human.err.find("polling Postgres") != std::string::npos);
+}
+
+CAF_TEST(a frozen node does not hang a watch) {
+  // a publishes the control actor and freezes; b does the work once a's leases expire.
+  auto t = topology("frozen",
+                    "control: { request_timeout: 2s, heartbeat: 200ms, "
+                    "connection_timeout: 1s }",
+                    false);
+  test::node_process a(t, "a", dsn), b(t, "b", dsn);
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(control_up(a));
+  auto id = submit(20);
+  auto watch = std::async(std::launch::async, [&] {
+    return test::run_cli({"--topology", t, "watch", id}, env());
+  });
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return test::count(dsn, "SELECT count(*) FROM postbox.file_results WHERE execution_id = '" +
+                                    id + "'") >= 2;
+      },
+      15s, 20ms));
+  a.signal(SIGSTOP);
+  CAF_REQUIRE(test::wait_until([&] { return a.stopped(); }, 5s, 10ms));
+  CAF_REQUIRE(b.start());
+  auto r = watch.get();
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(r.err.find("live updates from node a") != std::string::npos);
+  CAF_CHECK(r.err.find("polling Postgres") != std::string::npos);
+  CAF_CHECK(r.out.find("COMPLETED") != std::string::npos);
+  a.signal(SIGKILL);
 }
 
 CAF_TEST(pause and resume reach every node) {
