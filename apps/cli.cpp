@@ -20,6 +20,7 @@
 #include "apps/table.hpp"
 #include "client/client.hpp"
 #include "client/control_client.hpp"
+#include "client/execution_json.hpp"
 #include "config/topology.hpp"
 #include "persistence/migrator.hpp"
 
@@ -135,32 +136,12 @@ std::string ago(double seconds) {
   return std::to_string(static_cast<int>(seconds / 3600)) + "h ago";
 }
 
-std::string utc(double epoch) {
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
-
 double now_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-json::object execution_json(const execution_record& e) {
-  json::object o;
-  o["execution_id"] = e.id;
-  o["workflow"] = e.workflow;
-  o["org"] = e.org;
-  o["status"] = to_string(e.status);
-  o["files_total"] = e.files_total;
-  o["files_done"] = e.files_done;
-  o["files_failed"] = e.files_failed;
-  o["error"] = e.error.empty() ? json::value(nullptr) : json::value(e.error);
-  o["created_at"] = utc(e.created_epoch);
-  o["updated_at"] = utc(e.updated_epoch);
-  return o;
+json::value execution_json(const execution_record& e) {
+  return json::parse(execution_to_json(e));
 }
 
 void print_execution(const execution_record& e, bool as_json) {
@@ -435,7 +416,7 @@ int cmd_dead_letters(const invocation& inv) {
             {"execution_id", d.execution_id},
             {"read_ct", d.read_ct},
             {"reason", d.reason},
-            {"dead_at", utc(d.dead_epoch)},
+            {"dead_at", utc_timestamp(d.dead_epoch)},
             {"retried_as", d.retried_as ? json::value(d.retried_as) : json::value(nullptr)}});
       std::cout << json::serialize(out) << "\n";
       return 0;
@@ -480,8 +461,8 @@ int cmd_dead_letters(const invocation& inv) {
                  {"read_ct", d->read_ct},
                  {"last_error", d->last_error},
                  {"reason", d->reason},
-                 {"enqueued_at", utc(d->enqueued_epoch)},
-                 {"dead_at", utc(d->dead_epoch)},
+                 {"enqueued_at", utc_timestamp(d->enqueued_epoch)},
+                 {"dead_at", utc_timestamp(d->dead_epoch)},
                  {"dead_by", d->dead_by},
                  {"retried_as", d->retried_as ? json::value(d->retried_as) : json::value(nullptr)},
                  {"payload", payload},

@@ -6,9 +6,7 @@
 
 namespace postbox {
 
-namespace {
-
-std::string utc(double epoch) {
+std::string utc_timestamp(double epoch) {
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -16,8 +14,6 @@ std::string utc(double epoch) {
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
   return buf;
 }
-
-}  // namespace
 
 std::string execution_to_json(const execution_record& e) {
   boost::json::object o;
@@ -29,8 +25,8 @@ std::string execution_to_json(const execution_record& e) {
   o["files_done"] = e.files_done;
   o["files_failed"] = e.files_failed;
   o["error"] = e.error.empty() ? boost::json::value(nullptr) : boost::json::value(e.error);
-  o["created_at"] = utc(e.created_epoch);
-  o["updated_at"] = utc(e.updated_epoch);
+  o["created_at"] = utc_timestamp(e.created_epoch);
+  o["updated_at"] = utc_timestamp(e.updated_epoch);
   return boost::json::serialize(o);
 }
 

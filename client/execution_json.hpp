@@ -13,4 +13,7 @@ namespace postbox {
 std::string execution_to_json(const execution_record& e);
 caf::expected<execution_record> execution_from_json(const std::string& text);
 
+/// "2026-11-23 11:13:12Z" for a Unix time.
+std::string utc_timestamp(double epoch);
+
 }  // namespace postbox

@@ -13,6 +13,7 @@
 
 #include "actors/processors/processor.hpp"
 #include "messages/error.hpp"
+#include "messages/utf8.hpp"
 
 namespace postbox {
 
@@ -117,47 +118,12 @@ std::string read_file_chunks(const std::string& path,
 }
 
 std::string sanitize_text(const std::string& text) {
-  std::string_view s = text;
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) {
-      ++i;
-      continue;
-    }
-    if (c < 0x80) {
-      out += s[i++];
-      continue;
-    }
-    // n continuation bytes; [lo, hi] bounds the first of them (no overlongs, no surrogates).
-    std::size_t n = 0;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = n > 0 && i + n < s.size();
-    for (std::size_t k = 1; ok && k <= n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      ok = d >= (k == 1 ? lo : 0x80u) && d <= (k == 1 ? hi : 0xBFu);
-    }
-    if (ok) {
-      out.append(s.substr(i, n + 1));
-      i += n + 1;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
+  // NUL cannot go into a PostgreSQL text column; the rest must be valid UTF-8.
+  std::string without_nul;
+  without_nul.reserve(text.size());
+  for (char c : text)
+    if (c != '\0') without_nul += c;
+  return utf8_sanitize(without_nul);
 }
 
 }  // namespace detail

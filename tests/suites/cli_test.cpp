@@ -3,9 +3,8 @@
 // --json against a running node.
 #define CAF_SUITE cli
 #include <boost/json.hpp>
-
-#include <csignal>
 #include <caf/test/unit_test.hpp>
+#include <csignal>
 
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"

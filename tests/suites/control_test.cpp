@@ -18,19 +18,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-uint16_t free_port() {
-  http_server probe{"127.0.0.1", 0, [](const http_request&) { return http_reply{}; }};
-  if (probe.start()) return 0;
-  auto port = probe.port();
-  probe.stop();
-  return port;
-}
-
 struct fixture {
   std::string dsn = test::create_migrated_database("control");
   std::string dir = test::make_temp_dir("control");
-  uint16_t port_a = free_port();
-  uint16_t port_b = free_port();
+  uint16_t port_a = test::free_port();
+  uint16_t port_b = test::free_port();
 
   std::string topology(const std::string& name, const std::string& control_section,
                        bool b_publishes = true) {

@@ -3,12 +3,11 @@
 // comes back by itself (Oban's queues that never re-subscribed: oban#1499).
 #define CAF_SUITE listener
 #include <caf/test/unit_test.hpp>
+#include <csignal>
 
 #include "client/client.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
-
-#include <csignal>
 
 using namespace postbox;
 using namespace std::chrono_literals;
@@ -31,8 +30,9 @@ nodes:
   // Let every consumer finish its first (empty) poll: from now on only NOTIFY wakes it.
   CAF_REQUIRE(test::wait_until(
       [&] {
-        return test::count(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                                "'postbox-listener'") == 1;
+        return test::count(dsn,
+                           "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                           "'postbox-listener'") == 1;
       },
       10s, 50ms));
   std::this_thread::sleep_for(500ms);  // past the consumers' first poll; nothing to await
@@ -48,12 +48,13 @@ nodes:
   CAF_CHECK_EQUAL(to_string(done->status), std::string("COMPLETED"));
 
   CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "postbox-listener"), 1);
-  CAF_CHECK(test::wait_until(
-      [&] { return a.log().find("polling meanwhile") != std::string::npos; }, 10s, 50ms));
+  CAF_CHECK(test::wait_until([&] { return a.log().find("polling meanwhile") != std::string::npos; },
+                             10s, 50ms));
   CAF_REQUIRE(test::wait_until(
       [&] {
-        return test::count(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                                "'postbox-listener'") == 1;
+        return test::count(dsn,
+                           "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                           "'postbox-listener'") == 1;
       },
       10s, 50ms));
   auto second = c.submit(req);

@@ -14,6 +14,7 @@
 #include "persistence/execution_store.hpp"
 #include "persistence/mailbox_store.hpp"
 #include "persistence/outbox_store.hpp"
+#include "support/node_process.hpp"
 #include "support/pipeline_fixture.hpp"
 #include "support/values.hpp"
 
@@ -53,15 +54,6 @@ struct receiver {
     return seen.size();
   }
 };
-
-/// A port that was free a moment ago (bound with port 0, then released).
-uint16_t free_port() {
-  http_server probe("127.0.0.1", 0, [](const http_request&) { return http_reply{}; });
-  if (auto err = probe.start()) CAF_FAIL("probe: " << describe(err));
-  auto port = probe.port();
-  probe.stop();
-  return port;
-}
 
 struct fixture {
   std::string dsn = test::create_migrated_database("maintenance");
@@ -138,7 +130,7 @@ CAF_TEST(webhooks are retried while the receiver is down and delivered once when
       outbox.enqueue("e-2", "webhook", R"({"execution_id":"e-2","status":"ERROR","error":"x"})")));
   CAF_REQUIRE(value_of(outbox.enqueue("e-1", "usage", R"({"execution_id":"e-1"})")));
   CAF_CHECK(!value_of(outbox.enqueue("e-1", "webhook", "{}")));  // once per (execution, kind)
-  const auto port = free_port();
+  const auto port = test::free_port();
   outbox_dispatcher dispatcher{session, dispatcher_config(port, 10), "a/outbox"};
   auto down = value_of(dispatcher.run_once());
   CAF_CHECK_EQUAL(down.delivered, 1);  // the usage record needs no receiver

@@ -15,18 +15,6 @@
 using namespace postbox;
 using namespace std::chrono_literals;
 
-namespace {
-
-uint16_t free_port() {
-  http_server probe{"127.0.0.1", 0, [](const http_request&) { return http_reply{}; }};
-  if (probe.start()) return 0;
-  auto port = probe.port();
-  probe.stop();
-  return port;
-}
-
-}  // namespace
-
 CAF_TEST(health turns stale when a consumer loop stops) {
   node_metrics m;
   std::string why;
@@ -48,7 +36,7 @@ CAF_TEST(health turns stale when a consumer loop stops) {
 CAF_TEST(healthz metrics and dashboard) {
   auto dsn = test::create_migrated_database("http");
   auto dir = test::make_temp_dir("http");
-  auto port = free_port();
+  auto port = test::free_port();
   CAF_REQUIRE_NOT_EQUAL(port, 0);
   auto topology = test::write_file(dir + "/topology.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
 queues:

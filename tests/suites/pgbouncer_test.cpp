@@ -31,18 +31,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-uint16_t free_port() {
-  http_server probe{"127.0.0.1", 0, [](const http_request&) { return http_reply{}; }};
-  if (probe.start()) return 0;
-  auto port = probe.port();
-  probe.stop();
-  return port;
-}
-
 /// A PgBouncer in front of the test server, reaping clients idle for 1 s.
 struct bouncer {
   std::string dir = test::make_temp_dir("pgbouncer");
-  uint16_t port = free_port();
+  uint16_t port = test::free_port();
   pid_t pid = -1;
 
   bool start() {

@@ -36,6 +36,14 @@ std::string write_file(const std::string& path, const std::string& content) {
   return path;
 }
 
+uint16_t free_port() {
+  http_server probe{"127.0.0.1", 0, [](const http_request&) { return http_reply{}; }};
+  if (probe.start()) return 0;
+  auto port = probe.port();
+  probe.stop();
+  return port;
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
                 std::chrono::milliseconds step) {
   auto until = std::chrono::steady_clock::now() + deadline;

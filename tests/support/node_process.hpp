@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,9 @@ std::string make_temp_dir(const std::string& label);
 
 /// Writes `content` to `path` (creating it); returns `path`.
 std::string write_file(const std::string& path, const std::string& content);
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (0 if none could be found).
+uint16_t free_port();
 
 /// Polls `condition` every `step` until it holds or `deadline` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
