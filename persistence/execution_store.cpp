@@ -12,10 +12,9 @@ caf::expected<bool> execution_store::create(tx_context& tx, const new_execution&
   return !r.empty();
 }
 
-caf::expected<execution_record> execution_store::get(tx_context& tx, const std::string& id) {
-  auto r = tx.exec("executions_get", id);
-  if (r.empty()) return make_error(errc::not_found, "no execution " + id);
-  const auto& row = r[0];
+namespace detail {
+
+caf::expected<execution_record> execution_from_row(const pqxx::row& row) {
   execution_record e;
   e.id = row[0].c_str();
   e.org = row[1].c_str();
@@ -27,10 +26,18 @@ caf::expected<execution_record> execution_store::get(tx_context& tx, const std::
   e.files_total = row[5].as<int32_t>();
   e.files_done = row[6].as<int32_t>();
   e.files_failed = row[7].as<int32_t>();
-  e.error = detail::text_or_empty(row[8]);
+  e.error = text_or_empty(row[8]);
   e.created_epoch = row[9].as<double>();
   e.updated_epoch = row[10].as<double>();
   return e;
+}
+
+}  // namespace detail
+
+caf::expected<execution_record> execution_store::get(tx_context& tx, const std::string& id) {
+  auto r = tx.exec("executions_get", id);
+  if (r.empty()) return make_error(errc::not_found, "no execution " + id);
+  return detail::execution_from_row(r[0]);
 }
 
 caf::expected<bool> execution_store::transition(tx_context& tx, const std::string& id,

@@ -15,19 +15,9 @@ caf::expected<std::vector<execution_record>> inspect_store::executions(
         auto r = tx.exec("executions_list", status ? status->c_str() : nullptr,
                          workflow ? workflow->c_str() : nullptr, limit);
         for (const auto& row : r) {
-          execution_record e;
-          e.id = row[0].c_str();
-          e.org = row[1].c_str();
-          e.workflow = row[2].c_str();
-          e.status = parse_execution_status(row[3].c_str()).value_or(execution_status::error);
-          e.batch_size = row[4].as<int32_t>();
-          e.files_total = row[5].as<int32_t>();
-          e.files_done = row[6].as<int32_t>();
-          e.files_failed = row[7].as<int32_t>();
-          e.error = detail::text_or_empty(row[8]);
-          e.created_epoch = row[9].as<double>();
-          e.updated_epoch = row[10].as<double>();
-          out.push_back(std::move(e));
+          auto e = detail::execution_from_row(row);
+          if (!e) return e.error();
+          out.push_back(std::move(*e));
         }
         return out;
       },

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "persistence/execution_store.hpp"
 #include "persistence/pg_session.hpp"
 #include "persistence/sql_registry.hpp"
 
@@ -52,6 +53,9 @@ inline const char* null_if_empty(const std::string& s) {
 inline std::string text_or_empty(const pqxx::field& f) {
   return f.is_null() ? std::string{} : f.c_str();
 }
+
+/// An executions row (the column list of executions_get.sql / executions_list.sql).
+caf::expected<execution_record> execution_from_row(const pqxx::row& row);
 
 /// PostgreSQL array literals for parameters ($1::text[], $2::bigint[]).
 std::string pg_text_array(const std::vector<std::optional<std::string>>& v);
