@@ -146,6 +146,11 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             send_on_error = true;
             if (auto err = detail::record_terminal(tx, req.execution_id)) return err;
             if (auto err = claims_store::tombstone(tx, req.execution_id, "poison")) return err;
+          } else if (auto e = execution_store::get(tx, req.execution_id);
+                     !e && is(e.error(), errc::not_found)) {
+            // No execution row to fail (a message sent straight to the mailbox):
+            // the caller still hears about it.
+            send_on_error = true;
           }
         }
         if (send_on_error && req.on_error) {

@@ -85,7 +85,8 @@ struct poison_outcome {
 
 /// One transaction: dead-letter the delivery (fenced) + execution -> ERROR with the
 /// reason (if not terminal) + webhook/usage outbox rows + tombstone + `on_error`.
-/// on_error is sent once per execution: only by the poison that failed it.
+/// on_error is sent once per execution: only by the poison that failed it (or,
+/// when the envelope names no existing execution, for this message).
 caf::expected<poison_outcome> poison_message(pg_session& session, const poison_request& req);
 
 }  // namespace postbox

@@ -83,6 +83,21 @@ CAF_TEST(twenty five files in batches of ten complete once) {
                   5);
 }
 
+CAF_TEST(a poisoned message naming no existing execution still fires on_error) {
+  outgoing_message m;
+  m.queue = orchestrator_queue;
+  m.type = execute_workflow_type;
+  m.execution_id = "e-ghost";  // sent straight to the mailbox: no executions row
+  m.payload = R"({"workflow": 5})";
+  m.headers = test::continuation_headers(true, true);
+  CAF_REQUIRE(mailbox.send(m));
+  drain();
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE execution_id = 'e-ghost'"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks' AND "
+                    "payload->>'error' LIKE '%field ''workflow''%'"),
+                  1);
+}
+
 CAF_TEST(an undecodable orchestration is dead lettered and fails its execution once) {
   CAF_REQUIRE(value_of(executions.create({"e-bad", "org-1", "docs", 10, 1})));
   outgoing_message m;
