@@ -45,21 +45,21 @@ void configure_control(caf::actor_system_config& cfg, const control_config& c) {
   }
 }
 
-caf::expected<uint16_t> publish_control(caf::actor_system& sys, const caf::actor& control,
+caf::expected<uint16_t> publish_control(caf::actor_system& sys, const control_api& control,
                                         const control_config& c, uint16_t port) {
   if (c.tls()) return caf::openssl::publish(control, port, c.bind.c_str(), true);
   return sys.middleman().publish(control, port, c.bind.c_str(), true);
 }
 
-void unpublish_control(caf::actor_system& sys, const caf::actor& control, const control_config&) {
+void unpublish_control(caf::actor_system& sys, const control_api& control, const control_config&) {
   // 0.17.6's caf::openssl::unpublish does not compile; the middleman's covers both.
   (void)sys.middleman().unpublish(control);
 }
 
-caf::expected<caf::actor> connect_control(caf::actor_system& sys, const control_config& c,
-                                          const std::string& host, uint16_t port) {
-  if (c.tls()) return caf::openssl::remote_actor<caf::actor>(sys, host, port);
-  return sys.middleman().remote_actor(host, port);
+caf::expected<control_api> connect_control(caf::actor_system& sys, const control_config& c,
+                                           const std::string& host, uint16_t port) {
+  if (c.tls()) return caf::openssl::remote_actor<control_api>(sys, host, port);
+  return sys.middleman().remote_actor<control_api>(host, port);
 }
 
 }  // namespace postbox

@@ -37,7 +37,7 @@ struct control_state {
   bool ticking = false;
 };
 
-using control_actor = caf::stateful_actor<control_state>;
+using control_actor = control_api::stateful_pointer<control_state>;
 
 /// Compares without stopping at the first difference (no timing hint on the token).
 bool same(const std::string& a, const std::string& b) {
@@ -47,20 +47,21 @@ bool same(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-caf::error check(control_actor* self, const std::string& token) {
+caf::error check(control_actor self, const std::string& token) {
   if (self->state.token.empty() || same(token, self->state.token)) return {};
   return make_error(errc::unauthorized, "refused by node " + self->state.rt->node_name +
                                             ": missing or wrong control token");
 }
 
-void schedule_tick(control_actor* self) {
+void schedule_tick(control_actor self) {
   if (self->state.ticking || self->state.watchers.empty()) return;
   self->state.ticking = true;
   self->delayed_send(self, 250ms, tick_atom::value);
 }
 
-/// Tells the peers of this node (pause/resume), each with a deadline.
-int forward(control_actor* self, const caf::message& msg) {
+/// Tells the peers of this node (pause/resume); unreachable peers are logged.
+template <class Atom>
+int forward(control_actor self, Atom what, const std::string& token, const std::string& queue) {
   auto& st = self->state;
   int told = 0;
   for (const auto& [name, node] : st.rt->topo.nodes) {
@@ -71,13 +72,13 @@ int forward(control_actor* self, const caf::message& msg) {
                "control: peer " + name + " unreachable: " + self->system().render(peer.error()));
       continue;
     }
-    caf::anon_send(*peer, msg);
+    caf::anon_send(*peer, what, token, queue, false);
     ++told;
   }
   return told;
 }
 
-std::string info_json(control_actor* self) {
+std::string info_json(control_actor self) {
   auto& st = self->state;
   boost::json::array roles, paused;
   for (const auto& a : st.rt->node().actors) roles.emplace_back(a.role);
@@ -89,8 +90,8 @@ std::string info_json(control_actor* self) {
                                                     {"paused", paused}});
 }
 
-caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor,
-                      std::string token) {
+control_api::behavior_type control(control_actor self, runtime_ptr rt, caf::actor supervisor,
+                                   std::string token) {
   auto& st = self->state;
   st.rt = rt;
   st.supervisor = supervisor;
@@ -140,7 +141,7 @@ caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor
           }
           auto text = execution_to_json(*e);
           if (text != it->last) {
-            self->send(it->who, progress_atom::value, text);
+            caf::anon_send(it->who, progress_atom::value, text);
             it->last = text;
           }
           if (is_terminal(e->status))
@@ -154,10 +155,9 @@ caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor
           bool tell_peers) -> caf::result<std::string> {
         if (auto err = check(self, tok)) return err;
         self->state.paused.insert(queue);
-        self->send(self->state.supervisor, pause_atom::value, queue);
+        caf::anon_send(self->state.supervisor, pause_atom::value, queue);
         log_line(rt->node_name, "control: queue '" + queue + "' paused");
-        int peers =
-            tell_peers ? forward(self, caf::make_message(pause_atom::value, tok, queue, false)) : 0;
+        int peers = tell_peers ? forward(self, pause_atom::value, tok, queue) : 0;
         return "paused '" + queue + "' on node " + rt->node_name + " and " + std::to_string(peers) +
                " peer(s)";
       },
@@ -165,17 +165,15 @@ caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor
           bool tell_peers) -> caf::result<std::string> {
         if (auto err = check(self, tok)) return err;
         self->state.paused.erase(queue);
-        self->send(self->state.supervisor, resume_atom::value, queue);
+        caf::anon_send(self->state.supervisor, resume_atom::value, queue);
         log_line(rt->node_name, "control: queue '" + queue + "' resumed");
-        int peers = tell_peers
-                        ? forward(self, caf::make_message(resume_atom::value, tok, queue, false))
-                        : 0;
+        int peers = tell_peers ? forward(self, resume_atom::value, tok, queue) : 0;
         return "resumed '" + queue + "' on node " + rt->node_name + " and " +
                std::to_string(peers) + " peer(s)";
       },
       [=](drain_atom, const std::string& tok) -> caf::result<std::string> {
         if (auto err = check(self, tok)) return err;
-        self->send(self->state.supervisor, drain_atom::value);
+        caf::anon_send(self->state.supervisor, drain_atom::value);
         return "node " + rt->node_name + " is draining";
       },
   };
@@ -183,8 +181,8 @@ caf::behavior control(control_actor* self, runtime_ptr rt, caf::actor supervisor
 
 }  // namespace
 
-caf::actor spawn_control(caf::actor_system& sys, runtime_ptr rt, caf::actor supervisor,
-                         std::string token) {
+control_api spawn_control(caf::actor_system& sys, runtime_ptr rt, caf::actor supervisor,
+                          std::string token) {
   return sys.spawn<caf::detached>(control, std::move(rt), std::move(supervisor), std::move(token));
 }
 

@@ -86,7 +86,7 @@ int run_node(const node_options& opts) {
   configure_control(cfg, rt->topo.control);
   caf::actor_system sys{cfg};
   auto sup = spawn_supervisor(sys, rt);
-  caf::actor control;
+  control_api control;
   if (rt->node().control_port != 0) {
     control = spawn_control(sys, rt, sup, token);
     auto port = publish_control(sys, control, rt->topo.control, rt->node().control_port);

@@ -42,13 +42,14 @@ struct control_client::impl {
   std::string token;
   caf::actor_system_config sys_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor node;
+  control_api node;
 
-  caf::expected<std::string> ask(const caf::message& msg) {
+  template <class... Ts>
+  caf::expected<std::string> ask(Ts&&... xs) {
     if (!node) return make_error(errc::unreachable, "not connected to a control actor");
     caf::scoped_actor self{*sys};
     caf::expected<std::string> out = make_error(errc::timeout, "no answer");
-    self->request(node, cfg.request_timeout, msg)
+    self->request(node, cfg.request_timeout, std::forward<Ts>(xs)...)
         .receive([&](std::string& text) { out = std::move(text); },
                  [&](caf::error& err) {
                    out = err.category() == errc_category()
@@ -88,19 +89,19 @@ caf::expected<std::string> control_client::connect(const std::vector<control_tar
 }
 
 caf::expected<std::string> control_client::info() {
-  return impl_->ask(caf::make_message(info_atom::value, impl_->token));
+  return impl_->ask(info_atom::value, impl_->token);
 }
 
 caf::expected<std::string> control_client::pause(const std::string& queue) {
-  return impl_->ask(caf::make_message(pause_atom::value, impl_->token, queue, true));
+  return impl_->ask(pause_atom::value, impl_->token, queue, true);
 }
 
 caf::expected<std::string> control_client::resume(const std::string& queue) {
-  return impl_->ask(caf::make_message(resume_atom::value, impl_->token, queue, true));
+  return impl_->ask(resume_atom::value, impl_->token, queue, true);
 }
 
 caf::expected<std::string> control_client::drain() {
-  return impl_->ask(caf::make_message(drain_atom::value, impl_->token));
+  return impl_->ask(drain_atom::value, impl_->token);
 }
 
 caf::expected<execution_record> control_client::watch(
