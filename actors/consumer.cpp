@@ -47,6 +47,7 @@ void start_worker(consumer_actor* self, int i) {
   auto& st = self->state;
   auto w = st.params.spawn_worker(self->system(), i);
   self->monitor(w);
+  self->link_to(w);  // workers end with their consumer (a restarted one spawns fresh ones)
   st.workers[i] = w;
   st.busy[i] = false;
 }
@@ -145,6 +146,13 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
   st.restarts.assign(n, 0);
   for (int i = 0; i < n; ++i) start_worker(self, i);
   install_quiet_handlers(self, st.params.owner);
+  // A worker's exit is handled by the down handler (give back, restart); any
+  // other exit request ends the consumer (and, by the links, its workers).
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    for (auto& w : self->state.workers)
+      if (w && w.address() == em.source) return;
+    self->quit(em.reason);
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
     for (size_t i = 0; i < s.workers.size(); ++i) {
@@ -192,7 +200,10 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
       },
       [=](done_atom, int32_t worker, int64_t message_id) {
         auto& s = self->state;
-        s.flights.erase(message_id);
+        // Only the worker that holds the delivery now: after a re-read (a lease
+        // that expired) a stale worker's done must not drop the new holder's flight.
+        auto f = s.flights.find(message_id);
+        if (f != s.flights.end() && f->second.worker == worker) s.flights.erase(f);
         if (worker >= 0 && static_cast<size_t>(worker) < s.busy.size()) {
           s.busy[worker] = false;
           s.restarts[worker] = 0;

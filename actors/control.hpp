@@ -3,15 +3,14 @@
 // publishing a node's control actor and connecting to one.
 #pragma once
 
-#include "actors/atoms.hpp"
-#include "actors/runtime.hpp"
-
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-
 #include <string>
+
+#include "actors/atoms.hpp"
+#include "actors/runtime.hpp"
 
 namespace postbox {
 

@@ -67,7 +67,8 @@ handler_result handle_process_file_batch(handler_context& ctx, const delivery& d
     return {handled::acked, "execution already terminal; batch skipped"};
   }
   auto proc = processor_for(ctx, msg->workflow.empty() ? exec->workflow : msg->workflow);
-  if (!proc) return poison(ctx, d, describe(proc.error()));
+  // As for an unknown workflow: another node's topology may have it right.
+  if (!proc) return store_failure(ctx, d, proc.error());
 
   file_results_store results{ctx.session};
   auto done = results.existing(msg->execution_id, msg->files);
@@ -100,9 +101,23 @@ handler_result handle_process_file_batch(handler_context& ctx, const delivery& d
       fr.ok = out.ok;
       fr.result_json = out.ok ? out.result_json : "{}";
       fr.error = utf8_sanitize(out.error);
+      if (fr.ok && fr.result_json.find("\\u0000") != std::string::npos) {
+        // jsonb cannot hold U+0000: one file fails, not the whole batch.
+        fr.ok = false;
+        fr.result_json = "{}";
+        fr.error = "result contains \\u0000, which PostgreSQL cannot store";
+      }
     }
-    if (auto rec = results.record(msg->execution_id, msg->batch_index, fr); !rec)
-      return store_failure(ctx, d, rec.error());
+    auto rec = results.record(msg->execution_id, msg->batch_index, fr);
+    if (!rec && fr.ok && is(rec.error(), errc::logic_error) &&
+        describe(rec.error()).find(": 22") != std::string::npos) {
+      // The server refused the result as data (22xxx): record the file as failed.
+      fr.ok = false;
+      fr.error = utf8_sanitize("result refused by PostgreSQL: " + describe(rec.error()));
+      fr.result_json = "{}";
+      rec = results.record(msg->execution_id, msg->batch_index, fr);
+    }
+    if (!rec) return store_failure(ctx, d, rec.error());
   }
 
   outgoing_message callback;

@@ -21,7 +21,11 @@ handler_result handle_execute_workflow(handler_context& ctx, const delivery& d) 
                       msg->execution_id + "'");
   auto wf = ctx.topo.workflows.find(msg->workflow);
   if (wf == ctx.topo.workflows.end())
-    return poison(ctx, d, "unknown workflow '" + msg->workflow + "'");
+    // Maybe only this node's topology lacks it (a rolling deploy): back off and let
+    // another node try; max_attempts still ends it if no node knows it.
+    return store_failure(ctx, d,
+                         make_error(errc::config_error, "unknown workflow '" + msg->workflow +
+                                                            "' in this node's topology"));
   int32_t batch_size = msg->batch_size > 0 ? msg->batch_size : wf->second.batch_size;
   if (batch_size <= 0) batch_size = 10;
 

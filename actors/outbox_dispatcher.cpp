@@ -36,7 +36,14 @@ caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
   outbox_run_counts counts;
   auto items = outbox_.claim_for_delivery(cfg_.batch, cfg_.claim_lease, owner_);
   if (!items) return items.error();
+  auto started = std::chrono::steady_clock::now();
+  bool first = true;
   for (const auto& item : *items) {
+    // Past this point the claim may have expired and another dispatcher taken the
+    // rest: stop, the unattempted rows come back when their claim runs out.
+    if (!first && std::chrono::steady_clock::now() - started > cfg_.claim_lease - cfg_.timeout)
+      break;
+    first = false;
     std::string error;
     if (item.kind == "webhook" && !cfg_.webhook_url.empty()) {
       auto res = post_json(cfg_.webhook_url, item.payload,

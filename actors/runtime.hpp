@@ -39,8 +39,10 @@ struct runtime_config {
       o.idle_in_transaction_timeout =
           std::min(o.idle_in_transaction_timeout, q.second.visibility_timeout);
     if (topo.database.pooler == "transaction") {
-      o.prepared_statements = false;                                 // lost between transactions
-      o.idle_in_transaction_timeout = std::chrono::milliseconds(0);  // a SET would leak
+      o.prepared_statements = false;  // lost between transactions
+      // A session SET would leak to other clients: per transaction instead.
+      o.local_idle_in_transaction_timeout = o.idle_in_transaction_timeout;
+      o.idle_in_transaction_timeout = std::chrono::milliseconds(0);
     }
     return o;
   }

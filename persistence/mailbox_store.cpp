@@ -115,7 +115,10 @@ caf::error mailbox_store::renew_lease(const lease& l, std::chrono::milliseconds 
       [&](tx_context& tx) -> caf::error {
         auto r =
             tx.exec("mailbox_renew", l.message_id, l.receipt, static_cast<int64_t>(vt.count()));
-        if (r.affected_rows() == 0) return lease_lost("renew", l);
+        // Not renewed: stale receipt, or the row is locked by its ack in progress
+        // (then it is still ours; the ack decides).
+        if (r.affected_rows() == 0 && tx.exec("mailbox_held", l.message_id, l.receipt).empty())
+          return lease_lost("renew", l);
         return {};
       },
       tx_kind::single_statement);

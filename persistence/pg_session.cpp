@@ -128,6 +128,9 @@ caf::error pg_session::transact(retry_policy policy,
       } else {
         pqxx::work w{impl_->ensure()};
         begun = true;
+        if (impl_->opts.local_idle_in_transaction_timeout.count() > 0)
+          w.exec("SET LOCAL idle_in_transaction_session_timeout = " +
+                 std::to_string(impl_->opts.local_idle_in_transaction_timeout.count()));
         tx_context tx{w, *impl_};
         err = fn(tx);
         if (!err) w.commit();

@@ -26,6 +26,9 @@ struct session_options {
   /// (0: server default). A frozen or partitioned node holding row locks in an
   /// open transaction would otherwise hide its messages from every other node.
   std::chrono::milliseconds idle_in_transaction_timeout{10000};
+  /// The same per transaction (SET LOCAL), for a transaction-mode pooler where a
+  /// session SET would land on other clients' connections. 0: not set.
+  std::chrono::milliseconds local_idle_in_transaction_timeout{0};
 };
 
 /// Whether a transaction that failed because its connection died is run again.

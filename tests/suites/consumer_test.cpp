@@ -169,6 +169,23 @@ CAF_TEST(leases in flight are renewed every third of the visibility timeout) {
   CAF_CHECK_EQUAL(mailbox->renewed.size(), 4u);  // nothing in flight, nothing renewed
 }
 
+CAF_TEST(a stale worker finishing does not stop the renewal of the new holder) {
+  mailbox->add(1);
+  start(2);
+  // Worker 0 holds message 1; its lease expires and the message is read again
+  // (new receipt) and handed to worker 1.
+  mailbox->add(1);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  self->send(workers[0], release_atom::value);  // the stale holder finishes first
+  sched.run();
+  mailbox->renewed.clear();
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->renewed, std::vector<int64_t>{1});  // worker 1's lease lives on
+  release_all();
+}
+
 CAF_TEST(a delivery past max attempts is poisoned and never run) {
   mailbox->add(1, 4);  // read for the 4th time, max_attempts 3
   mailbox->add(2, 3);  // its last allowed attempt

@@ -445,6 +445,19 @@ CAF_TEST(a hundred batches finishing together enqueue exactly one callback) {
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
 }
 
+CAF_TEST(a result postgres cannot store fails that file not the execution) {
+  // The processor prints {"a":"x\u0000y"}: valid JSON, but jsonb refuses U+0000.
+  submit("e-nul", "nul", dir.files(3), 0);
+  drain();
+  auto e = value_of(executions.get("e-nul"));
+  CAF_CHECK_EQUAL(to_string(e.status), std::string("COMPLETED"));
+  CAF_CHECK_EQUAL(e.files_failed, 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-nul' AND "
+                    "status = 'failed' AND error LIKE '%u0000%'"),
+                  3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+}
+
 CAF_TEST(failing files are recorded and the execution still completes) {
   std::vector<std::string> files = {dir.file("a.txt", "a"), dir.file("b.fail", "b"),
                                     dir.file("c.txt", "c"), dir.file("d.fail", "d"),

@@ -39,6 +39,7 @@ workflows:
   chaos: {processor: chaos, batch_size: 2, options: {fail_on: "*.fail"}}
   slow: {processor: exec, batch_size: 1, options: {argv: ["/bin/sleep", "5"], timeout: 300ms}}
   counted: {processor: counted, batch_size: 10}
+  nul: {processor: exec, batch_size: 2, options: {argv: ["/usr/bin/printf", '{"a":"x\\u0000y"}'], timeout: 5s}}
 nodes:
   a:
     actors:
