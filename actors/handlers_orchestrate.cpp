@@ -40,6 +40,7 @@ handler_result handle_execute_workflow(handler_context& ctx, const delivery& d) 
   req.workflow = msg->workflow;
   req.batch_size = batch_size;
   req.files_total = static_cast<int32_t>(files.size());
+  req.headers = d.headers.empty() ? "{}" : d.headers;
   for (size_t first = 0, index = 0; first < files.size(); first += batch_size, ++index) {
     process_file_batch batch;
     batch.execution_id = msg->execution_id;

@@ -5,10 +5,12 @@
 
 namespace postbox {
 
-caf::expected<bool> execution_store::create(tx_context& tx, const new_execution& x) {
+caf::expected<bool> execution_store::create(tx_context& tx, const new_execution& x,
+                                            const std::string& headers) {
   if (x.id.empty() || x.workflow.empty())
     return make_error(errc::invalid_argument, "an execution needs an id and a workflow");
-  auto r = tx.exec("executions_create", x.id, x.org, x.workflow, x.batch_size, x.files_total);
+  auto r = tx.exec("executions_create", x.id, x.org, x.workflow, x.batch_size, x.files_total,
+                   headers.empty() ? std::string("{}") : headers);
   return !r.empty();
 }
 

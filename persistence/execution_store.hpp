@@ -45,7 +45,9 @@ class execution_store {
                                  execution_status to, const std::string& error = {});
   caf::error set_counts(const std::string& id, int32_t done, int32_t failed);
 
-  static caf::expected<bool> create(tx_context& tx, const new_execution& x);
+  /// `headers`: the submitted message's headers (continuations), kept on the row.
+  static caf::expected<bool> create(tx_context& tx, const new_execution& x,
+                                    const std::string& headers = "{}");
   static caf::expected<execution_record> get(tx_context& tx, const std::string& id);
   static caf::expected<bool> transition(tx_context& tx, const std::string& id,
                                         const std::vector<execution_status>& from,

@@ -49,6 +49,10 @@ caf::expected<std::vector<std::string>> maintenance_store::fail_stranded(
           if (auto err = detail::record_terminal(tx, id)) return err;
           if (auto err = claims_store::tombstone(tx, id, "reaper")) return err;
         }
+        if (!ids.empty()) {
+          std::vector<std::optional<std::string>> arr(ids.begin(), ids.end());
+          tx.exec("reaper_enqueue_on_error", detail::pg_text_array(arr));
+        }
         return ids;
       });
 }

@@ -79,7 +79,8 @@ caf::expected<start_outcome> start_execution(pg_session& session, const start_re
         if (*claim == claim_outcome::tombstoned) return start_outcome::tombstoned;
         if (req.after_claim) req.after_claim();
         auto created = execution_store::create(
-            tx, {req.execution_id, req.org, req.workflow, req.batch_size, req.files_total});
+            tx, {req.execution_id, req.org, req.workflow, req.batch_size, req.files_total},
+            req.headers);
         if (!created) return created.error();
         auto exec = execution_store::get(tx, req.execution_id);
         if (!exec) return exec.error();
@@ -165,7 +166,7 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
 caf::error submit_execution(pg_session& session, const new_execution& execution,
                             const outgoing_message& orchestration) {
   return session.transact(retry_policy::never, [&](tx_context& tx) -> caf::error {
-    auto created = execution_store::create(tx, execution);
+    auto created = execution_store::create(tx, execution, orchestration.headers);
     if (!created) return created.error();
     if (!*created)
       return make_error(errc::constraint_violation, "execution " + execution.id + " exists");

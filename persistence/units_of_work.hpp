@@ -48,6 +48,7 @@ struct start_request {
   int32_t batch_size = 0;
   int32_t files_total = 0;
   std::vector<outgoing_message> batches;  // process_file_batch messages, index = batch_index
+  std::string headers = "{}";             // kept on the execution row (continuations)
   /// Test hook: runs right after the claim is taken, inside the transaction
   /// (fault tests freeze or kill the node there).
   std::function<void()> after_claim;

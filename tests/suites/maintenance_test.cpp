@@ -206,6 +206,9 @@ CAF_TEST(the reaper ends stranded executions and prunes what is past retention) 
   backdate("claims", "updated_at", "execution_id = 'e-stuck'");
   // Stranded: QUEUED with no message and no claim.
   create("e-queued", execution_status::queued);
+  // Submitted with an on_error continuation: the reaper must still send it.
+  test::exec(dsn, R"(UPDATE postbox.executions SET headers = '{"on_error": {"queue": "hooks",
+      "type": "execution_callback", "payload": {"who": "caller"}}}' WHERE id = 'e-queued')");
   backdate("executions", "updated_at", "id = 'e-queued'");
   // Alive: a message of its own is still in the mailbox.
   create("e-busy", execution_status::executing);
@@ -262,6 +265,13 @@ CAF_TEST(the reaper ends stranded executions and prunes what is past retention) 
   CAF_CHECK_EQUAL(c.outbox_pruned, 1);
   CAF_CHECK_EQUAL(c.dead_letters_pruned, 1);
 
+  CAF_CHECK_EQUAL(test::count(dsn,
+                              "SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks' "
+                              "AND execution_id = 'e-queued' AND payload->>'who' = 'caller' "
+                              "AND payload->>'error' LIKE 'stranded%'"),
+                  1);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks'"),
+                  1);  // e-stuck had no continuation
   for (const std::string id : {"e-stuck", "e-queued"}) {
     CAF_CHECK_EQUAL(status(id), "ERROR");
     CAF_CHECK(
