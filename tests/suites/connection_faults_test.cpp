@@ -34,7 +34,7 @@ struct fixture {
     auto until = std::chrono::steady_clock::now() + deadline;
     while (std::chrono::steady_clock::now() < until) {
       if (test::count(dsn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
-                               app + "' AND state = 'active'") > 0)
+                               app + "' AND state = 'active' AND datname = current_database()") > 0)
         return true;
       std::this_thread::sleep_for(10ms);
     }

@@ -32,7 +32,8 @@ nodes:
       [&] {
         return test::count(dsn,
                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                           "'postbox-listener'") == 1;
+                           "'postbox-listener' AND datname = current_database() AND state = "
+                           "'idle' AND (query ILIKE 'listen%' OR query = 'SELECT 1')") == 1;
       },
       10s, 50ms));
   std::this_thread::sleep_for(500ms);  // past the consumers' first poll; nothing to await
@@ -47,14 +48,25 @@ nodes:
   CAF_REQUIRE(done);
   CAF_CHECK_EQUAL(to_string(done->status), std::string("COMPLETED"));
 
+  auto listener_pid = [&] {
+    return test::scalar(dsn,
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                        "'postbox-listener' AND datname = current_database()");
+  };
+  auto old_pid = listener_pid();
   CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "postbox-listener"), 1);
   CAF_CHECK(test::wait_until([&] { return a.log().find("polling meanwhile") != std::string::npos; },
                              10s, 50ms));
+  // A new listener backend that has issued its LISTEN (its last statement, or the
+  // liveness probe that only follows it).
   CAF_REQUIRE(test::wait_until(
       [&] {
         return test::count(dsn,
                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                           "'postbox-listener'") == 1;
+                           "'postbox-listener' AND datname = current_database() AND pid <> " +
+                               old_pid +
+                               " AND state = 'idle' AND (query ILIKE 'listen%' OR query = "
+                               "'SELECT 1')") == 1;
       },
       10s, 50ms));
   auto second = c.submit(req);

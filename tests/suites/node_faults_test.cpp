@@ -207,7 +207,7 @@ CAF_TEST(terminated connections under a running task still ack once) {
       15s, 20ms));
   auto killed = count(
       "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-      "WHERE application_name LIKE 'postbox-a/%'");
+      "WHERE application_name LIKE 'postbox-a/%' AND datname = current_database()");
   CAF_MESSAGE(killed << " backends of node a terminated");
   CAF_CHECK_GREATER_OR_EQUAL(killed, 3);
   CAF_CHECK(reaches(id, "COMPLETED", 30s));

@@ -75,7 +75,7 @@ int terminate_backends(const std::string& dsn, const std::string& application_na
   pqxx::nontransaction n{c};
   auto r = n.exec_params(
       "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-      "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+      "WHERE application_name = $1 AND pid <> pg_backend_pid() AND datname = current_database()",
       application_name);
   return r[0][0].as<int>();
 }

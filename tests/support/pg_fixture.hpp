@@ -20,7 +20,7 @@ std::string scalar(const std::string& dsn, const std::string& sql);
 long long count(const std::string& dsn, const std::string& sql);
 void exec(const std::string& dsn, const std::string& sql);
 
-/// pg_terminate_backend on every backend of `application_name`; returns how many.
+/// pg_terminate_backend on every backend of `application_name` in dsn's database; how many.
 int terminate_backends(const std::string& dsn, const std::string& application_name);
 
 /// A path in the build tree: $POSTBOX_BIN_DIR/name.
