@@ -11,7 +11,10 @@ using done_atom = caf::atom_constant<caf::atom("pb_done")>;        // worker -> 
 using drain_atom = caf::atom_constant<caf::atom("pb_drain")>;      // stop claiming, finish, quit
 using wake_atom = caf::atom_constant<caf::atom("pb_wake")>;        // listener -> consumer
 using respawn_atom = caf::atom_constant<caf::atom("pb_respawn")>;  // supervisor/consumer timer
-using tick_atom = caf::atom_constant<caf::atom("pb_tick")>;        // periodic maintenance
+using dispatch_atom = caf::atom_constant<caf::atom("pb_disp")>;    // consumer: start what waits
+using overdue_atom = caf::atom_constant<caf::atom("pb_overdue")>;  // past max_handler_time
+using drain_deadline_atom = caf::atom_constant<caf::atom("pb_drdl")>;  // drain_timeout passed
+using tick_atom = caf::atom_constant<caf::atom("pb_tick")>;            // periodic maintenance
 // The control plane (node control actor <-> clients and peers).
 using info_atom = caf::atom_constant<caf::atom("pb_info")>;
 using status_atom = caf::atom_constant<caf::atom("pb_status")>;

@@ -1,10 +1,14 @@
 // The consumer of one queue: claims up to claim_batch deliveries for its idle
-// workers, renews the lease of every delivery in flight about every third of
-// the visibility timeout, poisons deliveries past max_attempts, gives a crashed
-// worker's delivery back at once, and wakes on NOTIFY or its poll timer.
+// workers, renews the lease of every delivery it holds about every third of the
+// visibility timeout, poisons deliveries whose charged attempts reached
+// max_attempts, runs suspects alone (guarantee 8), fails a handler still
+// running after max_handler_time and replaces its worker, charges a crashed
+// worker's delivery, and on drain gives back what waits and, after
+// drain_timeout, what still runs. Wakes on NOTIFY or its poll timer.
 #include "actors/consumer.hpp"
 
 #include <caf/all.hpp>
+#include <deque>
 #include <map>
 
 #include "actors/atoms.hpp"
@@ -21,27 +25,42 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// While suspects wait for the node to go quiet, how often the consumer looks again.
+constexpr std::chrono::milliseconds gate_recheck{50};
+
 struct in_flight {
   delivery d;
-  int worker = -1;
-  bool lost = false;  // renewal found the receipt stale: stop renewing it
+  int worker = -1;     // -1: claimed, waiting for its turn to run
+  bool lost = false;   // renewal found the receipt stale: stop renewing it
+  bool alone = false;  // a suspect running alone: it holds the node's solo turn
 };
 
 struct consumer_state {
   static inline const char* name = "postbox.consumer";
   consumer_params params;
   std::unique_ptr<consumer_backend> backend;
+  std::shared_ptr<solo_gate> gate;
   std::vector<caf::actor> workers;
   std::vector<bool> busy;
   std::vector<int> restarts;
+  /// Workers replaced while stuck in a handler; their threads may still come back.
+  std::vector<caf::actor> stuck;
   std::map<int64_t, in_flight> flights;
+  std::deque<int64_t> waiting;  // claimed, not yet running (ids of flights), in order
+  int waiting_suspects = 0;     // of `waiting`, registered with the gate
   bool draining = false;
   bool paused = false;  // by the control plane: claim nothing, finish what is in flight
   bool poll_pending = false;
+  bool dispatch_pending = false;
   std::chrono::milliseconds error_backoff{0};
 };
 
 using consumer_actor = caf::stateful_actor<consumer_state>;
+
+std::string ms_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
 
 void start_worker(consumer_actor* self, int i) {
   auto& st = self->state;
@@ -50,6 +69,12 @@ void start_worker(consumer_actor* self, int i) {
   self->link_to(w);  // workers end with their consumer (a restarted one spawns fresh ones)
   st.workers[i] = w;
   st.busy[i] = false;
+}
+
+int idle_worker(const consumer_state& st) {
+  for (size_t i = 0; i < st.workers.size(); ++i)
+    if (st.workers[i] && !st.busy[i]) return static_cast<int>(i);
+  return -1;
 }
 
 int idle_workers(const consumer_state& st) {
@@ -63,6 +88,31 @@ void schedule_poll(consumer_actor* self, std::chrono::milliseconds after) {
   if (self->state.poll_pending || self->state.draining) return;
   self->state.poll_pending = true;
   self->delayed_send(self, after, poll_atom::value, true);
+}
+
+void schedule_dispatch(consumer_actor* self) {
+  if (self->state.dispatch_pending) return;
+  self->state.dispatch_pending = true;
+  self->delayed_send(self, gate_recheck, dispatch_atom::value);
+}
+
+/// Drops a flight, settling what it holds of the gate (its run, or its wait).
+void forget(consumer_state& st, std::map<int64_t, in_flight>::iterator it) {
+  auto& f = it->second;
+  if (f.worker >= 0) {
+    st.gate->finished(f.alone);
+  } else {
+    for (auto w = st.waiting.begin(); w != st.waiting.end(); ++w)
+      if (*w == it->first) {
+        st.waiting.erase(w);
+        break;
+      }
+    if (f.d.suspect) {
+      --st.waiting_suspects;
+      st.gate->waiting(-1);
+    }
+  }
+  st.flights.erase(it);
 }
 
 void finish_if_drained(consumer_actor* self) {
@@ -81,11 +131,58 @@ void tick(consumer_actor* self) {
     st.params.metrics->consumer_tick(st.params.queue, st.params.qc.visibility_timeout + 1s);
 }
 
+/// Starts waiting deliveries on idle workers, in order; a suspect only when
+/// nothing else runs on the node.
+void dispatch(consumer_actor* self) {
+  auto& st = self->state;
+  while (!st.waiting.empty() && !st.draining) {
+    int w = idle_worker(st);
+    if (w < 0) break;
+    auto it = st.flights.find(st.waiting.front());
+    if (it == st.flights.end() || it->second.worker >= 0) {
+      st.waiting.pop_front();
+      continue;
+    }
+    auto& f = it->second;
+    const bool alone = f.d.suspect;
+    if (alone ? !st.gate->try_start_alone() : !st.gate->try_start()) break;
+    st.waiting.pop_front();
+    if (alone) {
+      --st.waiting_suspects;
+      st.gate->waiting(-1);
+      if (auto err = st.backend->mark_running_alone(f.d)) {
+        st.gate->finished(true);
+        log_line(st.params.owner, "message " + std::to_string(f.d.id) +
+                                      " could not be marked as running alone: " + describe(err));
+        if (!is(err, errc::lease_lost)) st.backend->give_back(f.d, describe(err));
+        st.flights.erase(it);
+        continue;
+      }
+      log_line(st.params.owner,
+               "message " + std::to_string(f.d.id) + " (" + f.d.type +
+                   ") is a suspect (an earlier delivery was abandoned): running it alone");
+    }
+    f.worker = w;
+    f.alone = alone;
+    st.busy[w] = true;
+    self->send(st.workers[w], f.d);
+    self->delayed_send(self, st.params.qc.max_handler_time, overdue_atom::value, f.d.id,
+                       f.d.receipt);
+  }
+  if (!st.waiting.empty() && !st.draining) schedule_dispatch(self);
+}
+
 void poll(consumer_actor* self) {
   auto& st = self->state;
   if (st.draining) return;
   tick(self);
   if (st.paused) return;
+  // A suspect waits for the node to go quiet (or runs now): claim nothing meanwhile.
+  if (!st.waiting.empty() || st.gate->quiet_wanted()) {
+    dispatch(self);
+    schedule_poll(self, std::min(st.params.qc.poll_interval, gate_recheck * 4));
+    return;
+  }
   int idle = idle_workers(st);
   if (idle == 0) return;  // a done_atom polls again
   int want = std::min(idle, std::max(1, st.params.qc.claim_batch));
@@ -102,20 +199,31 @@ void poll(consumer_actor* self) {
   }
   st.error_backoff = 0ms;
   if (st.params.metrics) st.params.metrics->claimed(st.params.queue, got->size());
+  std::vector<int64_t> suspects;
   for (auto& d : *got) {
-    if (d.read_ct > st.params.qc.max_attempts) {
+    if (attempts_exhausted(d, st.params.qc.max_attempts)) {
       auto what = st.backend->poison(d, attempts_exhausted_reason(d, st.params.qc.max_attempts));
       if (st.params.metrics) st.params.metrics->handled(st.params.queue, what);
       log_line(st.params.owner, "message " + std::to_string(d.id) + " poisoned: " + what);
       continue;
     }
-    size_t w = 0;
-    while (w < st.workers.size() && (!st.workers[w] || st.busy[w])) ++w;
-    st.busy[w] = true;
-    st.flights[d.id] = in_flight{d, static_cast<int>(w), false};
-    self->send(st.workers[w], std::move(d));
+    // Read again while we still held it (our lease ran out): the old holder is stale.
+    if (auto old = st.flights.find(d.id); old != st.flights.end()) forget(st, old);
+    const int64_t id = d.id;
+    const bool suspect = d.suspect;
+    st.flights[id] = in_flight{std::move(d), -1, false, false};
+    if (suspect) {
+      suspects.push_back(id);
+      ++st.waiting_suspects;
+      st.gate->waiting(1);
+    } else {
+      st.waiting.push_back(id);
+    }
   }
-  if (static_cast<int>(got->size()) == want && idle_workers(st) > 0)
+  // Ordinary deliveries first; suspects after them, each alone.
+  st.waiting.insert(st.waiting.end(), suspects.begin(), suspects.end());
+  dispatch(self);
+  if (static_cast<int>(got->size()) == want && st.waiting.empty() && idle_workers(st) > 0)
     self->send(self, poll_atom::value, false);
   else
     schedule_poll(self, st.params.qc.poll_interval);
@@ -136,17 +244,72 @@ void renew_all(consumer_actor* self) {
   }
 }
 
+/// Worker `i` is stuck in a handler: keep watching its thread, start a new one.
+void replace_stuck_worker(consumer_actor* self, int i) {
+  auto& st = self->state;
+  auto old = st.workers[i];
+  self->unlink_from(old);
+  // Processed only once its handler returns; then the thread ends.
+  self->send_exit(old, caf::exit_reason::kill);
+  st.stuck.push_back(old);
+  if (st.params.metrics) st.params.metrics->stuck_workers(st.params.queue, 1);
+  st.workers[i] = nullptr;
+  st.busy[i] = false;
+  if (!st.draining) start_worker(self, i);
+}
+
+/// The handler of `id` still runs after max_handler_time: fail the delivery
+/// (charged), stop renewing it, and give the worker slot a fresh worker.
+void overdue(consumer_actor* self, int64_t id, int64_t receipt) {
+  auto& st = self->state;
+  auto it = st.flights.find(id);
+  if (it == st.flights.end() || it->second.d.receipt != receipt || it->second.worker < 0) return;
+  auto f = it->second;
+  const std::string reason = "timed out: still running after max_handler_time (" +
+                             ms_text(st.params.qc.max_handler_time) + ")";
+  log_line(st.params.owner, "message " + std::to_string(id) + " (" + f.d.type + ") " + reason +
+                                "; worker " + std::to_string(f.worker) + " replaced");
+  forget(st, it);
+  if (!f.lost) st.backend->fail(f.d, reason);
+  if (st.params.metrics) st.params.metrics->handled(st.params.queue, "timed_out");
+  replace_stuck_worker(self, f.worker);
+  if (st.draining)
+    finish_if_drained(self);
+  else
+    poll(self);
+}
+
+/// drain_timeout passed: give back what still runs (uncharged) and quit.
+void drain_deadline(consumer_actor* self) {
+  auto& st = self->state;
+  if (st.flights.empty()) return;
+  log_line(st.params.owner, "drain_timeout (" + ms_text(st.params.drain_timeout) +
+                                ") passed: giving back " + std::to_string(st.flights.size()) +
+                                " delivery(ies) still running");
+  while (!st.flights.empty()) {
+    auto it = st.flights.begin();
+    auto f = it->second;
+    forget(st, it);
+    if (!f.lost)
+      st.backend->give_back(f.d, "node drained while it ran (drain_timeout " +
+                                     ms_text(st.params.drain_timeout) + ")");
+    if (f.worker >= 0 && st.workers[f.worker]) replace_stuck_worker(self, f.worker);
+  }
+  finish_if_drained(self);
+}
+
 caf::behavior consumer(consumer_actor* self, consumer_params params) {
   auto& st = self->state;
   st.params = std::move(params);
   st.backend = st.params.backend();
+  st.gate = st.params.gate ? st.params.gate : std::make_shared<solo_gate>();
   int n = std::max(1, st.params.concurrency);
   st.workers.resize(n);
   st.busy.assign(n, false);
   st.restarts.assign(n, 0);
   for (int i = 0; i < n; ++i) start_worker(self, i);
   install_quiet_handlers(self, st.params.owner);
-  // A worker's exit is handled by the down handler (give back, restart); any
+  // A worker's exit is handled by the down handler (charge, restart); any
   // other exit request ends the consumer (and, by the links, its workers).
   self->set_exit_handler([=](caf::exit_msg& em) {
     for (auto& w : self->state.workers)
@@ -155,15 +318,25 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
+    for (auto it = s.stuck.begin(); it != s.stuck.end(); ++it) {
+      if (it->address() != dm.source) continue;
+      // A replaced worker's thread finally came back from its handler.
+      s.stuck.erase(it);
+      if (s.params.metrics) s.params.metrics->stuck_workers(s.params.queue, -1);
+      return;
+    }
     for (size_t i = 0; i < s.workers.size(); ++i) {
       if (!s.workers[i] || s.workers[i].address() != dm.source) continue;
       s.workers[i] = nullptr;
       s.busy[i] = false;
-      // Its delivery was not acked: give it back now rather than at lease expiry.
+      // Its delivery was not acked: a failed attempt of that delivery, given back now
+      // rather than at lease expiry.
       for (auto it = s.flights.begin(); it != s.flights.end(); ++it) {
         if (it->second.worker != static_cast<int>(i)) continue;
-        s.backend->give_back(it->second.d, "worker crashed: " + self->system().render(dm.reason));
-        s.flights.erase(it);
+        auto d = it->second.d;
+        bool lost = it->second.lost;
+        forget(s, it);
+        if (!lost) s.backend->fail(d, "worker crashed: " + self->system().render(dm.reason));
         break;
       }
       if (s.draining) {
@@ -189,6 +362,10 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         if (timer) self->state.poll_pending = false;
         poll(self);
       },
+      [=](dispatch_atom) {
+        self->state.dispatch_pending = false;
+        dispatch(self);
+      },
       [=](wake_atom, const std::string& queue) {
         if (queue == self->state.params.queue) poll(self);
       },
@@ -200,21 +377,28 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
       },
       [=](done_atom, int32_t worker, int64_t message_id) {
         auto& s = self->state;
+        // A replaced (stuck) worker's late answer: its slot has a new worker now.
+        if (worker < 0 || static_cast<size_t>(worker) >= s.workers.size() || !s.workers[worker] ||
+            s.workers[worker].address() != self->current_sender())
+          return;
         // Only the worker that holds the delivery now: after a re-read (a lease
         // that expired) a stale worker's done must not drop the new holder's flight.
         auto f = s.flights.find(message_id);
-        if (f != s.flights.end() && f->second.worker == worker) s.flights.erase(f);
-        if (worker >= 0 && static_cast<size_t>(worker) < s.busy.size()) {
-          s.busy[worker] = false;
-          s.restarts[worker] = 0;
-        }
-        if (s.draining)
+        if (f != s.flights.end() && f->second.worker == worker) forget(s, f);
+        s.busy[worker] = false;
+        s.restarts[worker] = 0;
+        if (s.draining) {
           finish_if_drained(self);
-        else
+        } else {
+          dispatch(self);
           poll(self);
+        }
+      },
+      [=](overdue_atom, int64_t message_id, int64_t receipt) {
+        overdue(self, message_id, receipt);
       },
       [=](respawn_atom, int32_t i) {
-        if (self->state.draining) return;
+        if (self->state.draining || self->state.workers[i]) return;
         start_worker(self, i);
         poll(self);
       },
@@ -227,12 +411,26 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         poll(self);
       },
       [=](drain_atom) {
-        self->state.draining = true;
-        log_line(
-            self->state.params.owner,
-            "draining: " + std::to_string(self->state.flights.size()) + " delivery(ies) in flight");
+        auto& s = self->state;
+        if (s.draining) return;
+        s.draining = true;
+        // What has not started goes back at once, uncharged.
+        while (!s.waiting.empty()) {
+          auto it = s.flights.find(s.waiting.front());
+          if (it == s.flights.end()) {
+            s.waiting.pop_front();
+            continue;
+          }
+          auto d = it->second.d;
+          forget(s, it);
+          s.backend->give_back(d, "node draining before it started");
+        }
+        log_line(s.params.owner,
+                 "draining: " + std::to_string(s.flights.size()) + " delivery(ies) in flight");
+        self->delayed_send(self, s.params.drain_timeout, drain_deadline_atom::value);
         finish_if_drained(self);
       },
+      [=](drain_deadline_atom) { drain_deadline(self); },
   };
 }
 

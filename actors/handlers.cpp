@@ -1,6 +1,7 @@
 // Dispatch by message type, poison handling and the mapping of store failures.
 #include "actors/handlers.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "actors/continuations.hpp"
@@ -60,14 +61,28 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
   return {handled::dead_lettered, req.reason};
 }
 
+namespace {
+
+/// Reads without an ack beyond which a message is dead-lettered whatever was charged.
+int32_t read_cap(int32_t max_attempts) {
+  return 10 * std::max(max_attempts, 1) + 10;
+}
+
+}  // namespace
+
+bool attempts_exhausted(const delivery& d, int32_t max_attempts) {
+  return d.attempts >= max_attempts || d.read_ct > read_cap(max_attempts);
+}
+
 std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts) {
-  std::string reason = "delivered " + std::to_string(d.read_ct) + " times, max_attempts is " +
-                       std::to_string(max_attempts);
-  if (d.last_error.empty())
-    reason += ": every attempt ended without an ack (the handler crashed its node or hung)";
-  else
-    reason += ": last error: " + d.last_error;
-  return reason;
+  if (d.attempts < max_attempts)
+    return "read " + std::to_string(d.read_ct) + " times without an ack (" +
+           std::to_string(d.attempts) + " attempt(s) charged, max_attempts is " +
+           std::to_string(max_attempts) + ")" +
+           (d.last_error.empty() ? std::string() : ": last error: " + d.last_error);
+  return std::to_string(d.attempts) + " attempt(s) failed, max_attempts is " +
+         std::to_string(max_attempts) + ": last attempt " +
+         (d.last_error.empty() ? std::string("left no error") : d.last_error);
 }
 
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err) {
@@ -75,7 +90,12 @@ handler_result store_failure(handler_context& ctx, const delivery& d, const caf:
   auto text = utf8_sanitize(describe(err));
   mailbox_store mailbox{ctx.session};
   // Best effort: if the database is unreachable the lease runs out instead.
-  (void)mailbox.nack(d.to_lease(), backoff_delay(d.read_ct), text);
+  if (is(err, errc::connection_lost) || is(err, errc::serialization_failure)) {
+    (void)mailbox.nack(d.to_lease(), backoff_delay(d.read_ct), text);
+    return {handled::retry_later, text};
+  }
+  text = "failed with " + text;
+  (void)mailbox.fail(d.to_lease(), backoff_delay(d.attempts + 1), text);
   return {handled::retry_later, text};
 }
 

@@ -54,7 +54,13 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d);
 /// columns) and enqueues its on_error continuation, all in one transaction.
 handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason);
 
-/// The reason a delivery read more than `max_attempts` times is poisoned.
+/// True when `d` is to be dead-lettered instead of run: its charged attempts reached
+/// `max_attempts`, or (a guard against loops no charge catches) it was read far more
+/// often than that without ever being acked.
+bool attempts_exhausted(const delivery& d, int32_t max_attempts);
+
+/// Why such a delivery is dead-lettered: how many attempts, and what the last one
+/// was (crashed its node while running alone / timed out / failed with ERROR TEXT).
 std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts);
 
 // One per message type (handlers_*.cpp).
@@ -62,7 +68,8 @@ handler_result handle_execute_workflow(handler_context& ctx, const delivery& d);
 handler_result handle_process_file_batch(handler_context& ctx, const delivery& d);
 handler_result handle_execution_callback(handler_context& ctx, const delivery& d);
 
-/// Maps a store error to a result: lease_lost, or retry_later after a best-effort nack.
+/// Maps a failure to a result: lease_lost; or retry_later after a best-effort nack
+/// (a lost connection is not the message's fault: uncharged) or a charged fail.
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err);
 
 }  // namespace postbox

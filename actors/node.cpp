@@ -105,10 +105,19 @@ int run_node(const node_options& opts) {
            "node started (pid " + std::to_string(::getpid()) + ")" +
                (http ? ", http on " + rt->node().host + ":" + std::to_string(http->port())
                      : std::string()));
-  std::thread waiter{[sup, signals] {
+  const auto drain_timeout = rt->topo.drain_timeout;
+  std::thread waiter{[sup, signals, drain_timeout] {
     int sig = 0;
     sigwait(&signals, &sig);
     caf::anon_send(sup, drain_atom::value);
+    // Consumers give back what still runs after drain_timeout; if the process is
+    // still here soon after that (database calls failing slowly against an
+    // unreachable server), leave anyway: every lease it held comes back by itself.
+    std::thread{[drain_timeout] {
+      std::this_thread::sleep_for(drain_timeout + std::chrono::seconds(2));
+      log_line("postbox-node", "drain did not finish within drain_timeout + 2s; exiting");
+      std::_Exit(0);
+    }}.detach();
     sigwait(&signals, &sig);  // a second signal: stop now, leases bring the work back
     caf::anon_send_exit(sup, caf::exit_reason::kill);
   }};
@@ -122,6 +131,15 @@ int run_node(const node_options& opts) {
     unpublish_control(sys, control, rt->topo.control);
     caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
     control = nullptr;
+  }
+  if (int stuck = rt->metrics->stuck_workers(); stuck > 0) {
+    // Their threads are blocked in handlers and would hold ~actor_system; every
+    // delivery they held has been failed or given back.
+    log_line(rt->node_name, "node stopped (" + std::to_string(stuck) +
+                                " worker thread(s) still stuck in a handler were abandoned)");
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(0);
   }
   // CAF 0.17 can hang in ~actor_system with remote peers still connected (#686,
   // #1266). Every message is settled by now; do not let that keep the process up.

@@ -121,7 +121,7 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
         if (req.target == "/healthz") {
           std::string why;
           if (st->rt->metrics->healthy(why)) return {200, "text/plain", "ok\n"};
-          return {503, "text/plain", "stale: " + why + "\n"};
+          return {503, "text/plain", "unhealthy: " + why + "\n"};
         }
         if (req.target == "/metrics")
           return {200, "text/plain; version=0.0.4",

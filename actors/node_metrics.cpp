@@ -27,14 +27,32 @@ void node_metrics::handled(const std::string& queue, const std::string& outcome)
   ++queues_[queue].outcomes[outcome];
 }
 
+void node_metrics::stuck_workers(const std::string& queue, int delta) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  queues_[queue].stuck += delta;
+}
+
+int node_metrics::stuck_workers() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  int n = 0;
+  for (const auto& [_, q] : queues_) n += q.stuck;
+  return n;
+}
+
 bool node_metrics::healthy(std::string& why) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto now = std::chrono::steady_clock::now();
   for (const auto& [name, q] : queues_) {
+    if (q.stuck > 0) {
+      why = std::to_string(q.stuck) + " worker(s) of queue '" + name +
+            "' stuck in a handler past max_handler_time";
+      return false;
+    }
     if (q.stale_after.count() == 0) continue;
     auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - q.last_tick);
     if (age > q.stale_after) {
-      why = "consumer of queue '" + name + "' last ran " + std::to_string(age.count()) + "ms ago";
+      why = "stale: consumer of queue '" + name + "' last ran " + std::to_string(age.count()) +
+            "ms ago";
       return false;
     }
   }
@@ -49,6 +67,10 @@ std::string node_metrics::prometheus() const {
          "# TYPE postbox_claimed_total counter\n";
   for (const auto& [name, q] : queues_)
     out << "postbox_claimed_total{queue=\"" << name << "\"} " << q.claimed << "\n";
+  out << "# HELP postbox_stuck_workers Workers stuck in a handler past max_handler_time.\n"
+         "# TYPE postbox_stuck_workers gauge\n";
+  for (const auto& [name, q] : queues_)
+    out << "postbox_stuck_workers{queue=\"" << name << "\"} " << q.stuck << "\n";
   out << "# HELP postbox_claim_errors_total Claims that failed (database unreachable).\n"
          "# TYPE postbox_claim_errors_total counter\n";
   for (const auto& [name, q] : queues_)

@@ -9,6 +9,7 @@
 
 #include "actors/node_metrics.hpp"
 #include "actors/processors/processor.hpp"
+#include "actors/solo_gate.hpp"
 #include "config/topology.hpp"
 #include "persistence/pg_session.hpp"
 
@@ -27,6 +28,8 @@ struct runtime_config {
   std::chrono::milliseconds outbox_interval{500};
   /// Shared by the node's actors and its HTTP endpoint.
   std::shared_ptr<node_metrics> metrics = std::make_shared<node_metrics>();
+  /// Suspects run alone on the whole node, whichever queue they come from.
+  std::shared_ptr<solo_gate> solo = std::make_shared<solo_gate>();
 
   const node_config& node() const { return *topo.node(node_name); }
 

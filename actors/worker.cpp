@@ -61,7 +61,14 @@ class pg_consumer_backend : public consumer_backend {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
   }
   void give_back(const delivery& d, const std::string& why) override {
-    (void)mailbox_.nack(d.to_lease(), backoff_delay(d.read_ct), why);
+    // Back at once: a drained node's work is for the other nodes (or its restart).
+    (void)mailbox_.nack(d.to_lease(), std::chrono::milliseconds(0), why);
+  }
+  void fail(const delivery& d, const std::string& reason) override {
+    (void)mailbox_.fail(d.to_lease(), backoff_delay(d.attempts + 1), reason);
+  }
+  caf::error mark_running_alone(const delivery& d) override {
+    return mailbox_.mark_running_alone(d.to_lease());
   }
   std::string poison(const delivery& d, const std::string& reason) override {
     auto r = postbox::poison(ctx_, d, reason);
@@ -91,6 +98,8 @@ caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config r
   p.qc = rt->topo.queue(role.queue);
   p.concurrency = role.concurrency;
   p.metrics = rt->metrics;
+  p.gate = rt->solo;
+  p.drain_timeout = rt->topo.drain_timeout;
   p.backend = [rt, queue = p.queue, owner = p.owner] {
     return std::make_unique<pg_consumer_backend>(rt, queue, owner);
   };

@@ -271,9 +271,9 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(
-        root, start, "", "topology",
-        {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "control", "nodes"});
+    const mapping m = open(root, start, "", "topology",
+                           {"cluster", "database", "queues", "workflows", "webhooks", "reaper",
+                            "control", "nodes", "drain_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -291,6 +291,7 @@ class loader {
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
+    if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     const entry* nodes_entry = m.find("nodes");
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);
@@ -451,13 +452,14 @@ class loader {
     const mapping all = open(section, {});
     for (const auto& q : all.entries) {
       check_name(q, section.path);
-      const mapping m =
-          open(q, {"visibility_timeout", "max_attempts", "claim_batch", "poll_interval"});
+      const mapping m = open(q, {"visibility_timeout", "max_attempts", "claim_batch",
+                                 "poll_interval", "max_handler_time"});
       queue_config c;
       if (const entry* e = m.given("visibility_timeout")) c.visibility_timeout = duration(*e);
       if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
       if (const entry* e = m.given("claim_batch")) c.claim_batch = positive(*e);
       if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
+      if (const entry* e = m.given("max_handler_time")) c.max_handler_time = duration(*e);
       t.queues.emplace(q.key, c);
     }
   }
@@ -530,12 +532,13 @@ class loader {
       return out + "}";
     }
     if (processor == "chaos") {
-      const mapping m = open(value, at, path, path, {"sleep_ms", "fail_on", "abort_on"});
+      const mapping m =
+          open(value, at, path, path, {"sleep_ms", "fail_on", "abort_on", "hang_on", "hang_ms"});
       std::string out;
       for (const auto& e : m.entries) {
         if (e.absent()) continue;
         std::string v;
-        if (e.key == "sleep_ms")
+        if (e.key == "sleep_ms" || e.key == "hang_ms")
           v = std::to_string(
               integer_of(e.value, e.value_mark(), e.path, 0, std::numeric_limits<int32_t>::max()));
         else

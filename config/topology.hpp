@@ -25,6 +25,10 @@ struct queue_config {
   int32_t claim_batch = 16;
   /// Wait between claims when the queue was empty.
   std::chrono::milliseconds poll_interval{1000};
+  /// A handler still running after this is failed (an attempt, charged): its lease is
+  /// no longer renewed and its worker is replaced, so a hung handler (a network call
+  /// without a timeout, a hung mount) cannot hold a lease, a worker or a drain forever.
+  std::chrono::milliseconds max_handler_time{std::chrono::hours{1}};
 };
 
 /// One workflow: which processor runs each file and how files are batched.
@@ -115,6 +119,9 @@ struct topology {
   webhook_config webhooks;
   reaper_config reaper;
   control_config control;
+  /// SIGTERM: how long a node waits for its deliveries in flight before it gives
+  /// back what is left (uncharged) and exits 0.
+  std::chrono::milliseconds drain_timeout{30000};
   /// At least one in a loaded topology.
   std::map<std::string, node_config> nodes;
   /// The file (or source name) it was loaded from, for messages.

@@ -98,6 +98,8 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
           d.read_ct = row[8].as<int32_t>();
           d.last_error = detail::text_or_empty(row[9]);
           d.enqueued_epoch = row[10].as<double>();
+          d.attempts = row[11].as<int32_t>();
+          d.suspect = row[12].as<bool>();
           out.push_back(std::move(d));
         }
         return {};
@@ -161,6 +163,30 @@ caf::error mailbox_store::nack(const lease& l, std::chrono::milliseconds delay,
         auto r = tx.exec("mailbox_nack", l.message_id, l.receipt,
                          static_cast<int64_t>(delay.count()), error);
         if (r.affected_rows() == 0) return lease_lost("nack", l);
+        return {};
+      },
+      tx_kind::single_statement);
+}
+
+caf::expected<int32_t> mailbox_store::fail(const lease& l, std::chrono::milliseconds delay,
+                                           const std::string& reason) {
+  return session_.transact_value<int32_t>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<int32_t> {
+        auto r = tx.exec("mailbox_fail", l.message_id, l.receipt,
+                         static_cast<int64_t>(delay.count()), reason);
+        if (r.empty()) return lease_lost("fail", l);
+        return r[0][0].as<int32_t>();
+      },
+      tx_kind::single_statement);
+}
+
+caf::error mailbox_store::mark_running_alone(const lease& l) {
+  return session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        auto r = tx.exec("mailbox_run_alone", l.message_id, l.receipt);
+        if (r.affected_rows() == 0) return lease_lost("run alone", l);
         return {};
       },
       tx_kind::single_statement);

@@ -40,6 +40,12 @@ struct delivery {
   int32_t read_ct = 0;
   std::string last_error;
   double enqueued_epoch = 0;
+  /// Attempts charged to this message (failures, time-outs, crashes while it ran
+  /// alone); read_ct counts every read, also those lost to a connection error.
+  int32_t attempts = 0;
+  /// An earlier delivery was abandoned (its node crashed or froze while holding it):
+  /// it runs alone on its node, so a crash it causes is charged to it only.
+  bool suspect = false;
 
   lease to_lease() const { return {id, receipt}; }
 };
@@ -67,7 +73,14 @@ class mailbox_store {
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);
   caf::expected<ack_batch_result> ack_batch(const std::vector<lease>& leases);
+  /// Gives the delivery back uncharged (a drain, a lost connection).
   caf::error nack(const lease& l, std::chrono::milliseconds delay, const std::string& error);
+  /// A failed attempt charged to the message (handler error, time-out); returns its
+  /// attempts so far.
+  caf::expected<int32_t> fail(const lease& l, std::chrono::milliseconds delay,
+                              const std::string& reason);
+  /// Marks a suspect as running alone on its node: its abandonment is now its own.
+  caf::error mark_running_alone(const lease& l);
   /// Moves the message, whole, to dead_letters; returns the dead letter's id.
   caf::expected<int64_t> dead_letter(const lease& l, const std::string& reason);
   caf::expected<int64_t> depth(const std::string& queue);

@@ -21,6 +21,8 @@ struct chaos_options {
   int64_t sleep_ms = 0;
   std::string fail_on;   // empty = never
   std::string abort_on;  // empty = never
+  std::string hang_on;   // empty = never
+  int64_t hang_ms = 3600 * 1000;
 };
 
 bool matches(const std::string& glob, const std::string& name) {
@@ -32,9 +34,12 @@ class chaos_processor : public processor {
   explicit chaos_processor(chaos_options opts) : opts_(std::move(opts)) {}
 
   processor_outcome process(const file_input& in) override {
-    if (opts_.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opts_.sleep_ms));
-    // A crash wins over a failure: the point of abort_on is that nothing after it happens.
+    // A crash wins over everything, at once: the files beside it are still running.
     if (matches(opts_.abort_on, in.name)) std::abort();
+    if (opts_.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opts_.sleep_ms));
+    // A handler that blocks (a network call without a timeout, a hung mount).
+    if (matches(opts_.hang_on, in.name))
+      std::this_thread::sleep_for(std::chrono::milliseconds(opts_.hang_ms));
     processor_outcome out;
     const std::string name = detail::sanitize_text(in.name);
     if (matches(opts_.fail_on, in.name)) {
@@ -68,18 +73,21 @@ caf::expected<std::unique_ptr<processor>> make_chaos_processor(const std::string
     if (!o) return bad("options must be an object");
     for (const auto& kv : *o) {
       const std::string key(kv.key());
-      if (key == "sleep_ms") {
+      if (key == "sleep_ms" || key == "hang_ms") {
         const int64_t* n = kv.value().if_int64();
         // An hour is far beyond any test; a larger value is a typo, not a plan.
         if (!n || *n < 0 || *n > 3600 * 1000)
-          return bad("option 'sleep_ms' must be an integer from 0 to 3600000");
-        opts.sleep_ms = *n;
-      } else if (key == "fail_on" || key == "abort_on") {
+          return bad("option '" + key + "' must be an integer from 0 to 3600000");
+        (key == "sleep_ms" ? opts.sleep_ms : opts.hang_ms) = *n;
+      } else if (key == "fail_on" || key == "abort_on" || key == "hang_on") {
         const json::string* s = kv.value().if_string();
         if (!s) return bad("option '" + key + "' must be a glob string");
-        (key == "fail_on" ? opts.fail_on : opts.abort_on) = std::string(*s);
+        (key == "fail_on"    ? opts.fail_on
+         : key == "abort_on" ? opts.abort_on
+                             : opts.hang_on) = std::string(*s);
       } else {
-        return bad("unknown option '" + key + "' (known: sleep_ms, fail_on, abort_on)");
+        return bad("unknown option '" + key +
+                   "' (known: sleep_ms, fail_on, abort_on, hang_on, hang_ms)");
       }
     }
   }

@@ -1,5 +1,6 @@
--- Gives a delivery back: visible again after $3 ms; the old receipt dies.
+-- Gives a delivery back uncharged (a drain, a lost connection): visible again
+-- after $3 ms; the old receipt dies.
 UPDATE postbox.mailbox
 SET visible_at = now() + $3::bigint * interval '1 millisecond',
-    receipt = NULL, lease_owner = NULL, last_error = $4
+    receipt = NULL, lease_owner = NULL, running_alone = false, last_error = $4
 WHERE id = $1 AND receipt = $2

@@ -1,5 +1,8 @@
 -- The claim: lock up to $2 visible rows of queue $1 (skipping rows other readers
 -- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
+-- A row that still has a receipt was abandoned (its lease ran out without an
+-- ack or nack): it becomes a suspect, and if it was running alone its crash is
+-- charged to it as an attempt. SET sees the row as it was before this UPDATE.
 WITH candidates AS (
   SELECT id FROM postbox.mailbox
   WHERE queue = $1 AND visible_at <= now()
@@ -11,9 +14,17 @@ UPDATE postbox.mailbox m
 SET visible_at = now() + $3::bigint * interval '1 millisecond',
     read_ct = m.read_ct + 1,
     receipt = nextval('postbox.receipt_seq'),
-    lease_owner = $4
+    lease_owner = $4,
+    suspect = m.suspect OR m.receipt IS NOT NULL,
+    attempts = m.attempts + (m.receipt IS NOT NULL AND m.running_alone)::int,
+    last_error = CASE WHEN m.receipt IS NOT NULL AND m.running_alone
+                      THEN 'crashed its node while running alone (on ' ||
+                           coalesce(m.lease_owner, 'an unknown node') || ')'
+                      ELSE m.last_error END,
+    running_alone = false
 FROM candidates c
 WHERE m.id = c.id
 RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
           m.headers::text, m.read_ct, m.last_error,
-          extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch
+          extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch,
+          m.attempts, m.suspect

@@ -1,8 +1,10 @@
 // The consumer's protocol under CAF's deterministic coordinator and virtual
 // time, with an in-memory backend and stand-in workers: it claims only for idle
 // workers, renews every in-flight lease every third of the visibility timeout,
-// poisons deliveries past max_attempts without running them, gives a crashed
-// worker's delivery back at once and restarts the worker, and drains.
+// poisons deliveries whose charged attempts reached max_attempts without running
+// them, runs a suspect alone, fails a handler past max_handler_time and replaces
+// its worker, charges a crashed worker's delivery and restarts the worker, and
+// drains (giving back what still runs after drain_timeout).
 #define CAF_SUITE consumer
 #define FAIL(msg) CAF_FAIL(msg)  // 0.17.6's dsl.hpp uses an undefined FAIL macro
 #include "actors/consumer.hpp"
@@ -29,16 +31,21 @@ struct memory_mailbox {
   std::vector<int> claims;  // `max` of every claim call
   std::vector<int64_t> renewed;
   std::vector<int64_t> given_back;
+  std::vector<int64_t> failed;
+  std::vector<std::string> fail_reasons;
+  std::vector<int64_t> alone;  // marked as running alone
   std::vector<int64_t> poisoned;
   std::vector<int64_t> handled;  // by the stand-in workers
 
-  void add(int64_t id, int32_t read_ct = 1) {
+  void add(int64_t id, int32_t read_ct = 1, int32_t attempts = 0, bool suspect = false) {
     delivery d;
     d.id = id;
     d.receipt = id * 10;
     d.queue = "file_batch";
     d.type = "process_file_batch";
     d.read_ct = read_ct;
+    d.attempts = attempts;
+    d.suspect = suspect;
     queued.push_back(d);
   }
 };
@@ -60,6 +67,14 @@ class memory_backend : public consumer_backend {
     return {};
   }
   void give_back(const delivery& d, const std::string&) override { m_->given_back.push_back(d.id); }
+  void fail(const delivery& d, const std::string& reason) override {
+    m_->failed.push_back(d.id);
+    m_->fail_reasons.push_back(reason);
+  }
+  caf::error mark_running_alone(const delivery& d) override {
+    m_->alone.push_back(d.id);
+    return {};
+  }
   std::string poison(const delivery& d, const std::string&) override {
     m_->poisoned.push_back(d.id);
     return "dead_lettered";
@@ -98,7 +113,8 @@ struct fixture : test_coordinator_fixture<> {
   std::vector<caf::actor> workers;
   caf::actor consumer;
 
-  void start(int concurrency, int max_attempts = 3) {
+  void start(int concurrency, int max_attempts = 3,
+             std::chrono::milliseconds max_handler_time = std::chrono::hours(1)) {
     consumer_params p;
     p.queue = "file_batch";
     p.owner = "test/file_batch";
@@ -106,6 +122,8 @@ struct fixture : test_coordinator_fixture<> {
     p.qc.max_attempts = max_attempts;
     p.qc.claim_batch = 16;
     p.qc.poll_interval = 1s;
+    p.qc.max_handler_time = max_handler_time;
+    p.drain_timeout = 10s;
     p.concurrency = concurrency;
     auto m = mailbox;
     p.backend = [m] { return std::make_unique<memory_backend>(m); };
@@ -186,13 +204,79 @@ CAF_TEST(a stale worker finishing does not stop the renewal of the new holder) {
   release_all();
 }
 
-CAF_TEST(a delivery past max attempts is poisoned and never run) {
-  mailbox->add(1, 4);  // read for the 4th time, max_attempts 3
-  mailbox->add(2, 3);  // its last allowed attempt
-  start(2, 3);
+CAF_TEST(a delivery whose charged attempts reached max attempts is poisoned and never run) {
+  mailbox->add(1, 4, 3);  // three attempts charged, max_attempts 3
+  mailbox->add(2, 3, 2);  // its last allowed attempt
+  mailbox->add(3, 6, 0);  // read often (its neighbours crashed the node), never charged
+  start(3, 3);
   CAF_CHECK_EQUAL(mailbox->poisoned, std::vector<int64_t>{1});
   release_all();
-  CAF_CHECK_EQUAL(mailbox->handled, std::vector<int64_t>{2});
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{2, 3}));
+}
+
+CAF_TEST(a suspect waits until nothing else runs then runs alone) {
+  mailbox->add(1);
+  mailbox->add(2, 2, 0, true);  // an earlier delivery was abandoned
+  mailbox->add(3);
+  start(3);
+  CAF_CHECK(mailbox->alone.empty());  // 1 and 3 run; the suspect waits for them
+  mailbox->add(4);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 1u);  // nothing claimed while a suspect waits
+  release_all();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 3}));
+  CAF_CHECK_EQUAL(mailbox->alone, std::vector<int64_t>{2});
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 1u);  // nor while it runs
+  release_all();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 3, 2}));
+  CAF_CHECK(mailbox->queued.empty());  // then claiming resumes
+  release_all();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 3, 2, 4}));
+}
+
+CAF_TEST(a suspect does not run beside a delivery of another consumer of the node) {
+  auto gate = std::make_shared<solo_gate>();
+  CAF_REQUIRE(gate->try_start());  // another queue's delivery runs on this node
+  CAF_CHECK(!gate->try_start_alone());
+  gate->waiting(1);
+  CAF_CHECK(gate->quiet_wanted());  // every consumer stops claiming
+  gate->finished(false);
+  CAF_CHECK(gate->try_start_alone());
+  gate->waiting(-1);
+  CAF_CHECK(!gate->try_start());  // nothing starts beside it
+  CAF_CHECK(gate->quiet_wanted());
+  gate->finished(true);
+  CAF_CHECK(gate->try_start());
+  CAF_CHECK(!gate->quiet_wanted());
+}
+
+CAF_TEST(a handler past max handler time is failed and its worker replaced) {
+  mailbox->add(1);
+  start(1, 3, 5s);
+  sched.advance_time(4s);
+  sched.run();
+  CAF_CHECK(mailbox->failed.empty());
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});
+  CAF_REQUIRE_EQUAL(mailbox->fail_reasons.size(), 1u);
+  CAF_CHECK_EQUAL(mailbox->fail_reasons[0], "timed out: still running after max_handler_time (5s)");
+  CAF_CHECK_EQUAL(workers.size(), 2u);  // a fresh worker in the slot
+  mailbox->renewed.clear();
+  mailbox->add(2);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->renewed, std::vector<int64_t>{2});  // 1 is no longer renewed
+  self->send(workers[1], release_atom::value);
+  sched.run();
+  self->send(workers[0], release_atom::value);  // the stuck one comes back late: ignored
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{2}));
 }
 
 CAF_TEST(the delivery of a crashed worker is given back and the worker restarted) {
@@ -201,8 +285,8 @@ CAF_TEST(the delivery of a crashed worker is given back and the worker restarted
   CAF_REQUIRE_EQUAL(workers.size(), 1u);
   self->send(workers[0], crash_atom::value);
   sched.run();
-  CAF_CHECK_EQUAL(mailbox->given_back, std::vector<int64_t>{7});
-  CAF_CHECK_EQUAL(workers.size(), 1u);  // not yet: restart after 100ms
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{7});  // a failed attempt, charged
+  CAF_CHECK_EQUAL(workers.size(), 1u);                        // not yet: restart after 100ms
   sched.advance_time(100ms);
   sched.run();
   CAF_CHECK_EQUAL(workers.size(), 2u);
@@ -230,6 +314,28 @@ CAF_TEST(drain waits for the deliveries in flight then quits) {
   CAF_CHECK(down);
   CAF_CHECK_EQUAL(mailbox->handled, std::vector<int64_t>{1});
   CAF_CHECK_EQUAL(mailbox->queued.size(), 1u);
+  consumer = nullptr;
+}
+
+CAF_TEST(a drain gives back what still runs after drain timeout and quits) {
+  mailbox->add(1);
+  mailbox->add(2, 2, 0, true);  // a waiting suspect goes back at once
+  start(2);
+  self->monitor(consumer);
+  self->send(consumer, drain_atom::value);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->given_back, std::vector<int64_t>{2});
+  sched.advance_time(9s);
+  sched.run();
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(0s) >> [] {});
+  CAF_CHECK(!down);
+  sched.advance_time(1s);  // drain_timeout 10s
+  sched.run();
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(0s) >> [] {});
+  CAF_CHECK(down);
+  CAF_CHECK_EQUAL(mailbox->given_back, (std::vector<int64_t>{2, 1}));
+  CAF_CHECK(mailbox->failed.empty());  // a drain charges nothing
   consumer = nullptr;
 }
 

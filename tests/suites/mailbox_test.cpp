@@ -204,6 +204,48 @@ CAF_TEST(nack makes a message visible again after its delay) {
   CAF_CHECK_EQUAL(again[0].last_error, "processor said no");
 }
 
+CAF_TEST(an abandoned delivery comes back a suspect and is charged only if it ran alone) {
+  CAF_REQUIRE(mailbox.send(msg("crash", 1)));
+  auto first = mailbox.read("crash", 1, 150ms, "node-a");
+  CAF_REQUIRE_EQUAL(first->size(), 1u);
+  CAF_CHECK(!first->front().suspect);
+  // node-a dies with it among others: its lease runs out without an ack or nack.
+  auto second = read_within("crash", 150ms, 5s);
+  CAF_REQUIRE_EQUAL(second.size(), 1u);
+  CAF_CHECK(second[0].suspect);
+  CAF_CHECK_EQUAL(second[0].attempts, 0);  // it did not run alone: not charged
+  // node-b runs it alone, and dies again: now the crash is its own.
+  CAF_REQUIRE(!mailbox.mark_running_alone(second[0].to_lease()));
+  auto third = read_within("crash", 30s, 5s);
+  CAF_REQUIRE_EQUAL(third.size(), 1u);
+  CAF_CHECK(third[0].suspect);
+  CAF_CHECK_EQUAL(third[0].attempts, 1);
+  CAF_CHECK_EQUAL(third[0].read_ct, 3);
+  CAF_CHECK_EQUAL(third[0].last_error, "crashed its node while running alone (on reader)");
+  // A stale receipt cannot mark anything.
+  CAF_CHECK(is(mailbox.mark_running_alone(second[0].to_lease()), errc::lease_lost));
+}
+
+CAF_TEST(fail charges an attempt and nack does not ) {
+  CAF_REQUIRE(mailbox.send(msg("charge", 1)));
+  auto first = mailbox.read("charge", 1, 30s, "worker");
+  CAF_REQUIRE_EQUAL(first->size(), 1u);
+  CAF_CHECK(!mailbox.nack(first->front().to_lease(), 0ms, "node draining"));
+  auto got = read_within("charge", 30s, 5s);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0].attempts, 0);
+  CAF_CHECK(!got[0].suspect);  // given back, not abandoned
+  auto n = mailbox.fail(got[0].to_lease(), 0ms, "failed with logic_error: boom");
+  CAF_REQUIRE(n);
+  CAF_CHECK_EQUAL(*n, 1);
+  CAF_CHECK(is(mailbox.fail(got[0].to_lease(), 0ms, "late").error(), errc::lease_lost));
+  got = read_within("charge", 30s, 5s);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0].attempts, 1);
+  CAF_CHECK_EQUAL(got[0].read_ct, 3);
+  CAF_CHECK_EQUAL(got[0].last_error, "failed with logic_error: boom");
+}
+
 CAF_TEST(dead letter keeps payload identity headers and reason) {
   auto m = msg("orchestrator", 7);
   m.type = "execute_workflow";

@@ -195,7 +195,7 @@ struct pipeline_fixture {
     if (!got) CAF_FAIL("read failed: " << describe(got.error()));
     const int32_t max_attempts = topo.queue(queue).max_attempts;
     for (const auto& d : *got) {
-      handler_result r = d.read_ct > max_attempts
+      handler_result r = attempts_exhausted(d, max_attempts)
                              ? poison(ctx, d, attempts_exhausted_reason(d, max_attempts))
                              : handle_delivery(ctx, d);
       if (r.what != handled::acked)
@@ -226,14 +226,14 @@ struct pipeline_fixture {
     return std::move(*got);
   }
 
-  /// Reads `queue`'s one visible message and nacks it (delay 0) with `error`, `times` times:
-  /// its next read has read_ct = times + 1.
+  /// Reads `queue`'s one visible message and fails it (charged, delay 0) with `error`,
+  /// `times` times: its next read has attempts = times, read_ct = times + 1.
   void fail_deliveries(const std::string& queue, int times, const std::string& error) {
     for (int i = 0; i < times; ++i) {
       auto got = mailbox.read(queue, 1, std::chrono::seconds(30), "a/crashy");
       if (!got || got->size() != 1) CAF_FAIL("expected one delivery on " << queue);
-      if (auto err = mailbox.nack(got->front().to_lease(), std::chrono::milliseconds(0), error))
-        CAF_FAIL("nack failed: " << describe(err));
+      if (auto n = mailbox.fail(got->front().to_lease(), std::chrono::milliseconds(0), error); !n)
+        CAF_FAIL("fail failed: " << describe(n.error()));
     }
   }
 

@@ -1,0 +1,269 @@
+// Guarantee 8 with real node processes: a crash is charged to its culprit (a file
+// that aborts its node fails only its own execution; the executions in flight
+// beside it complete), and a hung handler cannot hold a lease, a worker or a
+// drain forever (max_handler_time, drain_timeout), also with the database gone.
+#define CAF_SUITE culprit
+#include <caf/test/unit_test.hpp>
+#include <csignal>
+
+#include "actors/http_client.hpp"
+#include "messages/json_codec.hpp"
+#include "messages/messages.hpp"
+#include "persistence/units_of_work.hpp"
+#include "support/node_process.hpp"
+#include "support/pg_fixture.hpp"
+
+using namespace postbox;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  std::string dsn = test::create_migrated_database("culprit");
+  std::string dir = test::make_temp_dir("culprit");
+  test::webhook_receiver hooks;
+  uint16_t http_port = test::free_port();
+  int submitted = 0;
+
+  /// One node `a`; `file_batch` is the queue's settings line.
+  std::string topology(const std::string& name, const std::string& file_batch,
+                       const std::string& drain_timeout = "30s") {
+    return test::write_file(dir + "/" + name + ".yaml", R"(cluster: culprit
+database: { dsn: "${POSTBOX_DSN}" }
+drain_timeout: )" + drain_timeout + R"(
+queues:
+  orchestrator: { visibility_timeout: 2s, max_attempts: 3, poll_interval: 200ms }
+  file_batch:   )" + file_batch + R"(
+  callback:     { visibility_timeout: 2s, max_attempts: 5, poll_interval: 200ms }
+workflows:
+  docs:  { processor: checksum, batch_size: 1 }
+  mixed: { processor: chaos, batch_size: 1, options: { sleep_ms: 300, abort_on: "*.boom" } }
+  hang:  { processor: chaos, batch_size: 1, options: { hang_on: "*.hang" } }
+webhooks: { url: ")" + hooks.url() + R"(", max_attempts: 10 }
+reaper: { interval: 1s, stuck_after: 2m }
+nodes:
+  a:
+    http_port: )" + std::to_string(http_port) + R"(
+    actors:
+      - { role: orchestrator }
+      - { role: file_batch, concurrency: 4 }
+      - { role: callback }
+      - { role: reaper }
+      - { role: outbox }
+)");
+  }
+
+  std::vector<std::string> files(const std::string& prefix, int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i)
+      out.push_back(test::write_file(dir + "/in/" + prefix + std::to_string(i) + ".txt",
+                                     prefix + " " + std::to_string(i) + "\n"));
+    return out;
+  }
+
+  std::string submit(const std::string& workflow, const std::vector<std::string>& paths) {
+    pg_session s{{dsn, "test-submit"}};
+    execute_workflow msg;
+    msg.workflow = workflow;
+    msg.execution_id = "exec-" + std::to_string(++submitted);
+    msg.files = paths;
+    outgoing_message m{
+        "orchestrator", execute_workflow_type, msg.execution_id, "", to_json(msg), "{}", 0ms};
+    auto err = submit_execution(
+        s, {msg.execution_id, "", workflow, 1, static_cast<int32_t>(paths.size())}, m);
+    if (err) CAF_FAIL("submit failed: " << describe(err));
+    return msg.execution_id;
+  }
+
+  std::string status(const std::string& id) {
+    return test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + id + "'");
+  }
+  long long count(const std::string& sql) { return test::count(dsn, sql); }
+  long long results(const std::string& id) {
+    return count("SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + id + "'");
+  }
+  bool terminal(const std::string& id) {
+    auto s = status(id);
+    return s == "COMPLETED" || s == "ERROR" || s == "STOPPED";
+  }
+  bool webhook_delivered(const std::string& id) {
+    return test::wait_until(
+        [&] {
+          return count(
+                     "SELECT count(*) FROM postbox.outbox WHERE kind = 'webhook' AND state = "
+                     "'delivered' AND execution_id = '" +
+                     id + "'") == 1;
+        },
+        15s, 100ms);
+  }
+  int healthz() {
+    return http_get("http://127.0.0.1:" + std::to_string(http_port) + "/healthz", 1s).status;
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(culprit_tests, fixture)
+
+CAF_TEST(a file that aborts its node fails only its own execution) {
+  auto topo = topology(
+      "crash", "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, poll_interval: 200ms }");
+  // The innocent batches come first, so they are in flight whenever x.boom aborts.
+  auto innocent = submit("mixed", files("ok", 12));
+  auto guilty_files = files("bad", 2);
+  guilty_files.push_back(test::write_file(dir + "/in/x.boom", "boom\n"));
+  auto guilty = submit("mixed", guilty_files);
+  int starts = 0;
+  int suspects_run = 0;
+  auto deadline = std::chrono::steady_clock::now() + 150s;
+  while (!(terminal(innocent) && terminal(guilty)) && starts < 15 &&
+         std::chrono::steady_clock::now() < deadline) {
+    test::node_process a(topo, "a", dsn);
+    CAF_REQUIRE(a.start());
+    ++starts;
+    test::wait_until([&] { return !a.running() || (terminal(innocent) && terminal(guilty)); }, 60s,
+                     100ms);
+    auto count_suspects = [&] {
+      auto log = a.log();
+      for (auto at = log.find("is a suspect"); at != std::string::npos;
+           at = log.find("is a suspect", at + 1))
+        ++suspects_run;
+    };
+    if (a.running()) {
+      CAF_CHECK(webhook_delivered(innocent));
+      CAF_CHECK(webhook_delivered(guilty));
+      a.signal(SIGTERM);
+      CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+    } else {
+      CAF_CHECK_EQUAL(a.wait_exit(5s), 128 + SIGABRT);
+    }
+    count_suspects();
+  }
+  CAF_MESSAGE("node started " << starts << " times; " << suspects_run << " suspects ran alone");
+  // Innocent batches were abandoned beside the culprit, ran alone, and were never charged.
+  CAF_CHECK_GREATER(suspects_run, 3);
+  CAF_CHECK_GREATER_OR_EQUAL(starts, 4);  // the culprit crashed it three times, alone
+  CAF_CHECK_EQUAL(status(innocent), "COMPLETED");
+  CAF_CHECK_EQUAL(results(innocent), 12);
+  CAF_CHECK_EQUAL(
+      count("SELECT count(*) FROM postbox.dead_letters WHERE execution_id = '" + innocent + "'"),
+      0);
+  CAF_CHECK_EQUAL(status(guilty), "ERROR");
+  // Only the culprit is dead-lettered, and its reason says what it did.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE payload::text LIKE "
+                        "'%x.boom%' AND attempts = 3 AND reason LIKE '%crashed its node while "
+                        "running alone%'"),
+                  1);
+  CAF_CHECK_EQUAL(hooks.posts(innocent + ":COMPLETED"), 1);
+  CAF_CHECK_EQUAL(hooks.posts(guilty + ":ERROR"), 1);
+  CAF_CHECK_EQUAL(hooks.total_posts(), 2);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue <> 'hooks'"), 0);
+}
+
+CAF_TEST(a hung handler is failed after max handler time and the node keeps serving) {
+  auto topo = topology("hang",
+                       "{ visibility_timeout: 2s, max_attempts: 2, claim_batch: 4, "
+                       "poll_interval: 200ms, max_handler_time: 1s }",
+                       "2s");
+  test::node_process a(topo, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto hung_files = files("fine", 2);
+  hung_files.push_back(test::write_file(dir + "/in/x.hang", "zzz\n"));
+  auto hung = submit("hang", hung_files);
+  CAF_CHECK(test::wait_until([&] { return terminal(hung); }, 30s, 100ms));
+  CAF_CHECK_EQUAL(status(hung), "ERROR");
+  CAF_CHECK(webhook_delivered(hung));
+  CAF_CHECK_EQUAL(hooks.posts(hung + ":ERROR"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE payload::text LIKE "
+                        "'%x.hang%' AND attempts = 2 AND reason LIKE '%timed out: still running "
+                        "after max_handler_time (1s)%'"),
+                  1);
+  CAF_CHECK_EQUAL(results(hung), 2);  // its neighbours were done
+  // Two worker threads are still stuck in the hung handler: /healthz says so.
+  CAF_CHECK_EQUAL(healthz(), 503);
+  // The slots were refilled: the node keeps serving.
+  auto next = submit("docs", files("next", 6));
+  CAF_CHECK(test::wait_until([&] { return status(next) == "COMPLETED"; }, 20s, 100ms));
+  CAF_CHECK_EQUAL(results(next), 6);
+  // SIGTERM with stuck threads: the node does not wait for them.
+  auto t0 = std::chrono::steady_clock::now();
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+  auto took = std::chrono::steady_clock::now() - t0;
+  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                           << "ms");
+  CAF_CHECK_LESS(took, 6s);  // no drain to wait for: not held by the stuck threads
+}
+
+CAF_TEST(sigterm during a long handler exits within drain timeout and gives it back) {
+  auto topo = topology("drain",
+                       "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, "
+                       "poll_interval: 200ms }",
+                       "2s");
+  test::node_process a(topo, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto id = submit("hang", {test::write_file(dir + "/in/y.hang", "zzz\n")});
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return count(
+                   "SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+                   "receipt IS NOT NULL AND execution_id = '" +
+                   id + "'") == 1;
+      },
+      15s, 50ms));
+  auto t0 = std::chrono::steady_clock::now();
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+  auto took = std::chrono::steady_clock::now() - t0;
+  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                           << "ms");
+  CAF_CHECK_GREATER_OR_EQUAL(took, 2s);  // it waited for the handler up to drain_timeout
+  CAF_CHECK_LESS(took, 6s);              // drain_timeout 2s, with room for a busy machine
+  // Given back, uncharged: visible again for another node, nothing lost.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+                        "receipt IS NULL AND attempts = 0 AND execution_id = '" +
+                        id + "'"),
+                  1);
+  CAF_CHECK_EQUAL(status(id), "EXECUTING");
+}
+
+CAF_TEST(sigterm with the database unreachable still exits within drain timeout) {
+  auto topo = topology("gone",
+                       "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, "
+                       "poll_interval: 200ms }",
+                       "2s");
+  test::node_process a(topo, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto id = submit("hang", {test::write_file(dir + "/in/z.hang", "zzz\n")});
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return count(
+                   "SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+                   "receipt IS NOT NULL AND execution_id = '" +
+                   id + "'") == 1;
+      },
+      15s, 50ms));
+  // The node's database goes away: no new connection, every open one ended.
+  auto db = test::scalar(dsn, "SELECT current_database()");
+  auto admin = test::server_dsn();
+  test::exec(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS false");
+  test::exec(admin,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'");
+  auto t0 = std::chrono::steady_clock::now();
+  a.signal(SIGTERM);
+  int code = a.wait_exit(20s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  test::exec(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS true");
+  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                           << "ms");
+  CAF_CHECK_EQUAL(code, 0);
+  CAF_CHECK_LESS(took, 7s);  // drain_timeout 2s (+2s at the very most), room for a busy machine
+  // Nothing lost: the delivery is still there, and comes back when its lease runs out.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+                        "execution_id = '" +
+                        id + "'"),
+                  1);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
