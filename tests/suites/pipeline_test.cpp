@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "support/node_process.hpp"
 #include "support/pipeline_fixture.hpp"
 #include "support/values.hpp"
 
@@ -265,6 +266,25 @@ CAF_TEST(on_success never fires for an execution that ended in error) {
                   "ERROR");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue <> 'hooks'"), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+}
+
+CAF_TEST(reads and leases lost to outages charge no attempt) {
+  submit("e-outages", "docs", dir.files(3), 10);
+  // Five reads whose replies or leases were lost (the lease ran out, nothing was
+  // charged): max_attempts is 3, yet the message is handled, not poisoned.
+  for (int i = 0; i < 5; ++i) {
+    CAF_REQUIRE_EQUAL(hold(orchestrator_queue, 1, 1ms).size(), 1u);
+    CAF_REQUIRE(test::wait_until(
+        [&] {
+          return n("SELECT count(*) FROM postbox.mailbox WHERE "
+                   "visible_at <= now()") == 1;
+        },
+        5s, 10ms));
+  }
+  CAF_CHECK_EQUAL(text("SELECT read_ct || '/' || attempts FROM postbox.mailbox"), "5/0");
+  drain();
+  CAF_CHECK_EQUAL(status("e-outages"), "COMPLETED");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
 }
 
 CAF_TEST(an orchestration redelivered after completion is skipped) {
