@@ -7,6 +7,7 @@
 // drain_timeout, what still runs. Wakes on NOTIFY or its poll timer.
 #include "actors/consumer.hpp"
 
+#include <algorithm>
 #include <caf/all.hpp>
 #include <deque>
 #include <map>
@@ -28,11 +29,22 @@ using namespace std::chrono_literals;
 /// While suspects wait for the node to go quiet, how often the consumer looks again.
 constexpr std::chrono::milliseconds gate_recheck{50};
 
+/// A delivery this consumer holds a lease on.
 struct in_flight {
   delivery d;
-  int worker = -1;     // -1: claimed, waiting for its turn to run
-  bool lost = false;   // renewal found the receipt stale: stop renewing it
+  int worker = -1;    // -1: claimed, waiting for its turn to run
+  bool lost = false;  // renewal found the receipt stale: stop renewing it
+};
+
+/// What one worker slot runs. It outlives its flight when the delivery was read
+/// again meanwhile (its lease ran out): the thread still runs, so it still holds
+/// its place in the gate and its deadline.
+struct run {
+  bool active = false;
+  int64_t id = 0;
+  int64_t receipt = 0;
   bool alone = false;  // a suspect running alone: it holds the node's solo turn
+  caf::actor_clock::time_point started;
 };
 
 struct consumer_state {
@@ -43,6 +55,7 @@ struct consumer_state {
   std::vector<caf::actor> workers;
   std::vector<bool> busy;
   std::vector<int> restarts;
+  std::vector<run> runs;  // per worker slot
   /// Workers replaced while stuck in a handler; their threads may still come back.
   std::vector<caf::actor> stuck;
   std::map<int64_t, in_flight> flights;
@@ -53,6 +66,18 @@ struct consumer_state {
   bool poll_pending = false;
   bool dispatch_pending = false;
   std::chrono::milliseconds error_backoff{0};
+
+  consumer_state() = default;
+  consumer_state(const consumer_state&) = delete;
+  consumer_state& operator=(const consumer_state&) = delete;
+  /// However the consumer ends (also by a crash its supervisor restarts), what it
+  /// holds of the node's gate goes back, or no suspect would ever run again.
+  ~consumer_state() {
+    if (!gate) return;
+    for (auto& r : runs)
+      if (r.active) gate->finished(r.alone);
+    if (waiting_suspects != 0) gate->waiting(-waiting_suspects);
+  }
 };
 
 using consumer_actor = caf::stateful_actor<consumer_state>;
@@ -69,6 +94,7 @@ void start_worker(consumer_actor* self, int i) {
   self->link_to(w);  // workers end with their consumer (a restarted one spawns fresh ones)
   st.workers[i] = w;
   st.busy[i] = false;
+  st.runs[i] = run{};
 }
 
 int idle_worker(const consumer_state& st) {
@@ -96,12 +122,10 @@ void schedule_dispatch(consumer_actor* self) {
   self->delayed_send(self, gate_recheck, dispatch_atom::value);
 }
 
-/// Drops a flight, settling what it holds of the gate (its run, or its wait).
+/// Drops a flight; one still waiting gives back its place in the queue and the gate.
 void forget(consumer_state& st, std::map<int64_t, in_flight>::iterator it) {
   auto& f = it->second;
-  if (f.worker >= 0) {
-    st.gate->finished(f.alone);
-  } else {
+  if (f.worker < 0) {
     for (auto w = st.waiting.begin(); w != st.waiting.end(); ++w)
       if (*w == it->first) {
         st.waiting.erase(w);
@@ -113,6 +137,24 @@ void forget(consumer_state& st, std::map<int64_t, in_flight>::iterator it) {
     }
   }
   st.flights.erase(it);
+}
+
+/// Worker slot `w` stopped running (done, crashed, or replaced): its gate place goes.
+void end_run(consumer_state& st, int w) {
+  auto& r = st.runs[w];
+  if (!r.active) return;
+  st.gate->finished(r.alone);
+  r = run{};
+}
+
+/// The flight worker `w` runs now, if its delivery was not read again meanwhile.
+std::map<int64_t, in_flight>::iterator current_flight(consumer_state& st, int w) {
+  const auto& r = st.runs[w];
+  if (!r.active) return st.flights.end();
+  auto it = st.flights.find(r.id);
+  if (it == st.flights.end() || it->second.worker != w || it->second.d.receipt != r.receipt)
+    return st.flights.end();
+  return it;
 }
 
 void finish_if_drained(consumer_actor* self) {
@@ -145,12 +187,15 @@ void dispatch(consumer_actor* self) {
     }
     auto& f = it->second;
     const bool alone = f.d.suspect;
-    if (alone ? !st.gate->try_start_alone() : !st.gate->try_start()) break;
+    bool charged = false;
+    if (alone ? !st.gate->try_start_alone(charged) : !st.gate->try_start()) break;
     st.waiting.pop_front();
     if (alone) {
       --st.waiting_suspects;
       st.gate->waiting(-1);
-      if (auto err = st.backend->mark_running_alone(f.d)) {
+      caf::error err;
+      if (charged) err = st.backend->mark_running_alone(f.d);
+      if (err) {
         st.gate->finished(true);
         log_line(st.params.owner, "message " + std::to_string(f.d.id) +
                                       " could not be marked as running alone: " + describe(err));
@@ -160,14 +205,13 @@ void dispatch(consumer_actor* self) {
       }
       log_line(st.params.owner,
                "message " + std::to_string(f.d.id) + " (" + f.d.type +
-                   ") is a suspect (an earlier delivery was abandoned): running it alone");
+                   ") is a suspect (an earlier delivery was abandoned): running it alone" +
+                   (charged ? "" : " (uncharged: a stuck handler thread still runs beside it)"));
     }
     f.worker = w;
-    f.alone = alone;
     st.busy[w] = true;
+    st.runs[w] = run{true, f.d.id, f.d.receipt, alone, self->clock().now()};
     self->send(st.workers[w], f.d);
-    self->delayed_send(self, st.params.qc.max_handler_time, overdue_atom::value, f.d.id,
-                       f.d.receipt);
   }
   if (!st.waiting.empty() && !st.draining) schedule_dispatch(self);
 }
@@ -208,10 +252,11 @@ void poll(consumer_actor* self) {
       continue;
     }
     // Read again while we still held it (our lease ran out): the old holder is stale.
+    // Its worker (if running) keeps its run, its gate place and its deadline.
     if (auto old = st.flights.find(d.id); old != st.flights.end()) forget(st, old);
     const int64_t id = d.id;
     const bool suspect = d.suspect;
-    st.flights[id] = in_flight{std::move(d), -1, false, false};
+    st.flights[id] = in_flight{std::move(d), -1, false};
     if (suspect) {
       suspects.push_back(id);
       ++st.waiting_suspects;
@@ -248,31 +293,60 @@ void renew_all(consumer_actor* self) {
 void replace_stuck_worker(consumer_actor* self, int i) {
   auto& st = self->state;
   auto old = st.workers[i];
+  end_run(st, i);
+  // Watched (still monitored) until its handler returns; then it is told to quit.
   self->unlink_from(old);
-  // Processed only once its handler returns; then the thread ends.
-  self->send_exit(old, caf::exit_reason::kill);
   st.stuck.push_back(old);
+  st.gate->stuck(1);
   if (st.params.metrics) st.params.metrics->stuck_workers(st.params.queue, 1);
   st.workers[i] = nullptr;
   st.busy[i] = false;
   if (!st.draining) start_worker(self, i);
 }
 
-/// The handler of `id` still runs after max_handler_time: fail the delivery
-/// (charged), stop renewing it, and give the worker slot a fresh worker.
-void overdue(consumer_actor* self, int64_t id, int64_t receipt) {
+/// A replaced worker's thread came back from its handler (or died): it is no longer
+/// stuck, and it quits. False if `who` is not one of them.
+bool release_stuck(consumer_actor* self, const caf::actor_addr& who) {
   auto& st = self->state;
-  auto it = st.flights.find(id);
-  if (it == st.flights.end() || it->second.d.receipt != receipt || it->second.worker < 0) return;
-  auto f = it->second;
-  const std::string reason = "timed out: still running after max_handler_time (" +
-                             ms_text(st.params.qc.max_handler_time) + ")";
-  log_line(st.params.owner, "message " + std::to_string(id) + " (" + f.d.type + ") " + reason +
-                                "; worker " + std::to_string(f.worker) + " replaced");
-  forget(st, it);
-  if (!f.lost) st.backend->fail(f.d, reason);
-  if (st.params.metrics) st.params.metrics->handled(st.params.queue, "timed_out");
-  replace_stuck_worker(self, f.worker);
+  for (auto it = st.stuck.begin(); it != st.stuck.end(); ++it) {
+    if (it->address() != who) continue;
+    self->send_exit(*it, caf::exit_reason::kill);
+    st.stuck.erase(it);
+    st.gate->stuck(-1);
+    if (st.params.metrics) st.params.metrics->stuck_workers(st.params.queue, -1);
+    return true;
+  }
+  return false;
+}
+
+/// How often running handlers are checked against max_handler_time.
+std::chrono::milliseconds overdue_period(const queue_config& qc) {
+  return std::clamp<std::chrono::milliseconds>(qc.max_handler_time / 4, 10ms, 1s);
+}
+
+/// Handlers still running after max_handler_time: fail their delivery (charged),
+/// stop renewing it, and give the worker slot a fresh worker.
+void check_overdue(consumer_actor* self) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  bool replaced = false;
+  for (size_t i = 0; i < st.runs.size(); ++i) {
+    const auto& r = st.runs[i];
+    if (!r.active || !st.workers[i] || now - r.started < st.params.qc.max_handler_time) continue;
+    const std::string reason = "timed out: still running after max_handler_time (" +
+                               ms_text(st.params.qc.max_handler_time) + ")";
+    log_line(st.params.owner, "message " + std::to_string(r.id) + " " + reason + "; worker " +
+                                  std::to_string(i) + " replaced");
+    if (auto it = current_flight(st, static_cast<int>(i)); it != st.flights.end()) {
+      auto f = it->second;
+      forget(st, it);
+      if (!f.lost) st.backend->fail(f.d, reason);
+    }
+    if (st.params.metrics) st.params.metrics->handled(st.params.queue, "timed_out");
+    replace_stuck_worker(self, static_cast<int>(i));
+    replaced = true;
+  }
+  if (!replaced) return;
   if (st.draining)
     finish_if_drained(self);
   else
@@ -286,6 +360,8 @@ void drain_deadline(consumer_actor* self) {
   log_line(st.params.owner, "drain_timeout (" + ms_text(st.params.drain_timeout) +
                                 ") passed: giving back " + std::to_string(st.flights.size()) +
                                 " delivery(ies) still running");
+  for (size_t i = 0; i < st.runs.size(); ++i)
+    if (st.runs[i].active && st.workers[i]) replace_stuck_worker(self, static_cast<int>(i));
   while (!st.flights.empty()) {
     auto it = st.flights.begin();
     auto f = it->second;
@@ -293,7 +369,6 @@ void drain_deadline(consumer_actor* self) {
     if (!f.lost)
       st.backend->give_back(f.d, "node drained while it ran (drain_timeout " +
                                      ms_text(st.params.drain_timeout) + ")");
-    if (f.worker >= 0 && st.workers[f.worker]) replace_stuck_worker(self, f.worker);
   }
   finish_if_drained(self);
 }
@@ -307,6 +382,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
   st.workers.resize(n);
   st.busy.assign(n, false);
   st.restarts.assign(n, 0);
+  st.runs.assign(n, run{});
   for (int i = 0; i < n; ++i) start_worker(self, i);
   install_quiet_handlers(self, st.params.owner);
   // A worker's exit is handled by the down handler (charge, restart); any
@@ -318,27 +394,20 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
-    for (auto it = s.stuck.begin(); it != s.stuck.end(); ++it) {
-      if (it->address() != dm.source) continue;
-      // A replaced worker's thread finally came back from its handler.
-      s.stuck.erase(it);
-      if (s.params.metrics) s.params.metrics->stuck_workers(s.params.queue, -1);
-      return;
-    }
+    if (release_stuck(self, dm.source)) return;
     for (size_t i = 0; i < s.workers.size(); ++i) {
       if (!s.workers[i] || s.workers[i].address() != dm.source) continue;
-      s.workers[i] = nullptr;
-      s.busy[i] = false;
       // Its delivery was not acked: a failed attempt of that delivery, given back now
       // rather than at lease expiry.
-      for (auto it = s.flights.begin(); it != s.flights.end(); ++it) {
-        if (it->second.worker != static_cast<int>(i)) continue;
+      if (auto it = current_flight(s, static_cast<int>(i)); it != s.flights.end()) {
         auto d = it->second.d;
         bool lost = it->second.lost;
         forget(s, it);
         if (!lost) s.backend->fail(d, "worker crashed: " + self->system().render(dm.reason));
-        break;
       }
+      end_run(s, static_cast<int>(i));
+      s.workers[i] = nullptr;
+      s.busy[i] = false;
       if (s.draining) {
         finish_if_drained(self);
         return;
@@ -355,6 +424,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
   });
   self->send(self, poll_atom::value, false);
   self->delayed_send(self, st.params.qc.visibility_timeout / 3, renew_atom::value);
+  self->delayed_send(self, overdue_period(st.params.qc), overdue_atom::value);
   log_line(st.params.owner,
            "consuming queue '" + st.params.queue + "' with " + std::to_string(n) + " worker(s)");
   return {
@@ -378,13 +448,15 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
       [=](done_atom, int32_t worker, int64_t message_id) {
         auto& s = self->state;
         // A replaced (stuck) worker's late answer: its slot has a new worker now.
+        if (release_stuck(self, caf::actor_cast<caf::actor_addr>(self->current_sender()))) return;
         if (worker < 0 || static_cast<size_t>(worker) >= s.workers.size() || !s.workers[worker] ||
             s.workers[worker].address() != self->current_sender())
           return;
         // Only the worker that holds the delivery now: after a re-read (a lease
         // that expired) a stale worker's done must not drop the new holder's flight.
-        auto f = s.flights.find(message_id);
-        if (f != s.flights.end() && f->second.worker == worker) forget(s, f);
+        if (auto f = current_flight(s, worker); f != s.flights.end() && f->first == message_id)
+          forget(s, f);
+        end_run(s, worker);
         s.busy[worker] = false;
         s.restarts[worker] = 0;
         if (s.draining) {
@@ -394,8 +466,10 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
           poll(self);
         }
       },
-      [=](overdue_atom, int64_t message_id, int64_t receipt) {
-        overdue(self, message_id, receipt);
+      [=](overdue_atom) {
+        check_overdue(self);
+        if (!self->state.flights.empty() || !self->state.draining)
+          self->delayed_send(self, overdue_period(self->state.params.qc), overdue_atom::value);
       },
       [=](respawn_atom, int32_t i) {
         if (self->state.draining || self->state.workers[i]) return;

@@ -36,6 +36,10 @@ int run_node(const node_options& opts) {
   auto rt = std::make_shared<runtime_config>();
   rt->topo = std::move(*topo);
   rt->node_name = opts.node_name;
+  rt->incarnation = opts.node_name + ":" + std::to_string(::getpid()) + ":" +
+                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
   if (opts.dsn.empty()) {
     auto dsn = effective_dsn(rt->topo.database);
     if (!dsn) {

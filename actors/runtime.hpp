@@ -18,6 +18,9 @@ namespace postbox {
 struct runtime_config {
   topology topo;
   std::string node_name;
+  /// This node process: "name:pid:start-ms". A suspect it ran alone and reads back
+  /// itself (its lease lost to a database outage) is not charged a crash.
+  std::string incarnation;
   std::string dsn;
   processor_registry processors = processor_registry::with_builtins();
   /// How long the listener blocks per wait (also its shutdown latency).

@@ -27,12 +27,15 @@ class solo_gate {
     ++running_;
     return true;
   }
-  /// A suspect may start when nothing else runs on the node.
-  bool try_start_alone() {
+  /// A suspect may start when nothing else runs on the node. `charged` is false
+  /// while threads stuck past max_handler_time still run handlers beside it: then
+  /// a crash could be theirs, and must not be charged to the suspect.
+  bool try_start_alone(bool& charged) {
     std::lock_guard<std::mutex> g{mtx_};
     if (solo_ || running_ != 0) return false;
     solo_ = true;
     ++running_;
+    charged = stuck_ == 0;
     return true;
   }
   void finished(bool alone) {
@@ -40,11 +43,17 @@ class solo_gate {
     --running_;
     if (alone) solo_ = false;
   }
+  /// A worker thread stuck in a handler was replaced (+1), or came back (-1).
+  void stuck(int n) {
+    std::lock_guard<std::mutex> g{mtx_};
+    stuck_ += n;
+  }
 
  private:
   mutable std::mutex mtx_;
   int running_ = 0;
   int waiting_ = 0;
+  int stuck_ = 0;
   bool solo_ = false;
 };
 

@@ -55,7 +55,7 @@ class pg_consumer_backend : public consumer_backend {
         ctx_(session_, rt_->topo, rt_->processors, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
-    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_);
+    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation);
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -68,7 +68,7 @@ class pg_consumer_backend : public consumer_backend {
     (void)mailbox_.fail(d.to_lease(), backoff_delay(d.attempts + 1), reason);
   }
   caf::error mark_running_alone(const delivery& d) override {
-    return mailbox_.mark_running_alone(d.to_lease());
+    return mailbox_.mark_running_alone(d.to_lease(), rt_->incarnation);
   }
   std::string poison(const delivery& d, const std::string& reason) override {
     auto r = postbox::poison(ctx_, d, reason);

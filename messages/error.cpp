@@ -44,6 +44,8 @@ const char* to_string(errc code) {
       return "unauthorized";
     case errc::unreachable:
       return "unreachable";
+    case errc::transient:
+      return "transient";
   }
   return "unknown";
 }

@@ -22,6 +22,8 @@ enum class errc : uint8_t {
   timeout,                // a deadline passed
   unauthorized,           // the control plane refused a request (missing or wrong token)
   unreachable,            // no node's control actor could be reached
+  transient,              // the server could not do it now (out of resources, cancelled,
+                          // lock not available): retry later, not the message's fault
 };
 
 /// The CAF category atom of errc ("postbox").

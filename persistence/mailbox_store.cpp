@@ -75,7 +75,8 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
 
 caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queue, int max,
                                                          std::chrono::milliseconds vt,
-                                                         const std::string& owner) {
+                                                         const std::string& owner,
+                                                         const std::string& incarnation) {
   std::vector<delivery> out;
   // A lost read only leaves rows leased to nobody until the timeout: retrying
   // after a dead connection is safe.
@@ -83,7 +84,8 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
         out.clear();
-        auto r = tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner);
+        auto r = tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner,
+                         incarnation.empty() ? owner : incarnation);
         out.reserve(r.size());
         for (const auto& row : r) {
           delivery d;
@@ -181,11 +183,11 @@ caf::expected<int32_t> mailbox_store::fail(const lease& l, std::chrono::millisec
       tx_kind::single_statement);
 }
 
-caf::error mailbox_store::mark_running_alone(const lease& l) {
+caf::error mailbox_store::mark_running_alone(const lease& l, const std::string& incarnation) {
   return session_.transact(
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
-        auto r = tx.exec("mailbox_run_alone", l.message_id, l.receipt);
+        auto r = tx.exec("mailbox_run_alone", l.message_id, l.receipt, incarnation);
         if (r.affected_rows() == 0) return lease_lost("run alone", l);
         return {};
       },

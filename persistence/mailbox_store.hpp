@@ -65,10 +65,14 @@ class mailbox_store {
   caf::expected<int64_t> send(const outgoing_message& msg);
   /// N messages in one round trip; ids in input order.
   caf::expected<std::vector<int64_t>> send_batch(const std::vector<outgoing_message>& msgs);
-  /// Claims up to `max` visible messages of `queue` for `visibility_timeout`.
+  /// Claims up to `max` visible messages of `queue` for `visibility_timeout`. `incarnation`
+  /// names the reading node process (default: `owner`): an abandoned delivery that ran
+  /// alone is charged a crash unless this same incarnation ran it (then it only lost its
+  /// lease, to a database outage, and is alive).
   caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
                                             std::chrono::milliseconds visibility_timeout,
-                                            const std::string& owner);
+                                            const std::string& owner,
+                                            const std::string& incarnation = {});
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);
@@ -79,8 +83,8 @@ class mailbox_store {
   /// attempts so far.
   caf::expected<int32_t> fail(const lease& l, std::chrono::milliseconds delay,
                               const std::string& reason);
-  /// Marks a suspect as running alone on its node: its abandonment is now its own.
-  caf::error mark_running_alone(const lease& l);
+  /// Marks a suspect as running alone on node `incarnation`: its abandonment is now its own.
+  caf::error mark_running_alone(const lease& l, const std::string& incarnation);
   /// Moves the message, whole, to dead_letters; returns the dead letter's id.
   caf::expected<int64_t> dead_letter(const lease& l, const std::string& reason);
   caf::expected<int64_t> depth(const std::string& queue);

@@ -15,6 +15,14 @@ bool is_connection_sqlstate(const std::string& state) {
   return state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03";
 }
 
+bool is_transient_sqlstate(const std::string& state) {
+  // 53xxx insufficient resources (disk full, out of memory, too many connections),
+  // 57014 query cancelled (statement_timeout, an operator), 55P03 lock not
+  // available, 58xxx system errors: the server's trouble, not the statement's.
+  return state.rfind("53", 0) == 0 || state.rfind("58", 0) == 0 || state == "57014" ||
+         state == "55P03";
+}
+
 /// Translates the exception in flight; sets `dead` when the connection is unusable.
 caf::error translate_current(bool& dead) {
   try {
@@ -34,6 +42,8 @@ caf::error translate_current(bool& dead) {
       dead = true;
       return make_error(errc::connection_lost, e.what());
     }
+    if (is_transient_sqlstate(e.sqlstate()))
+      return make_error(errc::transient, e.sqlstate() + ": " + e.what());
     return make_error(errc::logic_error, e.sqlstate() + ": " + e.what());
   } catch (const std::exception& e) {
     return make_error(errc::logic_error, e.what());

@@ -3,8 +3,10 @@
 -- failure, a run past max_handler_time, or a crash of its node while it ran
 -- alone. A delivery whose lease ran out without an ack or nack (abandoned: its
 -- node crashed or froze) becomes a `suspect` and is run alone from then on;
--- `running_alone` marks the delivery that does, so its abandonment is charged.
+-- `alone_on` names the node incarnation (name:pid:start) that runs it alone, so
+-- its abandonment is charged — unless that same incarnation reads it again: then
+-- the node is alive and only lost its lease (a database outage), not crashed.
 ALTER TABLE postbox.mailbox ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE postbox.mailbox ADD COLUMN suspect boolean NOT NULL DEFAULT false;
-ALTER TABLE postbox.mailbox ADD COLUMN running_alone boolean NOT NULL DEFAULT false;
+ALTER TABLE postbox.mailbox ADD COLUMN alone_on text;
 ALTER TABLE postbox.dead_letters ADD COLUMN attempts integer NOT NULL DEFAULT 0;

@@ -3,7 +3,7 @@
 -- back without charging it: a drain, a lost connection.)
 UPDATE postbox.mailbox
 SET visible_at = now() + $3::bigint * interval '1 millisecond',
-    receipt = NULL, lease_owner = NULL, running_alone = false,
+    receipt = NULL, lease_owner = NULL, alone_on = NULL,
     attempts = attempts + 1, last_error = $4
 WHERE id = $1 AND receipt = $2
 RETURNING attempts

@@ -1,8 +1,9 @@
 -- The claim: lock up to $2 visible rows of queue $1 (skipping rows other readers
 -- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
 -- A row that still has a receipt was abandoned (its lease ran out without an
--- ack or nack): it becomes a suspect, and if it was running alone its crash is
--- charged to it as an attempt. SET sees the row as it was before this UPDATE.
+-- ack or nack): it becomes a suspect, and if it was running alone on another
+-- node incarnation than the reader ($5) its crash is charged to it as an
+-- attempt. SET sees the row as it was before this UPDATE.
 WITH candidates AS (
   SELECT id FROM postbox.mailbox
   WHERE queue = $1 AND visible_at <= now()
@@ -16,12 +17,13 @@ SET visible_at = now() + $3::bigint * interval '1 millisecond',
     receipt = nextval('postbox.receipt_seq'),
     lease_owner = $4,
     suspect = m.suspect OR m.receipt IS NOT NULL,
-    attempts = m.attempts + (m.receipt IS NOT NULL AND m.running_alone)::int,
-    last_error = CASE WHEN m.receipt IS NOT NULL AND m.running_alone
-                      THEN 'crashed its node while running alone (on ' ||
-                           coalesce(m.lease_owner, 'an unknown node') || ')'
+    attempts = m.attempts + (m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
+                             AND m.alone_on IS NOT NULL)::int,
+    last_error = CASE WHEN m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
+                           AND m.alone_on IS NOT NULL
+                      THEN 'crashed its node while running alone (on ' || m.alone_on || ')'
                       ELSE m.last_error END,
-    running_alone = false
+    alone_on = NULL
 FROM candidates c
 WHERE m.id = c.id
 RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,

@@ -40,7 +40,7 @@ struct memory_mailbox {
   void add(int64_t id, int32_t read_ct = 1, int32_t attempts = 0, bool suspect = false) {
     delivery d;
     d.id = id;
-    d.receipt = id * 10;
+    d.receipt = id * 10 + read_ct;  // every read hands out a new receipt
     d.queue = "file_batch";
     d.type = "process_file_batch";
     d.read_ct = read_ct;
@@ -114,7 +114,8 @@ struct fixture : test_coordinator_fixture<> {
   caf::actor consumer;
 
   void start(int concurrency, int max_attempts = 3,
-             std::chrono::milliseconds max_handler_time = std::chrono::hours(1)) {
+             std::chrono::milliseconds max_handler_time = std::chrono::hours(1),
+             std::shared_ptr<solo_gate> gate = nullptr) {
     consumer_params p;
     p.queue = "file_batch";
     p.owner = "test/file_batch";
@@ -124,6 +125,7 @@ struct fixture : test_coordinator_fixture<> {
     p.qc.poll_interval = 1s;
     p.qc.max_handler_time = max_handler_time;
     p.drain_timeout = 10s;
+    p.gate = gate;
     p.concurrency = concurrency;
     auto m = mailbox;
     p.backend = [m] { return std::make_unique<memory_backend>(m); };
@@ -190,18 +192,71 @@ CAF_TEST(leases in flight are renewed every third of the visibility timeout) {
 CAF_TEST(a stale worker finishing does not stop the renewal of the new holder) {
   mailbox->add(1);
   start(2);
-  // Worker 0 holds message 1; its lease expires and the message is read again
-  // (new receipt) and handed to worker 1.
-  mailbox->add(1);
+  // Worker 0 holds message 1; its lease expires and the message is read again (new
+  // receipt, a suspect now). It waits: its stale copy still runs on worker 0.
+  mailbox->add(1, 2, 0, true);
   self->send(consumer, wake_atom::value, std::string("file_batch"));
   sched.run();
-  self->send(workers[0], release_atom::value);  // the stale holder finishes first
+  CAF_CHECK(mailbox->alone.empty());
+  self->send(workers[0], release_atom::value);  // the stale holder finishes
   sched.run();
+  CAF_CHECK_EQUAL(mailbox->alone, std::vector<int64_t>{1});  // now it runs, alone
   mailbox->renewed.clear();
   sched.advance_time(1s);
   sched.run();
-  CAF_CHECK_EQUAL(mailbox->renewed, std::vector<int64_t>{1});  // worker 1's lease lives on
+  CAF_CHECK_EQUAL(mailbox->renewed, std::vector<int64_t>{1});  // the new holder's lease lives on
   release_all();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 1}));
+}
+
+CAF_TEST(two consumers of a node share the gate) {
+  auto gate = std::make_shared<solo_gate>();
+  auto other = std::make_shared<memory_mailbox>();
+  mailbox->add(1);
+  start(1, 3, std::chrono::hours(1), gate);
+  other->add(2, 2, 0, true);
+  other->add(3);
+  std::vector<caf::actor> other_workers;
+  consumer_params p;
+  p.queue = "callback";
+  p.owner = "test/callback";
+  p.qc.visibility_timeout = 3s;
+  p.qc.poll_interval = 1s;
+  p.concurrency = 2;
+  p.gate = gate;
+  p.backend = [other] { return std::make_unique<memory_backend>(other); };
+  p.spawn_worker = [&other_workers, other](caf::actor_system& s, int i) {
+    auto w = s.spawn(stand_in_worker, i, other);
+    other_workers.push_back(w);
+    return w;
+  };
+  auto second = spawn_consumer_with(sys, p, false);
+  sched.run();
+  // Message 1 runs on the first consumer: the suspect 2 waits, and 3 (claimed with
+  // it) runs; nothing more is claimed by either consumer.
+  CAF_CHECK(other->alone.empty());
+  mailbox->add(4);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 1u);
+  for (auto& w : other_workers) self->send(w, release_atom::value);
+  sched.run();
+  CAF_CHECK(other->alone.empty());  // 1 still runs on the other consumer
+  release_all();                    // 1 done: the node is quiet
+  sched.advance_time(50ms);
+  sched.run();
+  CAF_CHECK_EQUAL(other->alone, std::vector<int64_t>{2});
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 1u);  // nothing claimed beside it
+  for (auto& w : other_workers) self->send(w, release_atom::value);
+  sched.run();
+  sched.advance_time(1s);
+  sched.run();
+  release_all();
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 4}));
+  CAF_CHECK_EQUAL(other->handled, (std::vector<int64_t>{3, 2}));
+  for (auto& w : other_workers) anon_send_exit(w, caf::exit_reason::kill);
+  anon_send_exit(second, caf::exit_reason::kill);
+  sched.run();
 }
 
 CAF_TEST(a delivery whose charged attempts reached max attempts is poisoned and never run) {
@@ -237,20 +292,27 @@ CAF_TEST(a suspect waits until nothing else runs then runs alone) {
   CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{1, 3, 2, 4}));
 }
 
-CAF_TEST(a suspect does not run beside a delivery of another consumer of the node) {
+CAF_TEST(the gate lets no delivery run beside a suspect and charges none beside a stuck thread) {
   auto gate = std::make_shared<solo_gate>();
+  bool charged = false;
   CAF_REQUIRE(gate->try_start());  // another queue's delivery runs on this node
-  CAF_CHECK(!gate->try_start_alone());
+  CAF_CHECK(!gate->try_start_alone(charged));
   gate->waiting(1);
   CAF_CHECK(gate->quiet_wanted());  // every consumer stops claiming
   gate->finished(false);
-  CAF_CHECK(gate->try_start_alone());
+  CAF_CHECK(gate->try_start_alone(charged));
+  CAF_CHECK(charged);
   gate->waiting(-1);
   CAF_CHECK(!gate->try_start());  // nothing starts beside it
   CAF_CHECK(gate->quiet_wanted());
   gate->finished(true);
   CAF_CHECK(gate->try_start());
   CAF_CHECK(!gate->quiet_wanted());
+  gate->finished(false);
+  gate->stuck(1);
+  CAF_CHECK(gate->try_start_alone(charged));
+  CAF_CHECK(!charged);
+  gate->finished(true);
 }
 
 CAF_TEST(a handler past max handler time is failed and its worker replaced) {
@@ -274,9 +336,31 @@ CAF_TEST(a handler past max handler time is failed and its worker replaced) {
   CAF_CHECK_EQUAL(mailbox->renewed, std::vector<int64_t>{2});  // 1 is no longer renewed
   self->send(workers[1], release_atom::value);
   sched.run();
-  self->send(workers[0], release_atom::value);  // the stuck one comes back late: ignored
+  self->monitor(workers[0]);
+  self->send(workers[0], release_atom::value);  // the stuck one comes back late
   sched.run();
-  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{2}));
+  CAF_CHECK_EQUAL(mailbox->handled, (std::vector<int64_t>{2, 1}));
+  bool stuck_one_quit = false;
+  self->receive([&](caf::down_msg&) { stuck_one_quit = true; }, caf::after(0s) >> [] {});
+  CAF_CHECK(stuck_one_quit);  // told to quit once its handler returned
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});  // nothing else charged
+}
+
+CAF_TEST(a suspect beside a stuck handler thread runs uncharged) {
+  mailbox->add(1);
+  start(2, 3, 5s);
+  sched.advance_time(5s);  // 1 hangs: failed, its worker replaced, its thread stuck
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});
+  mailbox->add(2, 2, 0, true);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  // It runs (the node does not stall behind a thread that may hang for hours), but a
+  // crash now could be the stuck thread's: it is not marked as running alone.
+  CAF_CHECK(mailbox->alone.empty());
+  self->send(workers[2], release_atom::value);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->handled, std::vector<int64_t>{2});
 }
 
 CAF_TEST(the delivery of a crashed worker is given back and the worker restarted) {
