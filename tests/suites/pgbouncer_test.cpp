@@ -118,6 +118,7 @@ CAF_TEST(an ack after pgbouncer reaped the idle client lands by its retry) {
   session_options o{b.dsn(dbname_of(direct)), "through-bouncer"};
   o.prepared_statements = false;
   o.idle_in_transaction_timeout = 0ms;
+  o.server_keepalives = false;  // a session SET would land on other clients' connections
   pg_session s{o};
   mailbox_store mb{s};
   CAF_REQUIRE(mb.send({"q", "t", "e-1", "", "{}", "{}", 0ms}));
