@@ -49,6 +49,7 @@ struct runtime_config {
       // A session SET would leak to other clients: per transaction instead.
       o.local_idle_in_transaction_timeout = o.idle_in_transaction_timeout;
       o.idle_in_transaction_timeout = std::chrono::milliseconds(0);
+      o.server_keepalives = false;
     }
     return o;
   }

@@ -13,6 +13,8 @@
 #include <optional>
 #include <utility>
 
+#include "persistence/conninfo.hpp"
+
 namespace postbox {
 
 const queue_config& topology::queue(const std::string& name) const {
@@ -770,6 +772,10 @@ caf::expected<topology> load_topology_file(const std::string& path,
 }
 
 caf::expected<std::string> effective_dsn(const database_config& db) {
+  // Parsed by libpq, whichever form the DSN has: an invalid one is reported here
+  // (without its password), and the password is set as a parameter, never appended.
+  auto ci = conninfo::parse(db.dsn);
+  if (!ci) return ci.error();
   if (db.password_file.empty()) return db.dsn;
   std::ifstream in(db.password_file);
   std::string password;
@@ -777,12 +783,9 @@ caf::expected<std::string> effective_dsn(const database_config& db) {
   if (!in && password.empty())
     return make_error(errc::config_error,
                       "database.password_file: cannot read " + db.password_file);
-  std::string quoted;
-  for (char c : password) {
-    if (c == '\\' || c == '\'') quoted += '\\';
-    quoted += c;
-  }
-  return db.dsn + " password='" + quoted + "'";
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  ci->set("password", password);
+  return ci->str();
 }
 
 }  // namespace postbox

@@ -4,6 +4,8 @@
 
 #include <pqxx/pqxx>
 
+#include "persistence/conninfo.hpp"
+
 namespace postbox {
 
 namespace {
@@ -21,7 +23,10 @@ class collector : public pqxx::notification_receiver {
 }  // namespace
 
 struct notification_listener::impl {
-  std::string dsn;
+  std::string dsn;       // as given: only to scrub its password out of messages
+  std::string conninfo;  // parsed, with application_name and keepalive defaults
+  caf::error conninfo_error;
+  std::string server_settings;
   std::string channel;
   std::vector<std::string> received;
   std::unique_ptr<pqxx::connection> conn;
@@ -35,7 +40,13 @@ struct notification_listener::impl {
 
 notification_listener::notification_listener(std::string dsn, std::string channel)
     : impl_(std::make_unique<impl>()) {
-  impl_->dsn = std::move(dsn) + " application_name=postbox-listener";
+  if (auto ci = connection_string(dsn, "postbox-listener")) {
+    impl_->conninfo = std::move(*ci);
+    impl_->server_settings = server_keepalive_settings(impl_->conninfo);
+  } else {
+    impl_->conninfo_error = std::move(ci.error());
+  }
+  impl_->dsn = std::move(dsn);
   impl_->channel = std::move(channel);
 }
 
@@ -46,13 +57,18 @@ notification_listener::~notification_listener() {
 
 caf::expected<std::vector<std::string>> notification_listener::wait(
     std::chrono::milliseconds timeout) {
+  if (impl_->conninfo_error) return impl_->conninfo_error;
   try {
     if (!impl_->conn) {
-      auto c = std::make_unique<pqxx::connection>(impl_->dsn);
+      auto c = std::make_unique<pqxx::connection>(impl_->conninfo);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
       c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+      if (!impl_->server_settings.empty()) {
+        pqxx::nontransaction n{*c};
+        n.exec(impl_->server_settings);
+      }
       impl_->receiver = std::make_unique<collector>(*c, impl_->channel, impl_->received);
       impl_->conn = std::move(c);
       // LISTEN is sent lazily by pqxx; force it now so no notification is missed.
@@ -73,7 +89,7 @@ caf::expected<std::vector<std::string>> notification_listener::wait(
     return out;
   } catch (const std::exception& e) {
     impl_->drop();
-    return make_error(errc::connection_lost, std::string("listener: ") + e.what());
+    return make_error(errc::connection_lost, "listener: " + scrub_secrets(e.what(), impl_->dsn));
   }
 }
 

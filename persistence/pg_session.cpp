@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "persistence/conninfo.hpp"
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
@@ -24,45 +25,42 @@ bool is_transient_sqlstate(const std::string& state) {
 }
 
 /// Translates the exception in flight; sets `dead` when the connection is unusable.
-caf::error translate_current(bool& dead) {
+/// Messages are scrubbed of the DSN's password (libpq may echo conninfo pieces).
+caf::error translate_current(bool& dead, const std::string& dsn) {
+  auto clean = [&](const std::string& text) { return scrub_secrets(text, dsn); };
   try {
     throw;
   } catch (const pqxx::in_doubt_error& e) {
     dead = true;
-    return make_error(errc::connection_lost, std::string("commit outcome unknown: ") + e.what());
+    return make_error(errc::connection_lost,
+                      clean(std::string("commit outcome unknown: ") + e.what()));
   } catch (const pqxx::broken_connection& e) {
     dead = true;
-    return make_error(errc::connection_lost, e.what());
+    return make_error(errc::connection_lost, clean(e.what()));
   } catch (const pqxx::transaction_rollback& e) {
-    return make_error(errc::serialization_failure, e.what());
+    return make_error(errc::serialization_failure, clean(e.what()));
   } catch (const pqxx::integrity_constraint_violation& e) {
-    return make_error(errc::constraint_violation, e.what());
+    return make_error(errc::constraint_violation, clean(e.what()));
   } catch (const pqxx::sql_error& e) {
     if (is_connection_sqlstate(e.sqlstate())) {
       dead = true;
-      return make_error(errc::connection_lost, e.what());
+      return make_error(errc::connection_lost, clean(e.what()));
     }
     if (is_transient_sqlstate(e.sqlstate()))
-      return make_error(errc::transient, e.sqlstate() + ": " + e.what());
-    return make_error(errc::logic_error, e.sqlstate() + ": " + e.what());
+      return make_error(errc::transient, e.sqlstate() + ": " + clean(e.what()));
+    return make_error(errc::logic_error, e.sqlstate() + ": " + clean(e.what()));
   } catch (const std::exception& e) {
-    return make_error(errc::logic_error, e.what());
+    return make_error(errc::logic_error, clean(e.what()));
   } catch (...) {
     return make_error(errc::logic_error, "unknown exception");
   }
-}
-
-std::string with_application_name(const std::string& dsn, const std::string& app) {
-  if (app.empty() || dsn.find("application_name") != std::string::npos) return dsn;
-  if (dsn.rfind("postgres://", 0) == 0 || dsn.rfind("postgresql://", 0) == 0)
-    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
-  return dsn + " application_name='" + app + "'";
 }
 
 }  // namespace
 
 pqxx::connection& pg_session::impl::ensure() {
   if (!conn) {
+    if (conninfo_error) throw std::invalid_argument(describe(conninfo_error));
     auto c = std::make_unique<pqxx::connection>(conninfo);
     // A dead connection stays dead: pqxx's silent reconnect could run a retried
     // statement in autocommit. We rebuild connections ourselves.
@@ -70,10 +68,13 @@ pqxx::connection& pg_session::impl::ensure() {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    if (opts.idle_in_transaction_timeout.count() > 0) {
+    std::string settings = server_settings;
+    if (opts.idle_in_transaction_timeout.count() > 0)
+      settings += "SET idle_in_transaction_session_timeout = " +
+                  std::to_string(opts.idle_in_transaction_timeout.count()) + ";";
+    if (!settings.empty()) {
       pqxx::nontransaction n{*c};
-      n.exec("SET idle_in_transaction_session_timeout = " +
-             std::to_string(opts.idle_in_transaction_timeout.count()));
+      n.exec(settings);
     }
     if (opts.prepared_statements)
       for (const auto& q : sql::queries()) c->prepare(q.name, q.text);
@@ -83,7 +84,12 @@ pqxx::connection& pg_session::impl::ensure() {
 }
 
 pg_session::pg_session(session_options opts) : impl_(std::make_unique<impl>()) {
-  impl_->conninfo = with_application_name(opts.dsn, opts.application_name);
+  if (auto ci = connection_string(opts.dsn, opts.application_name)) {
+    impl_->conninfo = std::move(*ci);
+    if (opts.server_keepalives) impl_->server_settings = server_keepalive_settings(impl_->conninfo);
+  } else {
+    impl_->conninfo_error = std::move(ci.error());
+  }
   impl_->opts = std::move(opts);
 }
 
@@ -94,12 +100,13 @@ const session_options& pg_session::options() const {
 }
 
 caf::error pg_session::connect() {
+  if (impl_->conninfo_error) return impl_->conninfo_error;
   try {
     impl_->ensure();
     return {};
   } catch (...) {
     bool dead = false;
-    auto err = translate_current(dead);
+    auto err = translate_current(dead, impl_->opts.dsn);
     impl_->drop();
     return err;
   }
@@ -111,6 +118,7 @@ int pg_session::backend_pid() const {
 
 caf::error pg_session::transact(retry_policy policy,
                                 const std::function<caf::error(tx_context&)>& fn, tx_kind kind) {
+  if (impl_->conninfo_error) return impl_->conninfo_error;
   for (int attempt = 0;; ++attempt) {
     bool dead = false;
     bool begun = false;  // false: nothing of ours reached the server, a retry is always safe
@@ -147,7 +155,7 @@ caf::error pg_session::transact(retry_policy policy,
       }
       // On error `w` rolls back when it goes out of scope.
     } catch (...) {
-      err = translate_current(dead);
+      err = translate_current(dead, impl_->opts.dsn);
     }
     if (!dead) return err;
     impl_->drop();
@@ -156,13 +164,14 @@ caf::error pg_session::transact(retry_policy policy,
 }
 
 caf::error pg_session::execute_script(const std::string& sql) {
+  if (impl_->conninfo_error) return impl_->conninfo_error;
   try {
     pqxx::nontransaction n{impl_->ensure()};
     n.exec(sql);
     return {};
   } catch (...) {
     bool dead = false;
-    auto err = translate_current(dead);
+    auto err = translate_current(dead, impl_->opts.dsn);
     if (dead) impl_->drop();
     return err;
   }

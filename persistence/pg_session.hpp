@@ -14,6 +14,8 @@
 namespace postbox {
 
 struct session_options {
+  /// Either form: key=value pairs or a postgresql:// URI. Parsed by libpq
+  /// (persistence/conninfo.hpp); keepalive defaults are added where it gives none.
   std::string dsn;
   /// Sent as application_name: operators (and fault tests) find backends by it.
   std::string application_name = "postbox";
@@ -29,6 +31,11 @@ struct session_options {
   /// The same per transaction (SET LOCAL), for a transaction-mode pooler where a
   /// session SET would land on other clients' connections. 0: not set.
   std::chrono::milliseconds local_idle_in_transaction_timeout{0};
+  /// Mirror the connection's TCP keepalive and tcp_user_timeout parameters (postbox's
+  /// defaults, or the DSN's) into the server's session settings, so the server also
+  /// notices a dead or frozen client. Off behind a transaction-mode pooler, where a
+  /// session SET would land on other clients' connections.
+  bool server_keepalives = true;
 };
 
 /// Whether a transaction that failed because its connection died is run again.

@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=$BUILD/bench-pg.env
 if [ -z "${POSTBOX_DSN:-}" ]; then
   trap '"$ROOT/tests/harness/pgtest.sh" stop "$STATE"' EXIT
-  PGTEST_TMP=$BUILD "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
+  "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
   . "$STATE"
   export POSTBOX_DSN=$PGTEST_DSN
 fi

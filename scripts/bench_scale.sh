@@ -2,7 +2,7 @@
 # make bench-scale: files/s through the full pipeline (submit -> orchestrator -> file_batch ->
 # callback -> COMPLETED) with 1, 2 and 3 nodes, then the raw-SQL claim+ack rate (pgbench, the
 # mailbox claim in batches of 20 + one DELETE) on the same server, and the ratio. A durable
-# throwaway PostgreSQL under BUILD_DIR (fsync on), or $POSTBOX_DSN; each round runs in a database
+# throwaway PostgreSQL (fsync on, in a /tmp folder of its own), or $POSTBOX_DSN; each round runs in a database
 # of its own, created and dropped here. Prints figures; never asserts on them.
 #   scripts/bench_scale.sh BUILD_DIR        env: BENCH_FILES (2000), BENCH_RAW_MESSAGES (20000),
 #                                                BENCH_RAW_CLIENTS (4), BENCH_ROUND_TIMEOUT (120 s)
@@ -50,7 +50,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "${POSTBOX_DSN:-}" ]; then
-  PGTEST_TMP=$BUILD "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
+  "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
   started_pg=1
   . "$STATE"
   BASE_DSN=$PGTEST_DSN

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the main job on a fresh machine. A throwaway PostgreSQL under the
-# build folder (or $POSTBOX_DSN), a webhook receiver, one node from
+# make demo: the main job on a fresh machine. A throwaway PostgreSQL in a /tmp
+# folder of its own (or $POSTBOX_DSN), a webhook receiver, one node from
 # config/examples/demo.yaml; submit the shipped sample documents, watch them,
 # print the final status, a summary of the results and the webhook; stop all.
 set -euo pipefail
@@ -23,11 +23,11 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${POSTBOX_DSN:-}" ]; then
-  PGTEST_TMP=$BUILD "$ROOT/tests/harness/pgtest.sh" start "$STATE"
+  "$ROOT/tests/harness/pgtest.sh" start "$STATE"
   started_pg=1
   . "$STATE"
   export POSTBOX_DSN=$PGTEST_DSN
-  echo "== PostgreSQL 15 on 127.0.0.1:$PGTEST_PORT (throwaway, under $BUILD)"
+  echo "== PostgreSQL 15 on 127.0.0.1:$PGTEST_PORT (throwaway, in $PGTEST_DIR)"
 fi
 
 rm -f "$HOOKS"

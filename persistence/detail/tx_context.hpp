@@ -15,7 +15,9 @@ namespace postbox {
 
 struct pg_session::impl {
   session_options opts;
-  std::string conninfo;  // dsn + application_name
+  std::string conninfo;         // the parsed dsn + application_name + keepalive defaults
+  caf::error conninfo_error;    // the dsn does not parse: every connect fails with this
+  std::string server_settings;  // SET statements run on every new connection
   std::unique_ptr<pqxx::connection> conn;
 
   /// Returns the live connection, opening one (with prepared queries) if needed.

@@ -3,12 +3,16 @@
 #   pgtest.sh start STATEFILE [--durable]   initdb + pg_ctl on a free port; writes STATEFILE
 #   pgtest.sh stop STATEFILE                stop the server and remove its folder
 #   pgtest.sh reap [DIR]                    stop leftovers of killed runs under DIR
-# STATEFILE is shell syntax (PGTEST_DIR, PGTEST_PORT, PGTEST_DSN). --durable keeps
-# fsync/synchronous_commit on, for a fair benchmark. As root the server runs as `postgres`.
+# STATEFILE is shell syntax (PGTEST_DIR, PGTEST_PORT, PGTEST_DSN) and stays where the
+# caller puts it (the build folder), with a copy of the server log after stop. The
+# cluster itself lives in a 0755 folder of its own under $PGTEST_SERVER_TMP (default
+# /tmp), never under the checkout: as root the server runs as `postgres`, which cannot
+# traverse a checkout below a 0700 folder such as /root or a `mktemp -d` folder.
+# --durable keeps fsync/synchronous_commit on, for a fair benchmark.
 set -eu
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PORT_MIN=${PGTEST_PORT_MIN:-55700}; PORT_MAX=${PGTEST_PORT_MAX:-55899}
-BASE=$(cd "${PGTEST_TMP:-/tmp}" && pwd)
+BASE=$(cd "${PGTEST_SERVER_TMP:-/tmp}" && pwd)
 state=${2:-}; case "$state" in ""|/*) ;; *) state=$PWD/$state ;; esac
 as_owner() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 stop_dir() {
@@ -18,17 +22,31 @@ stop_dir() {
 }
 stop_state() {
   [ -f "$state" ] || return 0
-  . "$state"; stop_dir "$PGTEST_DIR/data"; rm -rf "$PGTEST_DIR" "$state"
+  . "$state"; stop_dir "$PGTEST_DIR/data"
+  [ -f "$PGTEST_DIR/server.log" ] && cp "$PGTEST_DIR/server.log" "${state%.*}.server.log" 2>/dev/null
+  rm -rf "$PGTEST_DIR" "$state"
+}
+# A failed start: show why and where, keep the logs next to STATEFILE, remove the cluster.
+fail_start() {
+  for f in initdb.log server.log pg_ctl.err; do
+    [ -s "$dir/$f" ] && { cat "$dir/$f" >&2; cp "$dir/$f" "${state%.*}.$f" 2>/dev/null || true; }
+  done
+  echo "pgtest: $1 (cluster folder $dir, removed; its logs are next to $state)" >&2
+  stop_dir "$dir/data"; rm -rf "$dir"; exit 1
 }
 case "${1:-}" in
 start)
   [ -x "$PGBIN/initdb" ] || { echo "pgtest: $PGBIN/initdb not found (make deps installs postgresql-15)" >&2; exit 1; }
-  stop_state                                   # leftover of a killed run in this build dir
+  [ -n "$state" ] || { echo "usage: pgtest.sh start STATEFILE [--durable]" >&2; exit 2; }
+  stop_state                                   # leftover of a killed run with this state file
   dir=$(mktemp -d "$BASE/pgtest.XXXXXX")
   chmod 755 "$dir"
-  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+  echo "$state" >"$dir/owner"                   # reap: whose cluster this is
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
+  as_owner test -w "$dir" ||
+    fail_start "the server's user cannot write its folder; set PGTEST_SERVER_TMP to one it can reach"
   as_owner "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
-      --no-sync --no-instructions >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+      --no-sync --no-instructions >"$dir/initdb.log" 2>&1 || fail_start "initdb failed"
   cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
@@ -48,16 +66,20 @@ CONF
         "$dir" "$port" "$port" >"$state"
       exit 0
     fi
-    grep -q 'could not bind' "$dir/server.log" 2>/dev/null || { cat "$dir/server.log" "$dir/pg_ctl.err" >&2; exit 1; }
+    grep -q 'could not bind' "$dir/server.log" 2>/dev/null || fail_start "the server did not start"
     port=$((port + 1))
   done
-  echo "pgtest: no free port in $PORT_MIN-$PORT_MAX" >&2; exit 1 ;;
+  fail_start "no free port in $PORT_MIN-$PORT_MAX" ;;
 stop) stop_state ;;
 restart)
   . "$state"; as_owner "$PGBIN/pg_ctl" -D "$PGTEST_DIR/data" -l "$PGTEST_DIR/server.log" -m fast -w -t 60 -s restart ;;
 reap)
+  # Only clusters whose state file is gone or names another cluster: never a live run's.
   for f in "$(cd "${2:-$BASE}" && pwd)"/pgtest.*/data/postmaster.pid; do
-    [ -f "$f" ] || continue; d=${f%/postmaster.pid}; stop_dir "$d"; rm -rf "${d%/data}"
+    [ -f "$f" ] || continue; d=${f%/data/postmaster.pid}
+    owner=$(cat "$d/owner" 2>/dev/null || true)
+    if [ -n "$owner" ] && [ -f "$owner" ] && grep -q "^PGTEST_DIR=$d\$" "$owner"; then continue; fi
+    stop_dir "$d/data"; rm -rf "$d"
   done ;;
 *) echo "usage: pgtest.sh start|stop|restart STATEFILE [--durable] | reap [DIR]" >&2; exit 2 ;;
 esac

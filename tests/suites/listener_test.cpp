@@ -77,3 +77,76 @@ nodes:
   a.signal(SIGTERM);
   CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
 }
+
+// A URI DSN (postgresql://user@host:port/db) used to make the listener connect to a
+// database named "db application_name=postbox-listener": LISTEN never worked and nodes
+// only polled. With a 20 s poll a one-batch execution must still finish in under 2 s,
+// before and after the LISTEN backend is terminated.
+CAF_TEST(a node on a uri dsn wakes on notify and after its listen backend is terminated) {
+  auto dsn = test::as_uri(test::create_migrated_database("listen_uri"));
+  CAF_REQUIRE(dsn.rfind("postgresql://", 0) == 0);
+  auto dir = test::make_temp_dir("listen_uri");
+  auto topology = test::write_file(dir + "/topology.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  orchestrator: { poll_interval: 20s }
+  file_batch:   { poll_interval: 20s }
+  callback:     { poll_interval: 20s }
+workflows:
+  docs: { processor: checksum, batch_size: 10 }
+nodes:
+  a: { actors: [ { role: orchestrator }, { role: file_batch }, { role: callback } ] }
+)");
+  test::node_process a(topology, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto listening = [&](const std::string& not_pid) {
+    return test::count(dsn,
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                       "'postbox-listener' AND datname = current_database() AND pid <> " +
+                           not_pid +
+                           " AND state = 'idle' AND (query ILIKE 'listen%' OR query = "
+                           "'SELECT 1')") == 1;
+  };
+  CAF_CHECK(test::wait_until([&] { return listening("0"); }, 10s, 50ms));
+  // Every consumer (one per queue) has finished its first claim: from now on only
+  // NOTIFY wakes it before its 20 s poll.
+  CAF_CHECK(test::wait_until(
+      [&] {
+        return test::count(dsn,
+                           "SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE "
+                           "datname = current_database() AND state = 'idle' AND query ILIKE "
+                           "'%WITH candidates AS%'") >= 3;
+      },
+      10s, 50ms));
+  for (int i = 0; i < 2; ++i) test::write_file(dir + "/in/f" + std::to_string(i), "x");
+  client c{dsn};
+  submit_request req;
+  req.workflow = "docs";
+  req.paths = {dir + "/in"};
+  auto run_one = [&](const char* what, std::chrono::milliseconds deadline) {
+    auto started = std::chrono::steady_clock::now();
+    auto sub = c.submit(req);
+    CAF_REQUIRE(sub);
+    auto done = c.wait(sub->execution_id, {}, 20ms, deadline);
+    auto took = std::chrono::steady_clock::now() - started;
+    CAF_MESSAGE(what << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                     << " ms");
+    CAF_REQUIRE(done);
+    CAF_CHECK_EQUAL(to_string(done->status), std::string("COMPLETED"));
+    CAF_CHECK_EQUAL(done->files_done, 2);
+    CAF_CHECK(took < deadline);
+  };
+  // The first execution also opens and prepares each worker's connection; polling
+  // alone would still take 20 s.
+  run_one("warm-up execution", 10s);
+  run_one("execution on NOTIFY", 2s);
+
+  auto old_pid = test::scalar(dsn,
+                              "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                              "'postbox-listener' AND datname = current_database()");
+  CAF_REQUIRE(!old_pid.empty());
+  CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "postbox-listener"), 1);
+  CAF_REQUIRE(test::wait_until([&] { return listening(old_pid); }, 10s, 50ms));
+  run_one("after pg_terminate_backend", 2s);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+}

@@ -193,12 +193,7 @@ struct lab {
 
   /// initdb, then the server started inside PREFIX-db on its address.
   void start_postgres() {
-    pg_dir = test::make_temp_dir("netns_pg");
-    std::filesystem::permissions(pg_dir, std::filesystem::perms(0755));
-    if (::geteuid() == 0) {
-      auto r = shell("chown postgres:postgres " + quote(pg_dir));
-      CAF_REQUIRE_EQUAL(r.code, 0);
-    }
+    pg_dir = test::make_server_dir("netns_pg");  // postgres cannot reach the build tree below 0700
     auto data = pg_dir + "/data";
     auto init = shell(as_postgres(std::string(pg_bin) + "/initdb -D " + quote(data) +
                                   " -A trust -U postgres -E UTF8 --no-sync --no-instructions"));

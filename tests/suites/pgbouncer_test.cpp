@@ -4,7 +4,6 @@
 // prepared statements, no session settings, consumers poll instead of LISTEN).
 #define CAF_SUITE pgbouncer
 #include <fcntl.h>
-#include <pwd.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,14 +11,15 @@
 
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
-#include <regex>
 #include <sstream>
 #include <thread>
 
 #include "actors/http_server.hpp"
 #include "client/client.hpp"
+#include "persistence/conninfo.hpp"
 #include "persistence/mailbox_store.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
@@ -33,29 +33,26 @@ namespace {
 
 /// A PgBouncer in front of the test server, reaping clients idle for 1 s.
 struct bouncer {
-  std::string dir = test::make_temp_dir("pgbouncer");
+  std::string dir = test::make_server_dir("pgbouncer");  // it runs as postgres when we are root
   uint16_t port = test::free_port();
   pid_t pid = -1;
 
   bool start() {
-    std::smatch m;
-    auto server = test::server_dsn();
-    if (!std::regex_search(server, m, std::regex("port=([0-9]+)"))) return false;
-    ::chmod(dir.c_str(), 0755);
-    if (::geteuid() == 0)  // it runs as postgres and writes its log here
-      if (passwd* pw = ::getpwnam("postgres")) (void)::chown(dir.c_str(), pw->pw_uid, pw->pw_gid);
+    auto server = conninfo::parse(test::server_dsn());
+    if (!server || !server->has("port")) return false;
     test::write_file(dir + "/users.txt", "\"postgres\" \"\"\n");
-    test::write_file(dir + "/pgbouncer.ini", "[databases]\n* = host=127.0.0.1 port=" + m[1].str() +
-                                                 "\n[pgbouncer]\nlisten_addr = "
-                                                 "127.0.0.1\nlisten_port = " +
-                                                 std::to_string(port) +
-                                                 "\nunix_socket_dir =\nauth_type = trust\n"
-                                                 "auth_file = " +
-                                                 dir +
-                                                 "/users.txt\npool_mode = transaction\n"
-                                                 "client_idle_timeout = 1\nserver_login_retry = 1\n"
-                                                 "query_wait_timeout = 5\nlogfile = " +
-                                                 dir + "/pgbouncer.log\n");
+    test::write_file(dir + "/pgbouncer.ini",
+                     "[databases]\n* = host=127.0.0.1 port=" + *server->get("port") +
+                         "\n[pgbouncer]\nlisten_addr = "
+                         "127.0.0.1\nlisten_port = " +
+                         std::to_string(port) +
+                         "\nunix_socket_dir =\nauth_type = trust\n"
+                         "auth_file = " +
+                         dir +
+                         "/users.txt\npool_mode = transaction\n"
+                         "client_idle_timeout = 1\nserver_login_retry = 1\n"
+                         "query_wait_timeout = 5\nlogfile = " +
+                         dir + "/pgbouncer.log\n");
     ::chmod((dir + "/users.txt").c_str(), 0644);
     ::chmod((dir + "/pgbouncer.ini").c_str(), 0644);
     std::vector<std::string> args = {"/usr/sbin/pgbouncer"};
@@ -100,17 +97,15 @@ struct bouncer {
       int status = 0;
       ::waitpid(pid, &status, 0);
     }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
   }
 };
 
-/// The database of a test DSN (the last dbname= wins, as in libpq).
+/// The database of a test DSN (either form).
 std::string dbname_of(const std::string& dsn) {
-  std::string name;
-  std::regex re("dbname=([A-Za-z0-9_]+)");
-  for (auto it = std::sregex_iterator(dsn.begin(), dsn.end(), re); it != std::sregex_iterator();
-       ++it)
-    name = (*it)[1].str();
-  return name;
+  auto ci = conninfo::parse(dsn);
+  return ci ? ci->get("dbname").value_or("") : "";
 }
 
 }  // namespace
@@ -123,6 +118,7 @@ CAF_TEST(an ack after pgbouncer reaped the idle client lands by its retry) {
   session_options o{b.dsn(dbname_of(direct)), "through-bouncer"};
   o.prepared_statements = false;
   o.idle_in_transaction_timeout = 0ms;
+  o.server_keepalives = false;  // a session SET would land on other clients' connections
   pg_session s{o};
   mailbox_store mb{s};
   CAF_REQUIRE(mb.send({"q", "t", "e-1", "", "{}", "{}", 0ms}));

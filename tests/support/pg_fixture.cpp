@@ -1,6 +1,8 @@
 // Test databases and SQL helpers (tests may use pqxx directly; actors may not).
 #include "support/pg_fixture.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,12 +11,15 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "persistence/conninfo.hpp"
 #include "persistence/migrator.hpp"
 #include "persistence/pg_session.hpp"
 
 namespace postbox::test {
 
-std::string server_dsn() {
+namespace {
+
+std::string state_file_dsn() {
   if (const char* dsn = std::getenv("POSTBOX_TEST_DSN"); dsn && *dsn) return dsn;
   const char* state = std::getenv("POSTBOX_PGTEST_STATE");
   if (!state) throw std::runtime_error("set POSTBOX_TEST_DSN or run through ctest (pg fixture)");
@@ -31,6 +36,40 @@ std::string server_dsn() {
   throw std::runtime_error(std::string("no PGTEST_DSN in ") + state);
 }
 
+conninfo parsed(const std::string& dsn) {
+  auto ci = conninfo::parse(dsn);
+  if (!ci) throw std::runtime_error(describe(ci.error()));
+  return *ci;
+}
+
+bool is_uri(const std::string& dsn) {
+  return dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("postgres://", 0) == 0;
+}
+
+}  // namespace
+
+std::string server_dsn() {
+  auto dsn = state_file_dsn();
+  const char* form = std::getenv("POSTBOX_TEST_DSN_FORM");
+  if (form && std::string(form) == "uri") return as_uri(dsn);
+  if (form && std::string(form) == "keyvalue") return as_key_value(dsn);
+  return dsn;
+}
+
+std::string as_uri(const std::string& dsn) {
+  return parsed(dsn).uri();
+}
+
+std::string as_key_value(const std::string& dsn) {
+  return parsed(dsn).str();
+}
+
+std::string with_database(const std::string& dsn, const std::string& dbname) {
+  auto ci = parsed(dsn);
+  ci.set("dbname", dbname);
+  return is_uri(dsn) ? ci.uri() : ci.str();
+}
+
 std::string create_database(const std::string& label) {
   static std::atomic<int> counter{0};
   std::string name =
@@ -40,7 +79,7 @@ std::string create_database(const std::string& label) {
   pqxx::nontransaction n{c};
   n.exec("DROP DATABASE IF EXISTS " + n.quote_name(name));
   n.exec("CREATE DATABASE " + n.quote_name(name));
-  return admin + " dbname=" + name;
+  return with_database(admin, name);  // in the form of the server's DSN
 }
 
 std::string create_migrated_database(const std::string& label) {
@@ -78,6 +117,18 @@ int terminate_backends(const std::string& dsn, const std::string& application_na
       "WHERE application_name = $1 AND pid <> pg_backend_pid() AND datname = current_database()",
       application_name);
   return r[0][0].as<int>();
+}
+
+std::string make_server_dir(const std::string& label) {
+  std::string tmpl = "/tmp/postbox-" + label + ".XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl + " failed");
+  ::chmod(tmpl.c_str(), 0755);
+  if (::geteuid() == 0) {
+    passwd* pw = ::getpwnam("postgres");
+    if (!pw || ::chown(tmpl.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+      throw std::runtime_error("chown postgres " + tmpl + " failed");
+  }
+  return tmpl;
 }
 
 std::string bin_path(const std::string& name) {

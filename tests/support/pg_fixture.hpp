@@ -6,10 +6,19 @@
 
 namespace postbox::test {
 
-/// The server DSN: $POSTBOX_TEST_DSN, else PGTEST_DSN from $POSTBOX_PGTEST_STATE.
+/// The server DSN: $POSTBOX_TEST_DSN, else PGTEST_DSN from $POSTBOX_PGTEST_STATE; as a
+/// postgresql:// URI when POSTBOX_TEST_DSN_FORM=uri.
 std::string server_dsn();
 
-/// Creates an empty database with a unique name; returns its DSN.
+/// The same connection parameters as a postgresql:// URI / as key='value' pairs
+/// (server_dsn() hands out the URI when POSTBOX_TEST_DSN_FORM=uri).
+std::string as_uri(const std::string& dsn);
+std::string as_key_value(const std::string& dsn);
+
+/// `dsn` pointed at database `dbname`, in the same form (URI or key=value).
+std::string with_database(const std::string& dsn, const std::string& dbname);
+
+/// Creates an empty database with a unique name; returns its DSN (the form of server_dsn()).
 std::string create_database(const std::string& label);
 
 /// create_database + migrations applied.
@@ -22,6 +31,11 @@ void exec(const std::string& dsn, const std::string& sql);
 
 /// pg_terminate_backend on every backend of `application_name` in dsn's database; how many.
 int terminate_backends(const std::string& dsn, const std::string& application_name);
+
+/// A fresh 0755 folder under /tmp, owned by `postgres` when we are root, for what a
+/// server or pooler running as that user writes (the build tree may sit below a 0700
+/// folder it cannot traverse). The caller removes it.
+std::string make_server_dir(const std::string& label);
 
 /// A path in the build tree: $POSTBOX_BIN_DIR/name.
 std::string bin_path(const std::string& name);
