@@ -271,9 +271,9 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(
-        root, start, "", "topology",
-        {"cluster", "database", "queues", "workflows", "webhooks", "reaper", "control", "nodes"});
+    const mapping m = open(root, start, "", "topology",
+                           {"cluster", "database", "queues", "workflows", "webhooks", "usage",
+                            "reaper", "control", "nodes"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -289,6 +289,7 @@ class loader {
     if (const entry* e = m.given("queues")) queues(*e, t);
     if (const entry* e = m.given("workflows")) workflows(*e, t);
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
+    if (const entry* e = m.given("usage")) t.usage = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     const entry* nodes_entry = m.find("nodes");

@@ -113,6 +113,9 @@ struct topology {
   std::map<std::string, queue_config> queues;
   std::map<std::string, workflow_config> workflows;
   webhook_config webhooks;
+  /// Where usage records are POSTed (same shape as webhooks); without a url they stay
+  /// pending in the outbox, undelivered.
+  webhook_config usage;
   reaper_config reaper;
   control_config control;
   /// At least one in a loaded topology.
