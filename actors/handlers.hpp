@@ -5,8 +5,10 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "messages/messages.hpp"
 #include "persistence/mailbox_store.hpp"
 
 namespace postbox {
@@ -14,11 +16,6 @@ namespace postbox {
 struct topology;
 class processor;
 class processor_registry;
-
-/// Queue names the pipeline routes to (the consumer roles' default queues).
-inline constexpr const char* orchestrator_queue = "orchestrator";
-inline constexpr const char* file_batch_queue = "file_batch";
-inline constexpr const char* callback_queue = "callback";
 
 /// What handling a delivery did to it.
 enum class handled {

@@ -13,6 +13,8 @@
 #include <optional>
 #include <utility>
 
+#include "messages/messages.hpp"
+
 namespace postbox {
 
 const queue_config& topology::queue(const std::string& name) const {
@@ -296,6 +298,7 @@ class loader {
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);
     check_queue_names(m, t);
+    check_pipeline_queues(*nodes_entry, t);
     return t;
   }
 
@@ -722,6 +725,22 @@ class loader {
         fail(q.key_node.Mark(), all.path,
              "unknown queue " + shown(q.key) + suggestion(q.key, consumed) +
                  "; queues: " + joined(consumed));
+  }
+
+  // A cluster that runs workflows needs a consumer of every queue the pipeline sends
+  // to; without one its executions would wait there forever, silently.
+  void check_pipeline_queues(const entry& nodes_entry, const topology& t) const {
+    if (t.workflows.empty()) return;
+    for (const char* queue : pipeline_queues) {
+      bool consumed = false;
+      for (const auto& [name, node] : t.nodes)
+        for (const auto& a : node.actors) consumed = consumed || a.queue == queue;
+      if (!consumed)
+        fail(nodes_entry.key_node.Mark(), nodes_entry.path,
+             "no node consumes queue " + shown(queue) +
+                 ", which the workflows' pipeline sends to (give a node { role: " + queue +
+                 " } on that queue)");
+    }
   }
 
   std::string source_;
