@@ -1,6 +1,7 @@
 // Dispatch by message type, poison handling and the mapping of store failures.
 #include "actors/handlers.hpp"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "actors/continuations.hpp"
@@ -27,7 +28,10 @@ const char* to_string(handled x) {
 
 handler_context::handler_context(pg_session& s, const topology& t, const processor_registry& p,
                                  std::string o)
-    : session(s), topo(t), processors(p), owner(std::move(o)) {}
+    : session(s), topo(t), processors(p), owner(std::move(o)) {
+  const char* tmp = std::getenv("TMPDIR");
+  temp_dir = tmp && *tmp ? tmp : "/tmp";
+}
 
 handler_context::~handler_context() = default;
 

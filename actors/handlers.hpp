@@ -37,6 +37,8 @@ struct handler_context {
   const topology& topo;
   const processor_registry& processors;
   std::string owner;  // "node/role/worker" for claims and leases
+  /// Where uploaded blobs are written for the processor: $TMPDIR, else /tmp.
+  std::string temp_dir;
   /// Processors built from workflow options, reused across batches.
   std::map<std::string, std::unique_ptr<processor>> processor_cache;
 
