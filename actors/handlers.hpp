@@ -61,6 +61,11 @@ handler_result handle_execute_workflow(handler_context& ctx, const delivery& d);
 handler_result handle_process_file_batch(handler_context& ctx, const delivery& d);
 handler_result handle_execution_callback(handler_context& ctx, const delivery& d);
 
+/// The reason to dead-letter `d` when its envelope names an execution other than
+/// `body_execution_id` (the body's); nullopt when they agree or the envelope names none.
+std::optional<std::string> execution_id_mismatch(const delivery& d,
+                                                 const std::string& body_execution_id);
+
 /// Maps a store error to a result: lease_lost, or retry_later after a best-effort nack.
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err);
 

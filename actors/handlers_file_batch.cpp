@@ -86,6 +86,7 @@ caf::expected<processor*> processor_for(handler_context& ctx, const std::string&
 handler_result handle_process_file_batch(handler_context& ctx, const delivery& d) {
   auto msg = decode_process_file_batch(d.payload);
   if (!msg) return poison(ctx, d, "undecodable process_file_batch: " + describe(msg.error()));
+  if (auto mismatch = execution_id_mismatch(d, msg->execution_id)) return poison(ctx, d, *mismatch);
   execution_store executions{ctx.session};
   auto exec = executions.get(msg->execution_id);
   if (!exec) {
