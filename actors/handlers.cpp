@@ -2,6 +2,7 @@
 #include "actors/handlers.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "actors/continuations.hpp"
@@ -28,7 +29,10 @@ const char* to_string(handled x) {
 
 handler_context::handler_context(pg_session& s, const topology& t, const processor_registry& p,
                                  std::string o)
-    : session(s), topo(t), processors(p), owner(std::move(o)) {}
+    : session(s), topo(t), processors(p), owner(std::move(o)) {
+  const char* tmp = std::getenv("TMPDIR");
+  temp_dir = tmp && *tmp ? tmp : "/tmp";
+}
 
 handler_context::~handler_context() = default;
 
@@ -83,6 +87,13 @@ std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts) {
   return std::to_string(d.attempts) + " attempt(s) failed, max_attempts is " +
          std::to_string(max_attempts) + ": last attempt " +
          (d.last_error.empty() ? std::string("left no error") : d.last_error);
+}
+
+std::optional<std::string> execution_id_mismatch(const delivery& d,
+                                                 const std::string& body_execution_id) {
+  if (d.execution_id.empty() || d.execution_id == body_execution_id) return std::nullopt;
+  return "envelope execution_id '" + d.execution_id + "' differs from the body's '" +
+         body_execution_id + "'";
 }
 
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err) {

@@ -5,8 +5,10 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "messages/messages.hpp"
 #include "persistence/mailbox_store.hpp"
 
 namespace postbox {
@@ -14,11 +16,6 @@ namespace postbox {
 struct topology;
 class processor;
 class processor_registry;
-
-/// Queue names the pipeline routes to (the consumer roles' default queues).
-inline constexpr const char* orchestrator_queue = "orchestrator";
-inline constexpr const char* file_batch_queue = "file_batch";
-inline constexpr const char* callback_queue = "callback";
 
 /// What handling a delivery did to it.
 enum class handled {
@@ -40,6 +37,8 @@ struct handler_context {
   const topology& topo;
   const processor_registry& processors;
   std::string owner;  // "node/role/worker" for claims and leases
+  /// Where uploaded blobs are written for the processor: $TMPDIR, else /tmp.
+  std::string temp_dir;
   /// Processors built from workflow options, reused across batches.
   std::map<std::string, std::unique_ptr<processor>> processor_cache;
 
@@ -67,6 +66,11 @@ std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts);
 handler_result handle_execute_workflow(handler_context& ctx, const delivery& d);
 handler_result handle_process_file_batch(handler_context& ctx, const delivery& d);
 handler_result handle_execution_callback(handler_context& ctx, const delivery& d);
+
+/// The reason to dead-letter `d` when its envelope names an execution other than
+/// `body_execution_id` (the body's); nullopt when they agree or the envelope names none.
+std::optional<std::string> execution_id_mismatch(const delivery& d,
+                                                 const std::string& body_execution_id);
 
 /// Maps a failure to a result: lease_lost; or retry_later after a best-effort nack
 /// (a lost connection is not the message's fault: uncharged) or a charged fail.

@@ -3,8 +3,10 @@
 // one transaction.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
+#include <vector>
 
 #include "actors/handlers.hpp"
 #include "actors/processors/processor.hpp"
@@ -29,6 +31,38 @@ struct materialized {
   }
 };
 
+/// Writes `content` to a new temporary file under `dir` and names it in `out`.
+/// Every step is checked (create, each write, close): a short or failed write is
+/// an error, never a truncated file handed to the processor.
+caf::error write_temp_file(const std::string& dir, const std::string& content, materialized& out) {
+  std::string path = dir + "/postbox-blob-XXXXXX";
+  std::vector<char> name(path.begin(), path.end());
+  name.push_back('\0');
+  int fd = ::mkstemp(name.data());
+  if (fd < 0)
+    return make_error(errc::io_error,
+                      "cannot create a temporary file in " + dir + ": " + std::strerror(errno));
+  out.path = name.data();
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      return make_error(errc::io_error,
+                        "cannot write the temporary file " + out.path + ": " + std::strerror(e));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0)
+    return make_error(errc::io_error,
+                      "cannot close the temporary file " + out.path + ": " + std::strerror(errno));
+  return {};
+}
+
 std::string base_name(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -52,6 +86,7 @@ caf::expected<processor*> processor_for(handler_context& ctx, const std::string&
 handler_result handle_process_file_batch(handler_context& ctx, const delivery& d) {
   auto msg = decode_process_file_batch(d.payload);
   if (!msg) return poison(ctx, d, "undecodable process_file_batch: " + describe(msg.error()));
+  if (auto mismatch = execution_id_mismatch(d, msg->execution_id)) return poison(ctx, d, *mismatch);
   execution_store executions{ctx.session};
   auto exec = executions.get(msg->execution_id);
   if (!exec) {
@@ -86,13 +121,10 @@ handler_result handle_process_file_batch(handler_context& ctx, const delivery& d
       if (!b) {
         fr.error = "blob " + key.substr(5) + " not found";
       } else {
-        char path[] = "/tmp/postbox-blob-XXXXXX";
-        int fd = ::mkstemp(path);
-        if (fd < 0) return store_failure(ctx, d, make_error(errc::io_error, "mkstemp failed"));
-        ::close(fd);
-        tmp.path = path;
-        std::ofstream(path, std::ios::binary) << b->content;
-        in.path = path;
+        // A failed write (a full disk) is retried later, never recorded as a result.
+        if (auto err = write_temp_file(ctx.temp_dir, b->content, tmp))
+          return store_failure(ctx, d, err);
+        in.path = tmp.path;
         in.name = b->name;
       }
     }

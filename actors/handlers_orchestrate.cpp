@@ -15,10 +15,7 @@ namespace postbox {
 handler_result handle_execute_workflow(handler_context& ctx, const delivery& d) {
   auto msg = decode_execute_workflow(d.payload);
   if (!msg) return poison(ctx, d, "undecodable execute_workflow: " + describe(msg.error()));
-  if (!d.execution_id.empty() && d.execution_id != msg->execution_id)
-    return poison(ctx, d,
-                  "envelope execution_id '" + d.execution_id + "' differs from the body's '" +
-                      msg->execution_id + "'");
+  if (auto mismatch = execution_id_mismatch(d, msg->execution_id)) return poison(ctx, d, *mismatch);
   auto wf = ctx.topo.workflows.find(msg->workflow);
   if (wf == ctx.topo.workflows.end())
     // Maybe only this node's topology lacks it (a rolling deploy): back off and let

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <csignal>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "actors/actors.hpp"
@@ -17,8 +18,49 @@
 #include "actors/node_http.hpp"
 #include "messages/type_ids.hpp"
 #include "persistence/migrator.hpp"
+#include "persistence/node_registry_store.hpp"
 
 namespace postbox {
+
+namespace {
+
+/// Registers the node's name, refusing to run beside a live process of the same name
+/// (heartbeat fresher than 3 intervals). A restart right after a crash waits for the
+/// dead process's heartbeat to go stale; a live one keeps it fresh, so we give up.
+int claim_node_name(const runtime_config& rt) {
+  const auto fresh_within = 3 * rt.heartbeat_interval;
+  const auto deadline = std::chrono::steady_clock::now() + fresh_within + 2 * rt.heartbeat_interval;
+  node_registration me;
+  me.name = rt.node_name;
+  me.host = rt.node().host;
+  me.control_port = rt.node().control_port;
+  me.http_port = rt.node().http_port;
+  for (const auto& a : rt.node().actors) me.roles.push_back(a.role);
+  me.pid = static_cast<int32_t>(::getpid());
+  pg_session session{rt.session("postbox-node-register")};
+  node_registry_store nodes{session};
+  for (;;) {
+    auto claim = nodes.register_node(me, fresh_within);
+    if (!claim) {
+      std::cerr << "postbox-node: cannot register node '" << rt.node_name
+                << "': " << describe(claim.error()) << "\n";
+      return 1;
+    }
+    if (claim->registered) return 0;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::ostringstream age;
+      age.precision(1);
+      age << std::fixed << claim->heartbeat_age_s;
+      std::cerr << "postbox-node: node '" << rt.node_name << "' is already running (pid "
+                << claim->holder_pid << " on " << claim->holder_host << ", heartbeat " << age.str()
+                << "s ago); refusing to start a second process with its name\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
 
 int run_node(const node_options& opts) {
   auto topo = load_topology_file(opts.topology_path);
@@ -58,6 +100,7 @@ int run_node(const node_options& opts) {
       return 1;
     }
   }
+  if (int rc = claim_node_name(*rt); rc != 0) return rc;
   // Every thread CAF starts inherits this mask; only the waiter below takes signals.
   sigset_t signals;
   sigemptyset(&signals);

@@ -24,6 +24,9 @@ caf::behavior outbox_actor(caf::stateful_actor<outbox_state>* self, runtime_ptr 
   cfg.webhook_url = rt->topo.webhooks.url;
   cfg.max_attempts = rt->topo.webhooks.max_attempts;
   cfg.timeout = rt->topo.webhooks.timeout;
+  cfg.usage_url = rt->topo.usage.url;
+  cfg.usage_max_attempts = rt->topo.usage.max_attempts;
+  cfg.usage_timeout = rt->topo.usage.timeout;
   st.dispatcher = std::make_unique<outbox_dispatcher>(*st.session, cfg, rt->node_name + "/outbox");
   self->send(self, tick_atom::value);
   return {

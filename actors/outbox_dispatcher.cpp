@@ -34,7 +34,9 @@ std::chrono::milliseconds backoff(const outbox_dispatcher_config& cfg, int attem
 
 caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
   outbox_run_counts counts;
-  auto items = outbox_.claim_for_delivery(cfg_.batch, cfg_.claim_lease, owner_);
+  std::vector<std::string> kinds{"webhook"};
+  if (!cfg_.usage_url.empty()) kinds.emplace_back("usage");
+  auto items = outbox_.claim_for_delivery(cfg_.batch, cfg_.claim_lease, owner_, kinds);
   if (!items) return items.error();
   auto started = std::chrono::steady_clock::now();
   bool first = true;
@@ -45,9 +47,13 @@ caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
       break;
     first = false;
     std::string error;
-    if (item.kind == "webhook" && !cfg_.webhook_url.empty()) {
-      auto res = post_json(cfg_.webhook_url, item.payload,
-                           {{"Idempotency-Key", idempotency_key(item)}}, cfg_.timeout);
+    const bool usage = item.kind == "usage";
+    const std::string& url = usage ? cfg_.usage_url : cfg_.webhook_url;
+    const int32_t max_attempts = usage ? cfg_.usage_max_attempts : cfg_.max_attempts;
+    if (!url.empty()) {
+      auto key = usage ? item.execution_id + ":usage" : idempotency_key(item);
+      auto res = post_json(url, item.payload, {{"Idempotency-Key", key}},
+                           usage ? cfg_.usage_timeout : cfg_.timeout);
       if (!res.ok()) error = res.error.empty() ? "HTTP " + std::to_string(res.status) : res.error;
     }
     if (error.empty()) {
@@ -56,8 +62,8 @@ caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
       ++counts.delivered;
       continue;
     }
-    auto state = outbox_.mark_failed(item, backoff(cfg_, item.attempts), cfg_.max_attempts,
-                                     utf8_sanitize(error));
+    auto state =
+        outbox_.mark_failed(item, backoff(cfg_, item.attempts), max_attempts, utf8_sanitize(error));
     if (!state) {
       if (is(state.error(), errc::lease_lost)) continue;
       return state.error();

@@ -1,6 +1,8 @@
 // Delivers outbox rows: webhooks are POSTed (Idempotency-Key: <execution_id>:<status>)
-// and retried with exponential backoff up to max_attempts, then marked failed;
-// usage records are settled in place. A dispatcher that dies mid-POST hands its
+// and usage records to the usage URL (Idempotency-Key: <execution_id>:usage), retried
+// with exponential backoff up to max_attempts, then marked failed. Without a usage
+// URL usage rows are not touched (they stay pending: nothing claims a delivery that
+// did not happen). A dispatcher that dies mid-POST hands its
 // rows on when their claim lease runs out: the receiver may see a key twice,
 // which is what the Idempotency-Key is for.
 #pragma once
@@ -16,7 +18,10 @@ namespace postbox {
 struct outbox_dispatcher_config {
   std::string webhook_url;  // empty: webhooks are settled without a POST
   int32_t max_attempts = 10;
-  std::chrono::milliseconds timeout{5000};       // per POST
+  std::chrono::milliseconds timeout{5000};  // per POST
+  std::string usage_url;                    // empty: usage rows stay pending, undelivered
+  int32_t usage_max_attempts = 10;
+  std::chrono::milliseconds usage_timeout{5000};
   std::chrono::milliseconds claim_lease{30000};  // a claimed row is not due again before this
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_cap{60000};
@@ -24,7 +29,7 @@ struct outbox_dispatcher_config {
 };
 
 struct outbox_run_counts {
-  int delivered = 0;  // settled: 2xx, or a usage record
+  int delivered = 0;  // settled: 2xx (or a webhook with no url configured)
   int retrying = 0;   // failed this time, scheduled again
   int failed = 0;     // failed for good after max_attempts
 };

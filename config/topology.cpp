@@ -13,6 +13,7 @@
 #include <optional>
 #include <utility>
 
+#include "messages/messages.hpp"
 #include "persistence/conninfo.hpp"
 
 namespace postbox {
@@ -274,8 +275,8 @@ class loader {
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
-                           {"cluster", "database", "queues", "workflows", "webhooks", "reaper",
-                            "control", "nodes", "drain_timeout"});
+                           {"cluster", "database", "queues", "workflows", "webhooks", "usage",
+                            "reaper", "control", "nodes", "drain_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -291,6 +292,7 @@ class loader {
     if (const entry* e = m.given("queues")) queues(*e, t);
     if (const entry* e = m.given("workflows")) workflows(*e, t);
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
+    if (const entry* e = m.given("usage")) t.usage = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
@@ -298,6 +300,7 @@ class loader {
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);
     check_queue_names(m, t);
+    check_pipeline_queues(*nodes_entry, t);
     return t;
   }
 
@@ -726,6 +729,22 @@ class loader {
         fail(q.key_node.Mark(), all.path,
              "unknown queue " + shown(q.key) + suggestion(q.key, consumed) +
                  "; queues: " + joined(consumed));
+  }
+
+  // A cluster that runs workflows needs a consumer of every queue the pipeline sends
+  // to; without one its executions would wait there forever, silently.
+  void check_pipeline_queues(const entry& nodes_entry, const topology& t) const {
+    if (t.workflows.empty()) return;
+    for (const char* queue : pipeline_queues) {
+      bool consumed = false;
+      for (const auto& [name, node] : t.nodes)
+        for (const auto& a : node.actors) consumed = consumed || a.queue == queue;
+      if (!consumed)
+        fail(nodes_entry.key_node.Mark(), nodes_entry.path,
+             "no node consumes queue " + shown(queue) +
+                 ", which the workflows' pipeline sends to (give a node { role: " + queue +
+                 " } on that queue)");
+    }
   }
 
   std::string source_;

@@ -117,6 +117,9 @@ struct topology {
   std::map<std::string, queue_config> queues;
   std::map<std::string, workflow_config> workflows;
   webhook_config webhooks;
+  /// Where usage records are POSTed (same shape as webhooks); without a url they stay
+  /// pending in the outbox, undelivered.
+  webhook_config usage;
   reaper_config reaper;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives

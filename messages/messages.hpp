@@ -15,6 +15,14 @@ inline constexpr const char* execute_workflow_type = "execute_workflow";
 inline constexpr const char* process_file_batch_type = "process_file_batch";
 inline constexpr const char* execution_callback_type = "execution_callback";
 
+// Queues the file pipeline sends to (the consumer roles' default queues). The topology
+// loader refuses a cluster with workflows in which no node consumes one of them.
+inline constexpr const char* orchestrator_queue = "orchestrator";
+inline constexpr const char* file_batch_queue = "file_batch";
+inline constexpr const char* callback_queue = "callback";
+inline constexpr const char* pipeline_queues[] = {orchestrator_queue, file_batch_queue,
+                                                  callback_queue};
+
 /// A message to enqueue later (e.g. when the current one succeeds or fails).
 struct continuation {
   std::string queue;

@@ -35,6 +35,12 @@ caf::expected<arrival> barrier_store::arrive(tx_context& tx, const std::string& 
   return a;
 }
 
+caf::expected<barrier_state> barrier_store::lock(tx_context& tx, const std::string& execution_id) {
+  auto r = tx.exec("barrier_lock", execution_id);
+  if (r.empty()) return make_error(errc::not_found, "no barrier armed for " + execution_id);
+  return barrier_state{r[0][0].as<int32_t>(), r[0][1].as<int32_t>(), r[0][2].as<bool>()};
+}
+
 caf::error barrier_store::arm(const std::string& execution_id, int32_t expected) {
   return session_.transact(retry_policy::once,
                            [&](tx_context& tx) { return arm(tx, execution_id, expected); });

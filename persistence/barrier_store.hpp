@@ -32,6 +32,9 @@ class barrier_store {
   static caf::error arm(tx_context& tx, const std::string& execution_id, int32_t expected);
   static caf::expected<arrival> arrive(tx_context& tx, const std::string& execution_id,
                                        int32_t batch_index);
+  /// The barrier, locked FOR SHARE until the transaction ends (no arrival can fire it
+  /// meanwhile); not_found when none is armed.
+  static caf::expected<barrier_state> lock(tx_context& tx, const std::string& execution_id);
 
  private:
   pg_session& session_;

@@ -17,4 +17,24 @@ caf::error node_registry_store::heartbeat(const node_registration& node) {
       tx_kind::single_statement);
 }
 
+caf::expected<node_claim> node_registry_store::register_node(
+    const node_registration& node, std::chrono::milliseconds fresh_within) {
+  // Never retried: had a lost reply committed, a retry would find our own fresh row.
+  return session_.transact_value<node_claim>(
+      retry_policy::never,
+      [&](tx_context& tx) -> caf::expected<node_claim> {
+        std::vector<std::optional<std::string>> roles(node.roles.begin(), node.roles.end());
+        auto r = tx.exec("nodes_register", node.name, node.host, node.control_port, node.http_port,
+                         detail::pg_text_array(roles), node.pid,
+                         static_cast<int64_t>(fresh_within.count()));
+        node_claim out;
+        out.registered = r[0][0].as<bool>();
+        out.holder_pid = r[0][1].as<int32_t>();
+        out.holder_host = r[0][2].c_str();
+        out.heartbeat_age_s = r[0][3].as<double>();
+        return out;
+      },
+      tx_kind::single_statement);
+}
+
 }  // namespace postbox

@@ -2,6 +2,8 @@
 // operators (and `postbox nodes`) can tell live nodes from stale ones.
 #pragma once
 
+#include <caf/expected.hpp>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -18,9 +20,23 @@ struct node_registration {
   int32_t pid = 0;
 };
 
+/// What registering a node's name found.
+struct node_claim {
+  bool registered = false;  // this process holds the name now
+  // The holder before this call (when there was a row): who refused us, if anyone.
+  int32_t holder_pid = 0;
+  std::string holder_host;
+  double heartbeat_age_s = 0;
+};
+
 class node_registry_store {
  public:
   explicit node_registry_store(pg_session& session) : session_(session) {}
+
+  /// Registers `node` (heartbeat_at = now()) unless another process holds its name
+  /// with a heartbeat fresher than `fresh_within`; one atomic statement.
+  caf::expected<node_claim> register_node(const node_registration& node,
+                                          std::chrono::milliseconds fresh_within);
 
   /// Upserts the row and sets heartbeat_at = now(); idempotent.
   caf::error heartbeat(const node_registration& node);

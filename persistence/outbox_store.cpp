@@ -17,11 +17,14 @@ caf::expected<bool> outbox_store::enqueue(const std::string& execution_id, const
 }
 
 caf::expected<std::vector<outbox_item>> outbox_store::claim_for_delivery(
-    int max, std::chrono::milliseconds lease, const std::string& owner) {
+    int max, std::chrono::milliseconds lease, const std::string& owner,
+    const std::vector<std::string>& kinds) {
   return session_.transact_value<std::vector<outbox_item>>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<outbox_item>> {
         std::vector<outbox_item> out;
-        auto r = tx.exec("outbox_claim", max, static_cast<int64_t>(lease.count()), owner);
+        std::vector<std::optional<std::string>> k(kinds.begin(), kinds.end());
+        auto r = tx.exec("outbox_claim", max, static_cast<int64_t>(lease.count()), owner,
+                         detail::pg_text_array(k));
         for (const auto& row : r)
           out.push_back(outbox_item{row[0].as<int64_t>(), row[1].c_str(), row[2].c_str(),
                                     row[3].c_str(), row[4].as<int32_t>()});

@@ -28,9 +28,10 @@ class outbox_store {
   /// True when this call created the row; false when (execution, kind) existed.
   caf::expected<bool> enqueue(const std::string& execution_id, const std::string& kind,
                               const std::string& payload);
-  caf::expected<std::vector<outbox_item>> claim_for_delivery(int max,
-                                                             std::chrono::milliseconds lease,
-                                                             const std::string& owner);
+  /// Claims up to `max` due rows of `kinds`; rows of other kinds are left pending.
+  caf::expected<std::vector<outbox_item>> claim_for_delivery(
+      int max, std::chrono::milliseconds lease, const std::string& owner,
+      const std::vector<std::string>& kinds = {"webhook", "usage"});
   caf::error mark_delivered(const outbox_item& item);
   /// Schedules another attempt after `retry_in`, or marks the row failed for good
   /// once `max_attempts` is reached; returns the resulting state.

@@ -1,6 +1,7 @@
 // Multi-store transactions.
 #include "persistence/units_of_work.hpp"
 
+#include "messages/utf8.hpp"
 #include "persistence/claims_store.hpp"
 #include "persistence/detail/terminal.hpp"
 #include "persistence/detail/tx_context.hpp"
@@ -52,6 +53,8 @@ const char* to_string(finish_outcome x) {
       return "already_completed";
     case finish_outcome::not_executing:
       return "not_executing";
+    case finish_outcome::barrier_not_fired:
+      return "barrier_not_fired";
   }
   return "unknown";
 }
@@ -104,11 +107,29 @@ caf::expected<start_outcome> start_execution(pg_session& session, const start_re
       });
 }
 
-caf::expected<finish_outcome> finish_execution(pg_session& session, const lease& delivery,
-                                               const std::string& execution_id,
-                                               const std::optional<outgoing_message>& on_success) {
-  return session.transact_value<finish_outcome>(
-      retry_policy::once, [&](tx_context& tx) -> caf::expected<finish_outcome> {
+caf::expected<finish_result> finish_execution(pg_session& session, const lease& delivery,
+                                              const std::string& execution_id,
+                                              const std::optional<outgoing_message>& on_success,
+                                              const std::string& message_label) {
+  return session.transact_value<finish_result>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<finish_result> {
+        // Guarantee 9: COMPLETED only after every batch arrived. The lock keeps the
+        // answer true until commit (a racing last arrival waits for us, then fires).
+        auto barrier = barrier_store::lock(tx, execution_id);
+        if (!barrier && !is(barrier.error(), errc::not_found)) return barrier.error();
+        if (!barrier || !barrier->fired) {
+          finish_result out;
+          out.outcome = finish_outcome::barrier_not_fired;
+          out.dead_letter_reason = utf8_sanitize(
+              message_label + ": execution_callback for execution '" + execution_id + "' " +
+              (barrier ? "before its barrier fired (" + std::to_string(barrier->remaining) +
+                             " of " + std::to_string(barrier->expected) + " batches still expected)"
+                       : "with no barrier armed (the execution never started its batches)") +
+              ": a stray callback completes nothing");
+          auto dl = mailbox_store::dead_letter(tx, delivery, out.dead_letter_reason);
+          if (!dl) return dl.error();
+          return out;
+        }
         if (auto err = mailbox_store::ack(tx, delivery)) return err;
         auto moved = execution_store::transition(tx, execution_id, {execution_status::executing},
                                                  execution_status::completed);
@@ -116,8 +137,10 @@ caf::expected<finish_outcome> finish_execution(pg_session& session, const lease&
         if (!*moved) {
           auto exec = execution_store::get(tx, execution_id);
           if (!exec) return exec.error();
-          return exec->status == execution_status::completed ? finish_outcome::already_completed
-                                                             : finish_outcome::not_executing;
+          return finish_result{exec->status == execution_status::completed
+                                   ? finish_outcome::already_completed
+                                   : finish_outcome::not_executing,
+                               {}};
         }
         if (auto err = detail::record_terminal(tx, execution_id)) return err;
         if (auto err = claims_store::tombstone(tx, execution_id, "callback")) return err;
@@ -125,7 +148,7 @@ caf::expected<finish_outcome> finish_execution(pg_session& session, const lease&
           auto id = mailbox_store::send(tx, *on_success);
           if (!id) return id.error();
         }
-        return finish_outcome::completed;
+        return finish_result{finish_outcome::completed, {}};
       });
 }
 

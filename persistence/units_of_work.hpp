@@ -61,15 +61,25 @@ caf::expected<start_outcome> start_execution(pg_session& session, const start_re
 enum class finish_outcome {
   completed,          // this delivery completed it: status, counts, outbox rows, continuation
   already_completed,  // a prior delivery completed it: acked, no side effects again
-  not_executing,      // ERROR/STOPPED (e.g. poisoned) or never started: acked, nothing else
+  not_executing,      // ERROR/STOPPED (e.g. poisoned) after its barrier fired: acked, nothing else
+  barrier_not_fired,  // a stray callback (its barrier has not fired): dead-lettered, nothing else
 };
 const char* to_string(finish_outcome x);
 
-/// One transaction: ack + CAS EXECUTING -> COMPLETED with counts from file_results +
-/// webhook/usage outbox rows + tombstone + `on_success` (when given).
-caf::expected<finish_outcome> finish_execution(pg_session& session, const lease& delivery,
-                                               const std::string& execution_id,
-                                               const std::optional<outgoing_message>& on_success);
+struct finish_result {
+  finish_outcome outcome = finish_outcome::completed;
+  std::string dead_letter_reason;  // set for barrier_not_fired
+};
+
+/// One transaction. The execution's barrier is read FOR SHARE first: unless it has
+/// fired, the callback is stray and is dead-lettered (reason prefixed by
+/// `message_label`) with no other change. Otherwise: ack + CAS EXECUTING -> COMPLETED
+/// with counts from file_results + webhook/usage outbox rows + tombstone +
+/// `on_success` (when given).
+caf::expected<finish_result> finish_execution(pg_session& session, const lease& delivery,
+                                              const std::string& execution_id,
+                                              const std::optional<outgoing_message>& on_success,
+                                              const std::string& message_label);
 
 struct poison_request {
   lease delivery;

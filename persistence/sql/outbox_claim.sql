@@ -1,8 +1,9 @@
--- Takes up to $1 due rows for delivery by $3; they are not due again for $2 ms
--- (a dispatcher that dies mid-POST hands them on). attempts is the fencing token.
+-- Takes up to $1 due rows of the kinds $4 for delivery by $3; they are not due again
+-- for $2 ms (a dispatcher that dies mid-POST hands them on). attempts is the fencing
+-- token. A kind the dispatcher has nowhere to send is not taken: it stays pending.
 WITH due AS (
   SELECT id FROM postbox.outbox
-  WHERE state = 'pending' AND next_attempt_at <= now()
+  WHERE state = 'pending' AND next_attempt_at <= now() AND kind = ANY ($4::text[])
   ORDER BY next_attempt_at, id
   LIMIT $1
   FOR UPDATE SKIP LOCKED

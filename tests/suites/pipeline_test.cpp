@@ -251,7 +251,7 @@ CAF_TEST(on_success never fires for an execution that ended in error) {
   CAF_CHECK_EQUAL(r.detail, "execution already terminal; batch skipped");
   CAF_CHECK_EQUAL(queued(callback_queue), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 0);
-  // A callback racing in anyway is acked without completing anything.
+  // A callback racing in anyway (its barrier never fired) is dead-lettered, completing nothing.
   CAF_REQUIRE(mailbox.send({callback_queue, execution_callback_type, "e-err", "org-1",
                             to_json(execution_callback{"e-err"}),
                             test::continuation_headers(true, true), 0ms}));
@@ -265,7 +265,10 @@ CAF_TEST(on_success never fires for an execution that ended in error) {
   CAF_CHECK_EQUAL(text("SELECT payload->>'status' FROM postbox.outbox WHERE kind = 'webhook'"),
                   "ERROR");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue <> 'hooks'"), 0);
-  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'execution_callback' "
+                    "AND reason LIKE '%before its barrier fired%'"),
+                  1);
 }
 
 CAF_TEST(reads and leases lost to outages charge no attempt) {

@@ -16,6 +16,9 @@ namespace {
 // Two valid lines that most bad inputs below extend, so their line numbers start at 3.
 const std::string db = "database: {dsn: 'dbname=x'}\n";
 const std::string one_node = "nodes: {a: {actors: [{role: file_batch}]}}\n";
+// One node with every pipeline role: what a topology with workflows needs.
+const std::string pipeline_node =
+    "nodes: {a: {actors: [{role: orchestrator}, {role: file_batch}, {role: callback}]}}\n";
 
 std::string source_dir() {
   if (const char* dir = std::getenv("POSTBOX_SOURCE_DIR")) return dir;
@@ -183,7 +186,7 @@ CAF_TEST(durations) {
 }
 
 CAF_TEST(processor options become json) {
-  auto t = load_topology_string(db + one_node +
+  auto t = load_topology_string(db + pipeline_node +
                                     "workflows:\n"
                                     "  run: {processor: exec, options: {argv: [prog, 1, '{path}'], "
                                     "timeout: 30s}}\n"
@@ -291,7 +294,7 @@ CAF_TEST(an unknown processor is an error unless registered) {
                            "    processor: checksun\n";
   expect_error(yaml, {"bad.yaml:5:16: workflows.docs.processor: unknown processor 'checksun' "
                       "(did you mean 'checksum'?)"});
-  const std::string mine = db + one_node + "workflows: {docs: {processor: mine}}\n";
+  const std::string mine = db + pipeline_node + "workflows: {docs: {processor: mine}}\n";
   expect_error(mine, {"bad.yaml:3:31: workflows.docs.processor: unknown processor 'mine'"});
   CAF_CHECK_EQUAL(error_of(mine, {"mine"}), "");
   expect_error(db + one_node + "workflows: {docs: {batch_size: 3}}\n",
@@ -402,4 +405,46 @@ CAF_TEST(a missing file cannot be read) {
   auto d = load_topology_file(source_dir() + "/config");
   CAF_REQUIRE(!d);
   CAF_CHECK_NOT_EQUAL(describe(d.error()).find(": cannot read file"), std::string::npos);
+}
+
+CAF_TEST(a cluster with workflows needs a consumer of every pipeline queue) {
+  const std::string wf = "workflows: {docs: {processor: checksum}}\n";
+  // No callback role on any node: every execution would wait for its callback forever.
+  expect_error(db + wf +
+                   "nodes:\n"
+                   "  a: {actors: [{role: orchestrator}, {role: file_batch}]}\n"
+                   "  b: {actors: [{role: file_batch}, {role: reaper}]}\n",
+               {"bad.yaml:3:1: nodes: no node consumes queue 'callback', which the workflows' "
+                "pipeline sends to"});
+  // The callback role moved to another queue: nothing consumes `callback` either.
+  expect_error(db + wf +
+                   "nodes:\n"
+                   "  a:\n"
+                   "    actors:\n"
+                   "      - {role: orchestrator}\n"
+                   "      - {role: file_batch}\n"
+                   "      - {role: callback, queue: other}\n",
+               {"bad.yaml:3:1: nodes: no node consumes queue 'callback'"});
+  expect_error(db + wf + "nodes: {a: {actors: [{role: file_batch}, {role: callback}]}}\n",
+               {"bad.yaml:3:1: nodes: no node consumes queue 'orchestrator'"});
+  // Spread over nodes is fine, and so is a cluster without workflows.
+  CAF_CHECK(load_topology_string(db + wf +
+                                     "nodes:\n"
+                                     "  a: {actors: [{role: orchestrator}, {role: callback}]}\n"
+                                     "  b: {actors: [{role: file_batch}]}\n",
+                                 "ok.yaml"));
+  CAF_CHECK(load_topology_string(db + one_node, "ok.yaml"));
+}
+
+CAF_TEST(usage records have their own url) {
+  auto t = load_topology_string(
+      db + one_node + "usage: {url: 'http://127.0.0.1:9/usage', max_attempts: 3, timeout: 2s}\n",
+      "ok.yaml");
+  CAF_REQUIRE(t);
+  CAF_CHECK_EQUAL(t->usage.url, "http://127.0.0.1:9/usage");
+  CAF_CHECK_EQUAL(t->usage.max_attempts, 3);
+  CAF_CHECK_EQUAL(t->usage.timeout.count(), 2000);
+  CAF_CHECK(load_topology_string(db + one_node, "ok.yaml")->usage.url.empty());
+  expect_error(db + one_node + "usage: {url: 'ftp://x'}\n",
+               {"bad.yaml:3:14: usage.url: expected an http:// or https:// URL"});
 }
