@@ -7,9 +7,7 @@
 #include <csignal>
 
 #include "actors/http_client.hpp"
-#include "messages/json_codec.hpp"
-#include "messages/messages.hpp"
-#include "persistence/units_of_work.hpp"
+#include "support/executions.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
 
@@ -54,30 +52,16 @@ nodes:
   }
 
   std::vector<std::string> files(const std::string& prefix, int n) {
-    std::vector<std::string> out;
-    for (int i = 0; i < n; ++i)
-      out.push_back(test::write_file(dir + "/in/" + prefix + std::to_string(i) + ".txt",
-                                     prefix + " " + std::to_string(i) + "\n"));
-    return out;
+    return test::make_files(dir, prefix, n);
   }
 
   std::string submit(const std::string& workflow, const std::vector<std::string>& paths) {
-    pg_session s{{dsn, "test-submit"}};
-    execute_workflow msg;
-    msg.workflow = workflow;
-    msg.execution_id = "exec-" + std::to_string(++submitted);
-    msg.files = paths;
-    outgoing_message m{
-        "orchestrator", execute_workflow_type, msg.execution_id, "", to_json(msg), "{}", 0ms};
-    auto err = submit_execution(
-        s, {msg.execution_id, "", workflow, 1, static_cast<int32_t>(paths.size())}, m);
-    if (err) CAF_FAIL("submit failed: " << describe(err));
-    return msg.execution_id;
+    auto id = "exec-" + std::to_string(++submitted);
+    test::submit_files(dsn, id, workflow, paths, 1);
+    return id;
   }
 
-  std::string status(const std::string& id) {
-    return test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + id + "'");
-  }
+  std::string status(const std::string& id) { return test::execution_status(dsn, id); }
   long long count(const std::string& sql) { return test::count(dsn, sql); }
   long long results(const std::string& id) {
     return count("SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + id + "'");
@@ -86,15 +70,30 @@ nodes:
     auto s = status(id);
     return s == "COMPLETED" || s == "ERROR" || s == "STOPPED";
   }
-  bool webhook_delivered(const std::string& id) {
-    return test::wait_until(
-        [&] {
-          return count(
-                     "SELECT count(*) FROM postbox.outbox WHERE kind = 'webhook' AND state = "
-                     "'delivered' AND execution_id = '" +
-                     id + "'") == 1;
-        },
-        15s, 100ms);
+  bool webhook_delivered(const std::string& id) { return test::webhook_delivered(dsn, id); }
+  /// A node whose queues use defaults but short leases; drain_timeout 2s.
+  std::string plain_topology(const std::string& name) {
+    return topology(name,
+                    "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, "
+                    "poll_interval: 200ms }",
+                    "2s");
+  }
+  /// True while a node holds the lease of `id`'s batch.
+  bool batch_running(const std::string& id) {
+    return count(
+               "SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+               "receipt IS NOT NULL AND execution_id = '" +
+               id + "'") == 1;
+  }
+  /// SIGTERM, then the exit code and how long the node took to exit.
+  std::pair<int, std::chrono::milliseconds> sigterm(test::node_process& node) {
+    auto t0 = std::chrono::steady_clock::now();
+    node.signal(SIGTERM);
+    int code = node.wait_exit(20s);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
+    CAF_MESSAGE("exit took " << took.count() << "ms");
+    return {code, took};
   }
   int healthz() {
     return http_get("http://127.0.0.1:" + std::to_string(http_port) + "/healthz", 1s).status;
@@ -187,37 +186,18 @@ CAF_TEST(a hung handler is failed after max handler time and the node keeps serv
   CAF_CHECK(test::wait_until([&] { return status(next) == "COMPLETED"; }, 20s, 100ms));
   CAF_CHECK_EQUAL(results(next), 6);
   // SIGTERM with stuck threads: the node does not wait for them.
-  auto t0 = std::chrono::steady_clock::now();
-  a.signal(SIGTERM);
-  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
-  auto took = std::chrono::steady_clock::now() - t0;
-  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                           << "ms");
+  auto [code, took] = sigterm(a);
+  CAF_CHECK_EQUAL(code, 0);
   CAF_CHECK_LESS(took, 6s);  // no drain to wait for: not held by the stuck threads
 }
 
 CAF_TEST(sigterm during a long handler exits within drain timeout and gives it back) {
-  auto topo = topology("drain",
-                       "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, "
-                       "poll_interval: 200ms }",
-                       "2s");
-  test::node_process a(topo, "a", dsn);
+  test::node_process a(plain_topology("drain"), "a", dsn);
   CAF_REQUIRE(a.start());
   auto id = submit("hang", {test::write_file(dir + "/in/y.hang", "zzz\n")});
-  CAF_REQUIRE(test::wait_until(
-      [&] {
-        return count(
-                   "SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
-                   "receipt IS NOT NULL AND execution_id = '" +
-                   id + "'") == 1;
-      },
-      15s, 50ms));
-  auto t0 = std::chrono::steady_clock::now();
-  a.signal(SIGTERM);
-  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
-  auto took = std::chrono::steady_clock::now() - t0;
-  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                           << "ms");
+  CAF_REQUIRE(test::wait_until([&] { return batch_running(id); }, 15s, 50ms));
+  auto [code, took] = sigterm(a);
+  CAF_CHECK_EQUAL(code, 0);
   CAF_CHECK_GREATER_OR_EQUAL(took, 2s);  // it waited for the handler up to drain_timeout
   CAF_CHECK_LESS(took, 6s);              // drain_timeout 2s, with room for a busy machine
   // Given back, uncharged: visible again for another node, nothing lost.
@@ -229,34 +209,18 @@ CAF_TEST(sigterm during a long handler exits within drain timeout and gives it b
 }
 
 CAF_TEST(sigterm with the database unreachable still exits within drain timeout) {
-  auto topo = topology("gone",
-                       "{ visibility_timeout: 2s, max_attempts: 3, claim_batch: 4, "
-                       "poll_interval: 200ms }",
-                       "2s");
-  test::node_process a(topo, "a", dsn);
+  test::node_process a(plain_topology("gone"), "a", dsn);
   CAF_REQUIRE(a.start());
   auto id = submit("hang", {test::write_file(dir + "/in/z.hang", "zzz\n")});
-  CAF_REQUIRE(test::wait_until(
-      [&] {
-        return count(
-                   "SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch' AND "
-                   "receipt IS NOT NULL AND execution_id = '" +
-                   id + "'") == 1;
-      },
-      15s, 50ms));
+  CAF_REQUIRE(test::wait_until([&] { return batch_running(id); }, 15s, 50ms));
   // The node's database goes away: no new connection, every open one ended.
   auto db = test::scalar(dsn, "SELECT current_database()");
   auto admin = test::server_dsn();
   test::exec(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS false");
   test::exec(admin,
              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'");
-  auto t0 = std::chrono::steady_clock::now();
-  a.signal(SIGTERM);
-  int code = a.wait_exit(20s);
-  auto took = std::chrono::steady_clock::now() - t0;
+  auto [code, took] = sigterm(a);
   test::exec(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS true");
-  CAF_MESSAGE("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                           << "ms");
   CAF_CHECK_EQUAL(code, 0);
   CAF_CHECK_LESS(took, 7s);  // drain_timeout 2s (+2s at the very most), room for a busy machine
   // Nothing lost: the delivery is still there, and comes back when its lease runs out.

@@ -10,6 +10,7 @@
 #include "messages/json_codec.hpp"
 #include "messages/messages.hpp"
 #include "persistence/units_of_work.hpp"
+#include "support/executions.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
 
@@ -52,32 +53,17 @@ nodes:
   int topologies = 0;
 
   std::vector<std::string> make_files(const std::string& prefix, int n) {
-    std::vector<std::string> files;
-    for (int i = 0; i < n; ++i)
-      files.push_back(test::write_file(dir + "/in/" + prefix + std::to_string(i) + ".txt",
-                                       "content " + std::to_string(i) + "\n"));
-    return files;
+    return test::make_files(dir, prefix, n);
   }
 
   std::string submit(const std::string& workflow, const std::vector<std::string>& files) {
-    pg_session s{{dsn, "test-submit"}};
-    execute_workflow msg;
-    msg.workflow = workflow;
-    msg.execution_id = "exec-" + std::to_string(++submitted);
-    msg.org = "org-g";
-    msg.files = files;
-    outgoing_message m{
-        "orchestrator", execute_workflow_type, msg.execution_id, "org-g", to_json(msg), "{}", 0ms};
-    auto err = submit_execution(
-        s, {msg.execution_id, "org-g", workflow, 10, static_cast<int32_t>(files.size())}, m);
-    if (err) CAF_FAIL("submit failed: " << describe(err));
-    return msg.execution_id;
+    auto id = "exec-" + std::to_string(++submitted);
+    test::submit_files(dsn, id, workflow, files, 10, "org-g");
+    return id;
   }
 
   long long count(const std::string& sql) { return test::count(dsn, sql); }
-  std::string status(const std::string& id) {
-    return test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + id + "'");
-  }
+  std::string status(const std::string& id) { return test::execution_status(dsn, id); }
   bool reaches(const std::string& id, const std::string& want, std::chrono::milliseconds d) {
     return test::wait_until([&] { return status(id) == want; }, d, 100ms);
   }
