@@ -34,8 +34,12 @@ std::chrono::milliseconds backoff(const outbox_dispatcher_config& cfg, int attem
 
 caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
   outbox_run_counts counts;
-  std::vector<std::string> kinds{"webhook"};
+  // A kind with no url configured is not claimed: its rows stay pending (never
+  // marked delivered without a POST) until a url is configured.
+  std::vector<std::string> kinds;
+  if (!cfg_.webhook_url.empty()) kinds.emplace_back("webhook");
   if (!cfg_.usage_url.empty()) kinds.emplace_back("usage");
+  if (kinds.empty()) return counts;
   auto items = outbox_.claim_for_delivery(cfg_.batch, cfg_.claim_lease, owner_, kinds);
   if (!items) return items.error();
   auto started = std::chrono::steady_clock::now();
@@ -50,7 +54,7 @@ caf::expected<outbox_run_counts> outbox_dispatcher::run_once() {
     const bool usage = item.kind == "usage";
     const std::string& url = usage ? cfg_.usage_url : cfg_.webhook_url;
     const int32_t max_attempts = usage ? cfg_.usage_max_attempts : cfg_.max_attempts;
-    if (!url.empty()) {
+    {
       auto key = usage ? item.execution_id + ":usage" : idempotency_key(item);
       auto res = post_json(url, item.payload, {{"Idempotency-Key", key}},
                            usage ? cfg_.usage_timeout : cfg_.timeout);

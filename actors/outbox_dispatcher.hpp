@@ -16,7 +16,7 @@
 namespace postbox {
 
 struct outbox_dispatcher_config {
-  std::string webhook_url;  // empty: webhooks are settled without a POST
+  std::string webhook_url;  // empty: webhook rows are not claimed (they stay pending)
   int32_t max_attempts = 10;
   std::chrono::milliseconds timeout{5000};  // per POST
   std::string usage_url;                    // empty: usage rows stay pending, undelivered

@@ -172,6 +172,17 @@ CAF_TEST(webhooks are retried while the receiver is down and delivered once when
                   "3");
 }
 
+CAF_TEST(without a url nothing is claimed or marked delivered) {
+  CAF_REQUIRE(value_of(outbox.enqueue("e-1", "webhook", R"({"execution_id":"e-1"})")));
+  CAF_REQUIRE(value_of(outbox.enqueue("e-1", "usage", R"({"execution_id":"e-1"})")));
+  outbox_dispatcher_config cfg;  // webhooks and usage both without a url
+  outbox_dispatcher dispatcher{session, cfg, "a/outbox"};
+  auto r = value_of(dispatcher.run_once());
+  CAF_CHECK_EQUAL(r.delivered + r.retrying + r.failed, 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.outbox WHERE state = 'pending' AND attempts = 0"),
+                  2);
+}
+
 CAF_TEST(a webhook fails for good after max_attempts) {
   CAF_REQUIRE(
       value_of(outbox.enqueue("e-3", "webhook", R"({"execution_id":"e-3","status":"COMPLETED"})")));
