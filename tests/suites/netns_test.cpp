@@ -340,19 +340,29 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
       "SELECT string_agg(id::text, ',') FROM postbox.mailbox WHERE lease_owner LIKE 'b/%' AND "
       "visible_at > now()";
   std::string held_by_b;
-  CAF_REQUIRE(test::wait_until(
-      [&] {
-        if (l.count(results_per_execution) != executions) return false;
-        held_by_b = l.sql(b_leases);
-        return !held_by_b.empty();
-      },
-      30s, 100ms));
-  // Cut at the bridge: b's interface stays up, its packets just go nowhere.
-  auto cut = shell("ip -n " + l.ns("br") + " link set v-b down");
-  CAF_REQUIRE_EQUAL(cut.code, 0);
-  auto cut_at = std::chrono::steady_clock::now();
+  long long stranded = 0;
+  std::chrono::steady_clock::time_point cut_at;
+  // b may ack what it held between our look and the cut (a busy machine): then let it
+  // back in and cut again at its next lease, a few times at most.
+  for (int tries = 0; tries < 5 && stranded == 0; ++tries) {
+    if (tries > 0) {
+      CAF_MESSAGE("b acked messages " << held_by_b << " before the cut took; again");
+      CAF_REQUIRE_EQUAL(shell("ip -n " + l.ns("br") + " link set v-b up").code, 0);
+    }
+    CAF_REQUIRE(test::wait_until(
+        [&] {
+          if (tries == 0 && l.count(results_per_execution) != executions) return false;
+          held_by_b = l.sql(b_leases);
+          return !held_by_b.empty();
+        },
+        30s, 50ms));
+    // Cut at the bridge: b's interface stays up, its packets just go nowhere.
+    auto cut = shell("ip -n " + l.ns("br") + " link set v-b down");
+    CAF_REQUIRE_EQUAL(cut.code, 0);
+    cut_at = std::chrono::steady_clock::now();
+    stranded = l.count("SELECT count(*) FROM postbox.mailbox WHERE id IN (" + held_by_b + ")");
+  }
   auto held_by_b_in = "SELECT count(*) FROM postbox.mailbox WHERE id IN (" + held_by_b + ")";
-  auto stranded = l.count(held_by_b_in);
   CAF_MESSAGE("cut node b's link while it held messages "
               << held_by_b << " (" << stranded << " still unacked); "
               << l.count("SELECT count(*) FROM postbox.file_results") << " of "
