@@ -415,6 +415,7 @@ int cmd_dead_letters(const invocation& inv) {
             {"type", d.type},
             {"execution_id", d.execution_id},
             {"read_ct", d.read_ct},
+            {"attempts", d.attempts},
             {"reason", d.reason},
             {"dead_at", utc_timestamp(d.dead_epoch)},
             {"retried_as", d.retried_as ? json::value(d.retried_as) : json::value(nullptr)}});
@@ -425,12 +426,14 @@ int cmd_dead_letters(const invocation& inv) {
     for (const auto& d : *list) {
       auto reason = d.reason.size() > 60 ? d.reason.substr(0, 57) + "..." : d.reason;
       rows.push_back({std::to_string(d.id), d.queue, d.type,
-                      d.execution_id.empty() ? "-" : d.execution_id, std::to_string(d.read_ct),
-                      ago(now_epoch() - d.dead_epoch),
+                      d.execution_id.empty() ? "-" : d.execution_id, std::to_string(d.attempts),
+                      std::to_string(d.read_ct), ago(now_epoch() - d.dead_epoch),
                       d.retried_as ? "as " + std::to_string(d.retried_as) : "", reason});
     }
-    print_table(std::cout,
-                {"ID", "QUEUE", "TYPE", "EXECUTION", "READS", "DIED", "RETRIED", "REASON"}, rows);
+    print_table(
+        std::cout,
+        {"ID", "QUEUE", "TYPE", "EXECUTION", "ATTEMPTS", "READS", "DIED", "RETRIED", "REASON"},
+        rows);
     return 0;
   }
   if (sub != "show" && sub != "retry")
@@ -459,6 +462,7 @@ int cmd_dead_letters(const invocation& inv) {
                  {"execution_id", d->execution_id},
                  {"org", d->org},
                  {"read_ct", d->read_ct},
+                 {"attempts", d->attempts},
                  {"last_error", d->last_error},
                  {"reason", d->reason},
                  {"enqueued_at", utc_timestamp(d->enqueued_epoch)},

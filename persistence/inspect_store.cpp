@@ -67,6 +67,7 @@ caf::expected<std::vector<dead_letter_record>> inspect_store::dead_letters(int l
           d.reason = row[6].c_str();
           d.dead_epoch = row[7].as<double>();
           d.retried_as = row[8].as<int64_t>();
+          d.attempts = row[9].as<int32_t>();
           out.push_back(std::move(d));
         }
         return out;
@@ -97,6 +98,7 @@ caf::expected<dead_letter_record> inspect_store::dead_letter(int64_t id) {
         d.dead_epoch = row[12].as<double>();
         d.dead_by = row[13].c_str();
         d.retried_as = row[14].as<int64_t>();
+        d.attempts = row[15].as<int32_t>();
         return d;
       },
       tx_kind::single_statement);

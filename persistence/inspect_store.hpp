@@ -42,6 +42,7 @@ struct dead_letter_record {
   std::string payload;
   std::string headers;
   int32_t read_ct = 0;
+  int32_t attempts = 0;  // charged to it (failures, time-outs, crashes while alone)
   std::string last_error;
   std::string reason;
   double enqueued_epoch = 0;

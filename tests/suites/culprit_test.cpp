@@ -154,6 +154,10 @@ CAF_TEST(a file that aborts its node fails only its own execution) {
                         "'%x.boom%' AND attempts = 3 AND reason LIKE '%crashed its node while "
                         "running alone%'"),
                   1);
+  // The operator sees the same: one dead letter, three attempts charged.
+  auto listed = test::run_cli({"--dsn", dsn, "--json", "dead-letters", "list"});
+  CAF_CHECK_EQUAL(listed.exit_code, 0);
+  CAF_CHECK(listed.out.find("\"attempts\":3") != std::string::npos);
   CAF_CHECK_EQUAL(hooks.posts(innocent + ":COMPLETED"), 1);
   CAF_CHECK_EQUAL(hooks.posts(guilty + ":ERROR"), 1);
   CAF_CHECK_EQUAL(hooks.total_posts(), 2);
