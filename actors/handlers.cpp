@@ -28,19 +28,29 @@ const char* to_string(handled x) {
 }
 
 handler_context::handler_context(pg_session& s, const topology& t, const processor_registry& p,
-                                 std::string o)
-    : session(s), topo(t), processors(p), owner(std::move(o)) {
+                                 const handler_registry& h, std::string o)
+    : session(s), topo(t), processors(p), handlers(h), owner(std::move(o)) {
   const char* tmp = std::getenv("TMPDIR");
   temp_dir = tmp && *tmp ? tmp : "/tmp";
 }
 
 handler_context::~handler_context() = default;
 
+void register_pipeline(handler_registry& registry) {
+  registry.add(execute_workflow_type, handle_execute_workflow)
+      .add(process_file_batch_type, handle_process_file_batch)
+      .add(execution_callback_type, handle_execution_callback);
+}
+
+handler_registry pipeline_handlers() {
+  handler_registry r;
+  register_pipeline(r);
+  return r;
+}
+
 handler_result handle_delivery(handler_context& ctx, const delivery& d) {
   try {
-    if (d.type == execute_workflow_type) return handle_execute_workflow(ctx, d);
-    if (d.type == process_file_batch_type) return handle_process_file_batch(ctx, d);
-    if (d.type == execution_callback_type) return handle_execution_callback(ctx, d);
+    if (const handler_fn* handler = ctx.handlers.find(d.type)) return (*handler)(ctx, d);
     return poison(ctx, d, "unknown message type '" + d.type + "' on queue '" + d.queue + "'");
   } catch (const std::exception& e) {
     // A handler bug must not kill the worker; the delivery comes back with backoff.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "actors/handler_registry.hpp"
 #include "messages/messages.hpp"
 #include "persistence/mailbox_store.hpp"
 
@@ -36,17 +37,20 @@ struct handler_context {
   pg_session& session;
   const topology& topo;
   const processor_registry& processors;
+  const handler_registry& handlers;
   std::string owner;  // "node/role/worker" for claims and leases
   /// Where uploaded blobs are written for the processor: $TMPDIR, else /tmp.
   std::string temp_dir;
   /// Processors built from workflow options, reused across batches.
   std::map<std::string, std::unique_ptr<processor>> processor_cache;
 
-  handler_context(pg_session& s, const topology& t, const processor_registry& p, std::string o);
+  handler_context(pg_session& s, const topology& t, const processor_registry& p,
+                  const handler_registry& h, std::string o);
   ~handler_context();
 };
 
-/// Dispatches by the delivery's type; decodes, runs, acks. Never throws.
+/// Dispatches by the delivery's type to the context's registry; a type it has no
+/// handler for is dead-lettered. Never throws: a throw is a failed attempt.
 handler_result handle_delivery(handler_context& ctx, const delivery& d);
 
 /// Dead-letters `d` with `reason`, fails its execution (identity from the envelope

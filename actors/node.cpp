@@ -62,7 +62,7 @@ int claim_node_name(const runtime_config& rt) {
 
 }  // namespace
 
-int run_node(const node_options& opts) {
+int run_node(const node_options& opts, handler_registry handlers) {
   auto topo = load_topology_file(opts.topology_path);
   if (!topo) {
     std::cerr << "postbox-node: " << describe(topo.error()) << "\n";
@@ -78,6 +78,7 @@ int run_node(const node_options& opts) {
   auto rt = std::make_shared<runtime_config>();
   rt->topo = std::move(*topo);
   rt->node_name = opts.node_name;
+  rt->handlers = std::move(handlers);
   rt->incarnation = opts.node_name + ":" + std::to_string(::getpid()) + ":" +
                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())

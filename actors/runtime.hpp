@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/handler_registry.hpp"
 #include "actors/node_metrics.hpp"
 #include "actors/processors/processor.hpp"
 #include "actors/solo_gate.hpp"
@@ -23,6 +24,8 @@ struct runtime_config {
   std::string incarnation;
   std::string dsn;
   processor_registry processors = processor_registry::with_builtins();
+  /// The handlers this node runs, by message type.
+  handler_registry handlers = pipeline_handlers();
   /// How long the listener blocks per wait (also its shutdown latency).
   std::chrono::milliseconds listen_wait{500};
   /// Heartbeat period of the nodes row.

@@ -27,8 +27,8 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
                      int index) {
   install_quiet_handlers(self, owner);
   self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
-  self->state.ctx =
-      std::make_unique<handler_context>(*self->state.session, rt->topo, rt->processors, owner);
+  self->state.ctx = std::make_unique<handler_context>(*self->state.session, rt->topo,
+                                                      rt->processors, rt->handlers, owner);
   return {
       [=](const delivery& d) -> caf::message {
         auto r = handle_delivery(*self->state.ctx, d);
@@ -52,7 +52,7 @@ class pg_consumer_backend : public consumer_backend {
         qc_(rt_->topo.queue(queue_)),
         session_(rt_->session("postbox-" + owner_)),
         mailbox_(session_),
-        ctx_(session_, rt_->topo, rt_->processors, owner_) {}
+        ctx_(session_, rt_->topo, rt_->processors, rt_->handlers, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
     return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation);

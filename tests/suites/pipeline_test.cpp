@@ -271,6 +271,24 @@ CAF_TEST(on_success never fires for an execution that ended in error) {
                   1);
 }
 
+CAF_TEST(a type registered by the user is handled by its handler and an unknown one dead lettered) {
+  int pings = 0;
+  handlers.add("ping", [&](handler_context& c, const delivery& d) -> handler_result {
+    ++pings;
+    mailbox_store m{c.session};
+    if (auto err = m.ack(d.to_lease())) return store_failure(c, d, err);
+    return {handled::acked, "pong"};
+  });
+  CAF_REQUIRE(mailbox.send({"user", "ping", "", "", R"({"n":1})", "{}", 0ms}));
+  CAF_REQUIRE(mailbox.send({"user", "pong", "", "", R"({"n":2})", "{}", 0ms}));
+  CAF_CHECK_EQUAL(step("user"), 2);
+  CAF_CHECK_EQUAL(pings, 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'pong' AND reason "
+                    "LIKE '%unknown message type ''pong''%'"),
+                  1);
+}
+
 CAF_TEST(reads and leases lost to outages charge no attempt) {
   submit("e-outages", "docs", dir.files(3), 10);
   // Five reads whose replies or leases were lost (the lease ran out, nothing was

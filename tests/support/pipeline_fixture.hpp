@@ -127,11 +127,12 @@ inline std::string continuation_headers(bool on_success, bool on_error,
 
 /// One worker's own connection and handler context (for concurrency tests).
 struct worker {
+  handler_registry handlers = pipeline_handlers();
   pg_session session;
   handler_context ctx;
   worker(const std::string& dsn, const topology& t, const processor_registry& r,
          const std::string& name)
-      : session(session_options{dsn, name}), ctx(session, t, r, "a/" + name) {}
+      : session(session_options{dsn, name}), ctx(session, t, r, handlers, "a/" + name) {}
 };
 
 /// A fresh database, the test topology and a handler context on one session.
@@ -140,6 +141,7 @@ struct pipeline_fixture {
   topology topo = load_pipeline_topology();
   std::shared_ptr<std::atomic<int>> counted_calls = std::make_shared<std::atomic<int>>(0);
   processor_registry registry = pipeline_registry(counted_calls);
+  handler_registry handlers = pipeline_handlers();
   pg_session session;
   handler_context ctx;
   mailbox_store mailbox;
@@ -149,7 +151,7 @@ struct pipeline_fixture {
   explicit pipeline_fixture(const std::string& label = "pipeline")
       : dsn(create_migrated_database(label)),
         session(session_options{dsn, "pipeline-test"}),
-        ctx(session, topo, registry, "a/test"),
+        ctx(session, topo, registry, handlers, "a/test"),
         mailbox(session),
         executions(session) {}
 
