@@ -130,7 +130,7 @@ caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
   std::vector<child_spec> specs;
   bool any_consumer = false;
   for (const auto& a : rt->node().actors) {
-    if (a.role == "orchestrator" || a.role == "file_batch" || a.role == "callback") {
+    if (!a.queue.empty()) {  // a pipeline role or a generic { queue: NAME } consumer
       any_consumer = true;
       specs.push_back({"consumer " + a.queue, true,
                        [rt, a](caf::actor_system& s, const std::vector<caf::actor>&) {

@@ -210,8 +210,8 @@ bool valid_var_name(const std::string& s) {
 }
 
 const std::vector<std::string> consumer_roles = {"orchestrator", "file_batch", "callback"};
-const std::vector<std::string> all_roles = {"orchestrator", "file_batch", "callback", "reaper",
-                                            "outbox"};
+const std::vector<std::string> all_roles = {"orchestrator", "file_batch", "callback",
+                                            "reaper",       "outbox",     "consumer"};
 const std::vector<std::string> builtin_processors = {"checksum", "wordcount", "exec", "chaos"};
 
 // 1-based for humans; a node built without a position is reported at the top of the file.
@@ -685,17 +685,23 @@ class loader {
         fail(item_mark, item, "expected a mapping like { role: file_batch }, got " + kind_of(*it));
       const mapping m = open(*it, item_mark, item, item, {"role", "concurrency", "queue"});
       actor_config a;
+      // { queue: NAME } alone is a generic consumer: it serves that queue with the
+      // handlers the node has for its messages' types.
       const entry* role = m.given("role");
-      if (!role) fail(m.at, m.child("role"), "missing: an actor needs a role");
-      a.role = string_of(*role);
-      if (std::find(all_roles.begin(), all_roles.end(), a.role) == all_roles.end())
+      if (!role && !m.given("queue"))
+        fail(m.at, m.child("role"), "missing: an actor needs a role or a queue");
+      a.role = role ? string_of(*role) : "consumer";
+      if (role && std::find(all_roles.begin(), all_roles.end(), a.role) == all_roles.end())
         fail(role->value_mark(), role->path,
              "unknown role " + shown(a.role) + suggestion(a.role, all_roles) +
                  "; roles: " + joined(all_roles));
       if (const entry* e = m.given("concurrency")) a.concurrency = positive(*e);
       const bool consumer =
+          a.role == "consumer" ||
           std::find(consumer_roles.begin(), consumer_roles.end(), a.role) != consumer_roles.end();
-      if (consumer) a.queue = a.role;
+      if (consumer && a.role != "consumer") a.queue = a.role;
+      if (a.role == "consumer" && !m.given("queue"))
+        fail(m.at, m.child("queue"), "missing: role consumer needs a queue");
       if (const entry* e = m.given("queue")) {
         if (!consumer) fail(e->key_node.Mark(), m.path, "role " + a.role + " consumes no queue");
         a.queue = string_of(*e);
@@ -703,12 +709,15 @@ class loader {
           fail(e->value_mark(), e->path,
                "invalid queue name " + shown(a.queue) + " (use letters, digits, '_', '-' or '.')");
       }
-      for (std::size_t j = 0; j < out.size(); ++j)
-        if (out[j].role == a.role && out[j].queue == a.queue)
+      for (std::size_t j = 0; j < out.size(); ++j) {
+        if (!a.queue.empty() && out[j].queue == a.queue)
           fail(item_mark, item,
-               "role " + a.role + (a.queue.empty() ? "" : " on queue " + a.queue) +
-                   " is already listed as actors[" + std::to_string(j) +
+               "queue " + a.queue + " is already consumed by actors[" + std::to_string(j) +
                    "] (raise its concurrency instead)");
+        if (a.queue.empty() && out[j].role == a.role)
+          fail(item_mark, item,
+               "role " + a.role + " is already listed as actors[" + std::to_string(j) + "]");
+      }
       out.push_back(std::move(a));
     }
     return out;

@@ -74,7 +74,8 @@ struct reaper_config {
 };
 
 /// One actor pool on a node. Roles: orchestrator, file_batch, callback (queue consumers whose
-/// `queue` defaults to the role name), reaper and outbox (no queue; `queue` stays empty).
+/// `queue` defaults to the role name), consumer (`{ queue: NAME }` alone: any queue, served by
+/// the node's handlers for its messages' types), reaper and outbox (no queue; `queue` empty).
 struct actor_config {
   std::string role;
   int32_t concurrency = 1;

@@ -287,6 +287,34 @@ CAF_TEST(an unknown role names the nearest one) {
                {"bad.yaml:2:38: nodes.a.actors[1]: role outbox is already listed as actors[0]"});
 }
 
+CAF_TEST(a queue alone is a generic consumer of that queue) {
+  auto t = load_topology_string(db + "queues: {executor: {max_attempts: 1, max_handler_time: 5m}}\n"
+                                     "drain_timeout: 10s\n"
+                                     "nodes: {a: {actors: [{queue: executor, concurrency: 3}, "
+                                     "{role: consumer, queue: tool_callbacks}]}}\n",
+                                "ok.yaml");
+  CAF_REQUIRE_EQUAL(t ? std::string("ok") : describe(t.error()), "ok");
+  const node_config* a = t->node("a");
+  CAF_REQUIRE(a != nullptr);
+  CAF_REQUIRE_EQUAL(a->actors.size(), 2u);
+  CAF_CHECK_EQUAL(a->actors[0].role, "consumer");
+  CAF_CHECK_EQUAL(a->actors[0].queue, "executor");
+  CAF_CHECK_EQUAL(a->actors[0].concurrency, 3);
+  CAF_CHECK_EQUAL(a->actors[1].queue, "tool_callbacks");
+  CAF_CHECK_EQUAL(t->queue("executor").max_attempts, 1);
+  CAF_CHECK(t->queue("executor").max_handler_time == 5min);
+  CAF_CHECK(t->queue("other").max_handler_time == 1h);
+  CAF_CHECK(t->drain_timeout == 10s);
+  expect_error(db + "nodes: {a: {actors: [{concurrency: 2}]}}\n",
+               {"bad.yaml:2:22: nodes.a.actors[0].role: missing: an actor needs a role or a "
+                "queue"});
+  expect_error(db + "nodes: {a: {actors: [{role: consumer}]}}\n",
+               {"bad.yaml:2:22: nodes.a.actors[0].queue: missing: role consumer needs a queue"});
+  expect_error(db + "nodes: {a: {actors: [{role: callback}, {queue: callback}]}}\n",
+               {"bad.yaml:2:40: nodes.a.actors[1]: queue callback is already consumed by "
+                "actors[0] (raise its concurrency instead)"});
+}
+
 CAF_TEST(an unknown processor is an error unless registered) {
   const std::string yaml = db + one_node +
                            "workflows:\n"
