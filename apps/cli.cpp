@@ -15,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "apps/table.hpp"
@@ -22,6 +23,7 @@
 #include "client/control_client.hpp"
 #include "client/execution_json.hpp"
 #include "config/topology.hpp"
+#include "messages/json_codec.hpp"
 #include "persistence/migrator.hpp"
 
 namespace postbox::cli {
@@ -51,7 +53,9 @@ const char* usage =
     "  queues                           ready, in flight, delayed, dead letters, oldest age\n"
     "  nodes                            live/stale by heartbeat, roles, reaper leader\n"
     "  dead-letters list [--limit N] | show ID | retry ID\n"
-    "  send --queue Q --type T --json-payload J   any typed message, validated first\n"
+    "  send --queue Q --type T --json-payload J [--on-success C] [--on-error C] [--headers H]\n"
+    "                                   any message (the pipeline's types are validated; other\n"
+    "                                   types need a JSON object); C = {queue, type, payload}\n"
     "  pause QUEUE | resume QUEUE       stop / restart claiming QUEUE on every node (control "
     "plane)\n"
     "  drain NODE                       the node stops claiming, finishes, exits 0 (control "
@@ -485,14 +489,28 @@ int cmd_dead_letters(const invocation& inv) {
 }
 
 int cmd_send(const invocation& inv) {
-  auto o = parse_options(inv.args, {"--queue", "--type", "--json-payload", "--headers"}, {});
+  auto o = parse_options(
+      inv.args, {"--queue", "--type", "--json-payload", "--headers", "--on-success", "--on-error"},
+      {});
   if (!o.error.empty() || !o.positional.empty())
     return fail("send: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
   for (const char* required : {"--queue", "--type", "--json-payload"})
     if (!o.values.count(required)) return fail(std::string("send needs ") + required, 2);
+  // --on-success / --on-error '{"queue": Q, "type": T, "payload": {...}}' (seed 003's
+  // continuations) go into the headers beside whatever --headers gives.
+  auto headers = decode_message_headers(o.get("--headers", "{}"));
+  if (!headers) return fail("send: --headers: " + describe(headers.error()), 2);
+  for (auto [flag, has, slot] :
+       {std::make_tuple("--on-success", &headers->has_on_success, &headers->on_success),
+        std::make_tuple("--on-error", &headers->has_on_error, &headers->on_error)}) {
+    if (!o.values.count(flag)) continue;
+    auto c = decode_continuation(o.get(flag));
+    if (!c) return fail(std::string("send: ") + flag + ": " + describe(c.error()), 2);
+    *has = true;
+    *slot = std::move(*c);
+  }
   client c{session_for(inv)};
-  auto id =
-      c.send(o.get("--queue"), o.get("--type"), o.get("--json-payload"), o.get("--headers", "{}"));
+  auto id = c.send(o.get("--queue"), o.get("--type"), o.get("--json-payload"), to_json(*headers));
   if (!id) return fail(id.error(), "send refused");
   if (inv.json)
     std::cout << json::serialize(json::object{{"message_id", *id}, {"queue", o.get("--queue")}})

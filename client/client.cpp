@@ -2,6 +2,7 @@
 #include "client/client.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -169,9 +170,20 @@ caf::expected<int64_t> client::send(const std::string& queue, const std::string&
     m.execution_id = x->execution_id;
     m.payload = to_json(*x);
   } else {
-    return make_error(errc::invalid_argument,
-                      "unknown message type '" + type + "' (known: " + execute_workflow_type +
-                          ", " + process_file_batch_type + ", " + execution_callback_type + ")");
+    // A user's type: any JSON object; the pipeline's identity fields, when present,
+    // go to the envelope (a poisoned message then fails its execution).
+    if (type.empty()) return make_error(errc::invalid_argument, "a type is required");
+    boost::json::error_code ec;
+    auto v = boost::json::parse(json_payload, ec);
+    if (ec || !v.is_object())
+      return make_error(errc::decode_failed, "the payload of a '" + type +
+                                                 "' must be a JSON object" +
+                                                 (ec ? " (" + ec.message() + ")" : std::string()));
+    const auto& o = v.as_object();
+    if (auto* e = o.if_contains("execution_id"); e && e->is_string())
+      m.execution_id = std::string(e->as_string());
+    if (auto* g = o.if_contains("org"); g && g->is_string()) m.org = std::string(g->as_string());
+    m.payload = boost::json::serialize(v);
   }
   mailbox_store mailbox{*session_};
   return mailbox.send(m);

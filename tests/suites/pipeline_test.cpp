@@ -289,6 +289,30 @@ CAF_TEST(a type registered by the user is handled by its handler and an unknown 
                   1);
 }
 
+CAF_TEST(send takes any type and continuations from the command line) {
+  auto ok =
+      test::run_cli({"--dsn", dsn, "--json", "send", "--queue", "executor", "--type", "run_tool",
+                     "--json-payload", R"({"tool":"ocr","execution_id":"e-7"})", "--on-success",
+                     R"({"queue":"tool_callbacks","type":"tool_done"})", "--on-error",
+                     R"({"queue":"tool_callbacks","type":"tool_failed","payload":{"k":1}})"});
+  CAF_CHECK_EQUAL(ok.exit_code, 0);
+  CAF_CHECK_EQUAL(text("SELECT type || ' ' || execution_id || ' ' || (payload->>'tool') || ' ' || "
+                       "(headers->'on_success'->>'type') || ' ' || "
+                       "(headers->'on_error'->'payload'->>'k') FROM postbox.mailbox"),
+                  "run_tool e-7 ocr tool_done 1");
+  auto bad = test::run_cli(
+      {"--dsn", dsn, "send", "--queue", "executor", "--type", "run_tool", "--json-payload", "[1]"});
+  CAF_CHECK_EQUAL(bad.exit_code, 2);  // bad input
+  CAF_CHECK(bad.err.find("must be a JSON object") != std::string::npos);
+  auto no_queue =
+      test::run_cli({"--dsn", dsn, "send", "--queue", "executor", "--type", "run_tool",
+                     "--json-payload", "{}", "--on-error", R"({"type":"tool_failed"})"});
+  CAF_CHECK_EQUAL(no_queue.exit_code, 2);
+  CAF_CHECK(no_queue.err.find("--on-error") != std::string::npos);
+  CAF_CHECK(no_queue.err.find("queue") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 1);  // nothing stored on error
+}
+
 CAF_TEST(reads and leases lost to outages charge no attempt) {
   submit("e-outages", "docs", dir.files(3), 10);
   // Five reads whose replies or leases were lost (the lease ran out, nothing was
