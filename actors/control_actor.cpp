@@ -11,8 +11,8 @@
 #include "actors/control.hpp"
 #include "actors/log.hpp"
 #include "actors/quiet_handlers.hpp"
-#include "client/client.hpp"
-#include "client/execution_json.hpp"
+#include "persistence/execution_json.hpp"
+#include "persistence/execution_store.hpp"
 
 namespace postbox {
 
@@ -31,7 +31,7 @@ struct control_state {
   runtime_ptr rt;
   caf::actor supervisor;
   std::string token;
-  std::unique_ptr<client> db;
+  std::unique_ptr<pg_session> db;
   std::vector<watcher> watchers;
   std::set<std::string> paused;
   bool ticking = false;
@@ -96,7 +96,7 @@ control_api::behavior_type control(control_actor self, runtime_ptr rt, caf::acto
   st.rt = rt;
   st.supervisor = supervisor;
   st.token = std::move(token);
-  st.db = std::make_unique<client>(rt->dsn, "postbox-control");
+  st.db = std::make_unique<pg_session>(rt->session("postbox-control"));
   install_quiet_handlers(self, rt->node_name + "/control");
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& w = self->state.watchers;
@@ -111,13 +111,13 @@ control_api::behavior_type control(control_actor self, runtime_ptr rt, caf::acto
       },
       [=](status_atom, const std::string& tok, const std::string& id) -> caf::result<std::string> {
         if (auto err = check(self, tok)) return err;
-        auto e = self->state.db->status(id);
+        auto e = execution_store{*self->state.db}.progress(id);
         if (!e) return e.error();
         return execution_to_json(*e);
       },
       [=](watch_atom, const std::string& tok, const std::string& id) -> caf::result<std::string> {
         if (auto err = check(self, tok)) return err;
-        auto e = self->state.db->status(id);
+        auto e = execution_store{*self->state.db}.progress(id);
         if (!e) return e.error();
         auto text = execution_to_json(*e);
         if (!is_terminal(e->status)) {
@@ -134,7 +134,7 @@ control_api::behavior_type control(control_actor self, runtime_ptr rt, caf::acto
         auto& s = self->state;
         s.ticking = false;
         for (auto it = s.watchers.begin(); it != s.watchers.end();) {
-          auto e = s.db->status(it->execution_id);
+          auto e = execution_store{*s.db}.progress(it->execution_id);
           if (!e) {
             ++it;
             continue;

@@ -21,7 +21,7 @@
 #include "apps/table.hpp"
 #include "client/client.hpp"
 #include "client/control_client.hpp"
-#include "client/execution_json.hpp"
+#include "persistence/execution_json.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
 #include "persistence/migrator.hpp"

@@ -116,16 +116,7 @@ caf::expected<submitted> client::submit(const submit_request& req) {
 
 caf::expected<execution_record> client::status(const std::string& execution_id) {
   execution_store executions{*session_};
-  auto e = executions.get(execution_id);
-  if (!e) return e.error();
-  if (!is_terminal(e->status)) {
-    file_results_store results{*session_};
-    auto live = results.counts(execution_id);
-    if (!live) return live.error();
-    e->files_done = live->done;
-    e->files_failed = live->failed;
-  }
-  return e;
+  return executions.progress(execution_id);
 }
 
 caf::expected<execution_record> client::wait(

@@ -9,7 +9,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/control.hpp"
-#include "client/execution_json.hpp"
+#include "persistence/execution_json.hpp"
 #include "persistence/inspect_store.hpp"
 
 namespace postbox {

@@ -2,6 +2,7 @@
 #include "persistence/execution_store.hpp"
 
 #include "persistence/detail/tx_context.hpp"
+#include "persistence/file_results_store.hpp"
 
 namespace postbox {
 
@@ -68,6 +69,19 @@ caf::expected<bool> execution_store::create(const new_execution& x) {
 caf::expected<execution_record> execution_store::get(const std::string& id) {
   return session_.transact_value<execution_record>(retry_policy::once,
                                                    [&](tx_context& tx) { return get(tx, id); });
+}
+
+caf::expected<execution_record> execution_store::progress(const std::string& id) {
+  auto e = get(id);
+  if (!e) return e.error();
+  if (!is_terminal(e->status)) {
+    file_results_store results{session_};
+    auto live = results.counts(id);
+    if (!live) return live.error();
+    e->files_done = live->done;
+    e->files_failed = live->failed;
+  }
+  return e;
 }
 
 caf::expected<bool> execution_store::transition(const std::string& id,

@@ -40,6 +40,9 @@ class execution_store {
   /// True when this call created it; false when it already existed.
   caf::expected<bool> create(const new_execution& x);
   caf::expected<execution_record> get(const std::string& id);
+  /// The execution with live file counts while it runs (the row's counts are set only
+  /// when it ends): what `postbox status`, the client and the control plane show.
+  caf::expected<execution_record> progress(const std::string& id);
   /// CAS: true when the status was one of `from` and is now `to`.
   caf::expected<bool> transition(const std::string& id, std::vector<execution_status> from,
                                  execution_status to, const std::string& error = {});

@@ -1,5 +1,5 @@
 // Execution <-> JSON with Boost.JSON.
-#include "client/execution_json.hpp"
+#include "persistence/execution_json.hpp"
 
 #include <boost/json.hpp>
 #include <ctime>
