@@ -9,6 +9,7 @@
 #include "actors/processors/processor.hpp"
 #include "messages/messages.hpp"
 #include "messages/utf8.hpp"
+#include "persistence/node_registry_store.hpp"
 #include "persistence/units_of_work.hpp"
 
 namespace postbox {
@@ -51,7 +52,20 @@ handler_registry pipeline_handlers() {
 handler_result handle_delivery(handler_context& ctx, const delivery& d) {
   try {
     if (const handler_fn* handler = ctx.handlers.find(d.type)) return (*handler)(ctx, d);
-    return poison(ctx, d, "unknown message type '" + d.type + "' on queue '" + d.queue + "'");
+    // Another node may handle it: give it back (uncharged) for that one.
+    node_registry_store nodes{ctx.session};
+    auto other = nodes.node_handling(d.type);
+    if (!other) return store_failure(ctx, d, other.error());
+    if (!other->empty()) {
+      mailbox_store mailbox{ctx.session};
+      auto why =
+          "no handler for type '" + d.type + "' on this node; node '" + *other + "' handles it";
+      (void)mailbox.nack(d.to_lease(), backoff_delay(d.read_ct), why);
+      return {handled::retry_later, why};
+    }
+    return poison(ctx, d,
+                  "unknown message type '" + d.type + "' on queue '" + d.queue +
+                      "': no node's registry handles it");
   } catch (const std::exception& e) {
     // A handler bug must not kill the worker; the delivery comes back with backoff.
     return store_failure(ctx, d, make_error(errc::logic_error, e.what()));

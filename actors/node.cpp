@@ -37,6 +37,7 @@ int claim_node_name(const runtime_config& rt) {
   me.http_port = rt.node().http_port;
   for (const auto& a : rt.node().actors) me.roles.push_back(a.role);
   me.pid = static_cast<int32_t>(::getpid());
+  me.handled_types = rt.handlers.types();
   pg_session session{rt.session("postbox-node-register")};
   node_registry_store nodes{session};
   for (;;) {

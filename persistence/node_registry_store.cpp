@@ -24,15 +24,27 @@ caf::expected<node_claim> node_registry_store::register_node(
       retry_policy::never,
       [&](tx_context& tx) -> caf::expected<node_claim> {
         std::vector<std::optional<std::string>> roles(node.roles.begin(), node.roles.end());
+        std::vector<std::optional<std::string>> types(node.handled_types.begin(),
+                                                      node.handled_types.end());
         auto r = tx.exec("nodes_register", node.name, node.host, node.control_port, node.http_port,
                          detail::pg_text_array(roles), node.pid,
-                         static_cast<int64_t>(fresh_within.count()));
+                         static_cast<int64_t>(fresh_within.count()), detail::pg_text_array(types));
         node_claim out;
         out.registered = r[0][0].as<bool>();
         out.holder_pid = r[0][1].as<int32_t>();
         out.holder_host = r[0][2].c_str();
         out.heartbeat_age_s = r[0][3].as<double>();
         return out;
+      },
+      tx_kind::single_statement);
+}
+
+caf::expected<std::string> node_registry_store::node_handling(const std::string& type) {
+  return session_.transact_value<std::string>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::string> {
+        auto r = tx.exec("nodes_handling_type", type);
+        return r.empty() ? std::string() : std::string(r[0][0].c_str());
       },
       tx_kind::single_statement);
 }

@@ -18,6 +18,7 @@ struct node_registration {
   int32_t http_port = 0;
   std::vector<std::string> roles;
   int32_t pid = 0;
+  std::vector<std::string> handled_types;  // what its handler registry handles
 };
 
 /// What registering a node's name found.
@@ -37,6 +38,9 @@ class node_registry_store {
   /// with a heartbeat fresher than `fresh_within`; one atomic statement.
   caf::expected<node_claim> register_node(const node_registration& node,
                                           std::chrono::milliseconds fresh_within);
+
+  /// The name of a node whose registry handles `type` ("" when none does).
+  caf::expected<std::string> node_handling(const std::string& type);
 
   /// Upserts the row and sets heartbeat_at = now(); idempotent.
   caf::error heartbeat(const node_registration& node);

@@ -10,3 +10,8 @@ ALTER TABLE postbox.mailbox ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE postbox.mailbox ADD COLUMN suspect boolean NOT NULL DEFAULT false;
 ALTER TABLE postbox.mailbox ADD COLUMN alone_on text;
 ALTER TABLE postbox.dead_letters ADD COLUMN attempts integer NOT NULL DEFAULT 0;
+
+-- The message types each node's registry handles (written when it registers): a
+-- node that claims a message of a type it has no handler for gives it back when
+-- another node handles that type, and dead-letters it only when none does.
+ALTER TABLE postbox.nodes ADD COLUMN handled_types text[] NOT NULL DEFAULT '{}';

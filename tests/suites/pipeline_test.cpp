@@ -165,7 +165,7 @@ CAF_TEST(an unknown type and exhausted attempts each fire on_error once with the
   const std::string unknown_reason =
       "message " + std::to_string(*unknown_id) +
       " (launch_rockets on orchestrator): unknown message type 'launch_rockets' on queue "
-      "'orchestrator'";
+      "'orchestrator': no node's registry handles it";
   CAF_CHECK_EQUAL(text("SELECT reason FROM postbox.dead_letters WHERE execution_id = 'e-unknown'"),
                   unknown_reason);
   CAF_CHECK_EQUAL(status("e-unknown"), "ERROR");
@@ -285,8 +285,19 @@ CAF_TEST(a type registered by the user is handled by its handler and an unknown 
   CAF_CHECK_EQUAL(pings, 1);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'pong' AND reason "
-                    "LIKE '%unknown message type ''pong''%'"),
+                    "LIKE '%unknown message type ''pong''%no node''s registry handles it'"),
                   1);
+  // A type only another node registers is given back for it, uncharged, not dead-lettered.
+  test::exec(dsn,
+             "INSERT INTO postbox.nodes (name, host, handled_types) VALUES ('b', 'h', "
+             "ARRAY['pang'])");
+  CAF_REQUIRE(mailbox.send({"user", "pang", "", "", R"({"n":3})", "{}", 0ms}));
+  CAF_CHECK_EQUAL(step("user"), 1);
+  CAF_CHECK_EQUAL(to_string(results.back().what), std::string("retry_later"));
+  CAF_CHECK_EQUAL(text("SELECT attempts || ' ' || (receipt IS NULL) || ' ' || last_error FROM "
+                       "postbox.mailbox WHERE type = 'pang'"),
+                  "0 true no handler for type 'pang' on this node; node 'b' handles it");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'pang'"), 0);
 }
 
 CAF_TEST(send takes any type and continuations from the command line) {
