@@ -167,6 +167,9 @@ void conninfo::add_keepalive_defaults() {
   set_default("keepalives_interval", keepalive_defaults::interval_s);
   set_default("keepalives_count", keepalive_defaults::count);
   set_default("tcp_user_timeout", keepalive_defaults::user_timeout_ms);
+  // A server whose packets go nowhere would otherwise hold a connect for the kernel's
+  // SYN timeout (about two minutes), and every consumer loop with it.
+  set_default("connect_timeout", keepalive_defaults::connect_timeout_s);
 }
 
 std::string conninfo::str() const {

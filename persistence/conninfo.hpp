@@ -23,6 +23,7 @@ struct keepalive_defaults {
   static constexpr const char* interval_s = "5";
   static constexpr const char* count = "3";
   static constexpr const char* user_timeout_ms = "30000";
+  static constexpr const char* connect_timeout_s = "10";
 };
 
 class conninfo {
@@ -40,7 +41,8 @@ class conninfo {
   void set_default(const std::string& key, std::string value);
   void erase(const std::string& key);
 
-  /// Adds keepalives, keepalives_idle/interval/count and tcp_user_timeout where absent.
+  /// Adds keepalives, keepalives_idle/interval/count, tcp_user_timeout and connect_timeout
+  /// where absent.
   void add_keepalive_defaults();
 
   /// key='value' pairs, quoted and escaped for libpq.

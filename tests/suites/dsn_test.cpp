@@ -119,6 +119,10 @@ CAF_TEST(conninfo parses both forms and renders either) {
   CAF_CHECK_EQUAL(parsed->get("application_name").value_or(""), "postbox-listener");
   CAF_CHECK_EQUAL(parsed->get("keepalives").value_or(""), "1");
   CAF_CHECK_EQUAL(parsed->get("tcp_user_timeout").value_or(""), "30000");
+  CAF_CHECK_EQUAL(parsed->get("connect_timeout").value_or(""), "10");
+  auto own = conninfo::parse(*connection_string("host=db connect_timeout=3", "x"));
+  CAF_REQUIRE(own);
+  CAF_CHECK_EQUAL(own->get("connect_timeout").value_or(""), "3");  // the DSN wins
 }
 
 CAF_TEST(an invalid dsn names the problem and never the password) {
