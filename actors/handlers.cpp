@@ -125,8 +125,10 @@ handler_result store_failure(handler_context& ctx, const delivery& d, const caf:
   auto text = utf8_sanitize(describe(err));
   mailbox_store mailbox{ctx.session};
   // Best effort: if the database is unreachable the lease runs out instead.
+  // The database's or the node's trouble (a lost connection, a full disk), not the
+  // message's: given back uncharged.
   if (is(err, errc::connection_lost) || is(err, errc::serialization_failure) ||
-      is(err, errc::transient)) {
+      is(err, errc::transient) || is(err, errc::io_error)) {
     (void)mailbox.nack(d.to_lease(), backoff_delay(d.read_ct), text);
     return {handled::retry_later, text};
   }
