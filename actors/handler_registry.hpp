@@ -1,12 +1,15 @@
-// Which handler runs a message, by its type: the first seam of the runtime API
-// (issue 11). A node runs the registry it is given; the stock postbox-node
-// registers the file pipeline. Handlers run on detached workers, one delivery at
-// a time, and answer with what became of the delivery.
+// Which handler runs a message: by (queue, type), or by type on any queue. A node
+// runs the registry it is given; the stock postbox-node registers the file
+// pipeline. Handlers run on detached workers, one delivery at a time, and answer
+// with what became of the delivery. The typed, public face of this is
+// postbox::registry (actors/runtime/registry.hpp).
 #pragma once
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "persistence/mailbox_store.hpp"
@@ -22,24 +25,30 @@ using handler_fn = std::function<handler_result(handler_context&, const delivery
 
 class handler_registry {
  public:
-  /// Registers `fn` for messages of `type`; a second registration of a type replaces it.
+  /// Registers `fn` for messages of `type` on any queue; a second registration replaces it.
   handler_registry& add(const std::string& type, handler_fn fn) {
-    handlers_[type] = std::move(fn);
+    return add("", type, std::move(fn));
+  }
+  /// Registers `fn` for messages of `type` on `queue` only ("" = any queue).
+  handler_registry& add(const std::string& queue, const std::string& type, handler_fn fn) {
+    handlers_[{queue, type}] = std::move(fn);
     return *this;
   }
-  /// The handler of `type`, or nullptr.
-  const handler_fn* find(const std::string& type) const {
-    auto it = handlers_.find(type);
+  /// The handler of `type` on `queue` (one registered for that queue first), or nullptr.
+  const handler_fn* find(const std::string& queue, const std::string& type) const {
+    auto it = handlers_.find({queue, type});
+    if (it == handlers_.end()) it = handlers_.find({"", type});
     return it == handlers_.end() ? nullptr : &it->second;
   }
+  /// Every type with a handler (on some queue), each once.
   std::vector<std::string> types() const {
-    std::vector<std::string> out;
-    for (const auto& [type, _] : handlers_) out.push_back(type);
-    return out;
+    std::set<std::string> out;
+    for (const auto& [key, _] : handlers_) out.insert(key.second);
+    return {out.begin(), out.end()};
   }
 
  private:
-  std::map<std::string, handler_fn> handlers_;
+  std::map<std::pair<std::string, std::string>, handler_fn> handlers_;
 };
 
 /// The file pipeline's handlers: execute_workflow, process_file_batch, execution_callback.

@@ -51,7 +51,7 @@ handler_registry pipeline_handlers() {
 
 handler_result handle_delivery(handler_context& ctx, const delivery& d) {
   try {
-    if (const handler_fn* handler = ctx.handlers.find(d.type)) return (*handler)(ctx, d);
+    if (const handler_fn* handler = ctx.handlers.find(d.queue, d.type)) return (*handler)(ctx, d);
     // Another node may handle it: give it back (uncharged) for that one.
     node_registry_store nodes{ctx.session};
     auto other = nodes.node_handling(d.type);
@@ -80,6 +80,7 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
   req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
                              "): " + reason);
   req.on_error = on_error_message(d, req.reason);
+  req.arrive = group_of(d);
   auto r = poison_message(ctx.session, req);
   if (!r) {
     if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};

@@ -3,6 +3,7 @@
 // Worker actors call them; tests call them directly.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,8 @@ struct handler_context {
   std::string owner;  // "node/role/worker" for claims and leases
   /// Where uploaded blobs are written for the processor: $TMPDIR, else /tmp.
   std::string temp_dir;
+  /// Test hook: runs inside a runtime handler's success transaction before commit.
+  std::function<void()> before_commit;
   /// Processors built from workflow options, reused across batches.
   std::map<std::string, std::unique_ptr<processor>> processor_cache;
 

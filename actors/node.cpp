@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -64,6 +65,8 @@ int claim_node_name(const runtime_config& rt) {
 }  // namespace
 
 int run_node(const node_options& opts, handler_registry handlers) {
+  // --dsn also fills ${POSTBOX_DSN} in the topology when that variable is unset.
+  if (!opts.dsn.empty()) ::setenv("POSTBOX_DSN", opts.dsn.c_str(), 0);
   auto topo = load_topology_file(opts.topology_path);
   if (!topo) {
     std::cerr << "postbox-node: " << describe(topo.error()) << "\n";

@@ -52,10 +52,13 @@ class pg_consumer_backend : public consumer_backend {
         qc_(rt_->topo.queue(queue_)),
         session_(rt_->session("postbox-" + owner_)),
         mailbox_(session_),
+        types_(rt_->handlers.types()),
         ctx_(session_, rt_->topo, rt_->processors, rt_->handlers, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
-    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation);
+    // Only this node's types (and orphans no node handles): another node's types on
+    // a shared queue are left for it.
+    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_);
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -82,6 +85,7 @@ class pg_consumer_backend : public consumer_backend {
   queue_config qc_;
   pg_session session_;
   mailbox_store mailbox_;
+  std::vector<std::string> types_;
   handler_context ctx_;
 };
 

@@ -21,9 +21,9 @@
 #include "apps/table.hpp"
 #include "client/client.hpp"
 #include "client/control_client.hpp"
-#include "persistence/execution_json.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
+#include "persistence/execution_json.hpp"
 #include "persistence/migrator.hpp"
 
 namespace postbox::cli {
@@ -60,7 +60,8 @@ const char* usage =
     "plane)\n"
     "  drain NODE                       the node stops claiming, finishes, exits 0 (control "
     "plane)\n"
-    "DSN: --dsn, else $POSTBOX_DSN, else database.dsn of --topology ($POSTBOX_TOPOLOGY).\n";
+    "DSN: --dsn, else $POSTBOX_DSN, else database.dsn of --topology ($POSTBOX_TOPOLOGY);\n"
+    "--dsn also fills ${POSTBOX_DSN} in the topology when that variable is unset.\n";
 
 /// Connection options for the client: behind a transaction-mode pooler (per the
 /// topology) no named prepared statements and no session settings.
@@ -598,6 +599,8 @@ int run(int argc, char** argv) {
                           [&](const auto& c) { return c.first == inv.command; });
   if (cmd == commands.end())
     return fail("unknown command '" + inv.command + "' (see postbox --help)", 2);
+  // --dsn also fills ${POSTBOX_DSN} in the topology (as the variable would).
+  if (!inv.dsn.empty()) ::setenv("POSTBOX_DSN", inv.dsn.c_str(), 0);
   if (!inv.topology_path.empty()) {
     auto topo = load_topology_file(inv.topology_path);
     if (!topo) return fail(describe(topo.error()), 2);

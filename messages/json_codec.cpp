@@ -163,6 +163,18 @@ problem fill(const json::object& o, message_headers& x) {
     if (auto e = fill(*inner, std::string(s.key) + ".", *s.value); !e.empty()) return e;
     *s.flag = true;
   }
+  if (auto e = read_string(o, "", "reply_key", presence::optional, false, x.reply_key); !e.empty())
+    return e;
+  if (const json::value* g = lookup(o, "group", presence::optional)) {
+    const json::object* inner = g->if_object();
+    if (!inner) return type_problem("group", "object", *g);
+    if (auto e = read_string(*inner, "group.", "id", presence::required, true, x.group_id);
+        !e.empty())
+      return e;
+    if (auto e = read_int32(*inner, "group.", "index", presence::required, 0, x.child_index);
+        !e.empty())
+      return e;
+  }
   return read_string(o, "", "trace_id", presence::optional, false, x.trace_id);
 }
 
@@ -254,6 +266,8 @@ std::string to_json(const message_headers& x) {
   if (x.has_on_success) o["on_success"] = continuation_object(x.on_success);
   if (x.has_on_error) o["on_error"] = continuation_object(x.on_error);
   if (!x.trace_id.empty()) o["trace_id"] = x.trace_id;
+  if (!x.group_id.empty()) o["group"] = json::object{{"id", x.group_id}, {"index", x.child_index}};
+  if (!x.reply_key.empty()) o["reply_key"] = x.reply_key;
   return json::serialize(o);
 }
 

@@ -50,6 +50,11 @@ struct message_headers {
   bool has_on_error = false;
   continuation on_error;
   std::string trace_id;
+  /// Set on a child of a fan_out: its group and index; its outcome arrives there.
+  std::string group_id;
+  int32_t child_index = -1;
+  /// Set on a message sent with ask: the handler's reply is stored under this key.
+  std::string reply_key;
 
   static message_headers with_on_success(continuation c) {
     message_headers h;
@@ -69,7 +74,7 @@ struct message_headers {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message_headers& x) {
   return f(caf::meta::type_name("message_headers"), x.has_on_success, x.on_success, x.has_on_error,
-           x.on_error, x.trace_id);
+           x.on_error, x.trace_id, x.group_id, x.child_index, x.reply_key);
 }
 
 // A continuation whose flag is off is not part of the value: it neither survives a JSON
@@ -77,7 +82,8 @@ typename Inspector::result_type inspect(Inspector& f, message_headers& x) {
 inline bool operator==(const message_headers& a, const message_headers& b) {
   return a.has_on_success == b.has_on_success && a.has_on_error == b.has_on_error &&
          (!a.has_on_success || a.on_success == b.on_success) &&
-         (!a.has_on_error || a.on_error == b.on_error) && a.trace_id == b.trace_id;
+         (!a.has_on_error || a.on_error == b.on_error) && a.trace_id == b.trace_id &&
+         a.group_id == b.group_id && a.child_index == b.child_index && a.reply_key == b.reply_key;
 }
 inline bool operator!=(const message_headers& a, const message_headers& b) {
   return !(a == b);

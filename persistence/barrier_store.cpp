@@ -5,39 +5,66 @@
 
 namespace postbox {
 
-caf::error barrier_store::arm(tx_context& tx, const std::string& execution_id, int32_t expected) {
-  if (expected <= 0)
-    return make_error(errc::invalid_argument, "a barrier expects at least 1 batch");
-  tx.exec("barrier_arm", execution_id, expected);
-  auto r = tx.exec("barrier_get", execution_id);
-  if (r.empty()) return make_error(errc::not_found, "barrier of " + execution_id);
-  if (r[0][0].as<int32_t>() != expected)
-    return make_error(errc::invalid_argument, "barrier of " + execution_id + " is armed with " +
-                                                  r[0][0].c_str() + " batches, not " +
-                                                  std::to_string(expected));
+using detail::null_if_empty;
+
+caf::error barrier_store::arm(tx_context& tx, const group_spec& spec) {
+  if (spec.expected <= 0)
+    return make_error(errc::invalid_argument, "a barrier expects at least 1 child");
+  std::optional<int64_t> parent;
+  if (spec.parent_message_id != 0) parent = spec.parent_message_id;
+  tx.exec("barrier_arm", spec.group_id, spec.expected, null_if_empty(spec.execution_id),
+          null_if_empty(spec.callback_json), parent);
+  auto r = tx.exec("barrier_get", spec.group_id);
+  if (r.empty()) return make_error(errc::not_found, "barrier of " + spec.group_id);
+  if (r[0][0].as<int32_t>() != spec.expected)
+    return make_error(errc::invalid_argument, "barrier of " + spec.group_id + " is armed with " +
+                                                  r[0][0].c_str() + " children, not " +
+                                                  std::to_string(spec.expected));
   return {};
 }
 
-caf::expected<arrival> barrier_store::arrive(tx_context& tx, const std::string& execution_id,
-                                             int32_t batch_index) {
-  auto r = tx.exec("barrier_arrive", execution_id, batch_index);
+caf::error barrier_store::arm(tx_context& tx, const std::string& execution_id, int32_t expected) {
+  group_spec spec;
+  spec.group_id = execution_id;
+  spec.expected = expected;
+  spec.execution_id = execution_id;
+  return arm(tx, spec);
+}
+
+caf::expected<arrival> barrier_store::arrive(tx_context& tx, const std::string& group_id,
+                                             int32_t child_index, const child_outcome& outcome) {
+  std::optional<int64_t> message_id;
+  if (outcome.message_id != 0) message_id = outcome.message_id;
+  std::optional<std::string> result, error;
+  if (outcome.ok)
+    result = outcome.result_json.empty() ? std::string("null") : outcome.result_json;
+  else
+    error = outcome.error;
+  auto r = tx.exec("barrier_arrive", group_id, child_index, outcome.ok ? "ok" : "error", result,
+                   error, message_id);
   if (r.empty() || r[0][0].is_null())
-    return make_error(errc::not_found, "no barrier armed for " + execution_id);
+    return make_error(errc::not_found, "no barrier armed for " + group_id);
   auto expected = r[0][0].as<int32_t>();
-  if (batch_index < 0 || batch_index >= expected)
+  if (child_index < 0 || child_index >= expected)
     return make_error(
         errc::invalid_argument,
-        "batch " + std::to_string(batch_index) + " outside barrier of " + std::to_string(expected));
+        "child " + std::to_string(child_index) + " outside barrier of " + std::to_string(expected));
   arrival a;
   a.counted = r[0][1].as<bool>();
   a.remaining = r[0][2].as<int32_t>();
   a.fired = a.counted && a.remaining == 0;
+  a.callback_json = detail::text_or_empty(r[0][3]);
   return a;
 }
 
-caf::expected<barrier_state> barrier_store::lock(tx_context& tx, const std::string& execution_id) {
-  auto r = tx.exec("barrier_lock", execution_id);
-  if (r.empty()) return make_error(errc::not_found, "no barrier armed for " + execution_id);
+caf::expected<std::string> barrier_store::outcomes(tx_context& tx, const std::string& group_id) {
+  auto r = tx.exec("barrier_outcomes", group_id);
+  return std::string(r[0][0].c_str());
+}
+
+caf::expected<barrier_state> barrier_store::lock(tx_context& tx, const std::string& group_id) {
+  auto r = tx.exec("barrier_lock", group_id);
+  if (r.empty()) return make_error(errc::not_found, "no barrier armed for " + group_id);
   return barrier_state{r[0][0].as<int32_t>(), r[0][1].as<int32_t>(), r[0][2].as<bool>()};
 }
 
@@ -46,17 +73,17 @@ caf::error barrier_store::arm(const std::string& execution_id, int32_t expected)
                            [&](tx_context& tx) { return arm(tx, execution_id, expected); });
 }
 
-caf::expected<arrival> barrier_store::arrive(const std::string& execution_id, int32_t batch_index) {
+caf::expected<arrival> barrier_store::arrive(const std::string& group_id, int32_t child_index) {
   // Idempotent by the arrival row, so the retry cannot count twice.
   return session_.transact_value<arrival>(
-      retry_policy::once, [&](tx_context& tx) { return arrive(tx, execution_id, batch_index); });
+      retry_policy::once, [&](tx_context& tx) { return arrive(tx, group_id, child_index); });
 }
 
-caf::expected<barrier_state> barrier_store::get(const std::string& execution_id) {
+caf::expected<barrier_state> barrier_store::get(const std::string& group_id) {
   return session_.transact_value<barrier_state>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<barrier_state> {
-        auto r = tx.exec("barrier_get", execution_id);
-        if (r.empty()) return make_error(errc::not_found, "no barrier for " + execution_id);
+        auto r = tx.exec("barrier_get", group_id);
+        if (r.empty()) return make_error(errc::not_found, "no barrier for " + group_id);
         return barrier_state{r[0][0].as<int32_t>(), r[0][1].as<int32_t>(), r[0][2].as<bool>()};
       });
 }

@@ -1,5 +1,7 @@
-// The fan-in barrier: armed with N expected batches; each batch's arrival is
-// recorded once, and exactly one arrival is told that it fired.
+// The fan-in barrier of a group: armed with N expected children; each child's
+// arrival (with its outcome) is recorded once, and exactly one arrival is told
+// that it fired. A group is any handler's fan_out; the file pipeline's group of
+// batches has its execution's id as group id.
 #pragma once
 
 #include <caf/expected.hpp>
@@ -10,9 +12,12 @@
 namespace postbox {
 
 struct arrival {
-  int32_t remaining = 0;  // batches still expected after this arrival
-  bool counted = false;   // false: this batch had already arrived
+  int32_t remaining = 0;  // children still expected after this arrival
+  bool counted = false;   // false: this child had already arrived
   bool fired = false;     // true for exactly one arrival per barrier
+  /// The group's callback message as JSON ({queue, type, payload, headers, org}),
+  /// when it was armed with one; "" otherwise.
+  std::string callback_json;
 };
 
 struct barrier_state {
@@ -21,20 +26,41 @@ struct barrier_state {
   bool fired = false;
 };
 
+struct group_spec {
+  std::string group_id;
+  int32_t expected = 0;
+  std::string execution_id;       // may be empty
+  std::string callback_json;      // may be empty: the arriving handler brings its own
+  int64_t parent_message_id = 0;  // 0: none
+};
+
+/// What one child did: its result, or the error that dead-lettered it.
+struct child_outcome {
+  bool ok = true;
+  std::string result_json = "null";
+  std::string error;
+  int64_t message_id = 0;
+};
+
 class barrier_store {
  public:
   explicit barrier_store(pg_session& session) : session_(session) {}
 
   caf::error arm(const std::string& execution_id, int32_t expected);
-  caf::expected<arrival> arrive(const std::string& execution_id, int32_t batch_index);
-  caf::expected<barrier_state> get(const std::string& execution_id);
+  caf::expected<arrival> arrive(const std::string& group_id, int32_t child_index);
+  caf::expected<barrier_state> get(const std::string& group_id);
 
+  /// Arms a group; arming it again with the same size is a no-op.
+  static caf::error arm(tx_context& tx, const group_spec& spec);
+  /// An execution's group (group id = execution id), without a stored callback.
   static caf::error arm(tx_context& tx, const std::string& execution_id, int32_t expected);
-  static caf::expected<arrival> arrive(tx_context& tx, const std::string& execution_id,
-                                       int32_t batch_index);
+  static caf::expected<arrival> arrive(tx_context& tx, const std::string& group_id,
+                                       int32_t child_index, const child_outcome& outcome = {});
+  /// Every child's outcome in child order, as a JSON array (see barrier_outcomes.sql).
+  static caf::expected<std::string> outcomes(tx_context& tx, const std::string& group_id);
   /// The barrier, locked FOR SHARE until the transaction ends (no arrival can fire it
   /// meanwhile); not_found when none is armed.
-  static caf::expected<barrier_state> lock(tx_context& tx, const std::string& execution_id);
+  static caf::expected<barrier_state> lock(tx_context& tx, const std::string& group_id);
 
  private:
   pg_session& session_;

@@ -76,7 +76,13 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
 caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queue, int max,
                                                          std::chrono::milliseconds vt,
                                                          const std::string& owner,
-                                                         const std::string& incarnation) {
+                                                         const std::string& incarnation,
+                                                         const std::vector<std::string>* types) {
+  std::optional<std::string> type_filter;
+  if (types) {
+    std::vector<std::optional<std::string>> arr(types->begin(), types->end());
+    type_filter = detail::pg_text_array(arr);
+  }
   std::vector<delivery> out;
   // A lost read only leaves rows leased to nobody until the timeout: retrying
   // after a dead connection is safe.
@@ -85,7 +91,7 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
       [&](tx_context& tx) -> caf::error {
         out.clear();
         auto r = tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner,
-                         incarnation.empty() ? owner : incarnation);
+                         incarnation.empty() ? owner : incarnation, type_filter);
         out.reserve(r.size());
         for (const auto& row : r) {
           delivery d;

@@ -68,11 +68,14 @@ class mailbox_store {
   /// Claims up to `max` visible messages of `queue` for `visibility_timeout`. `incarnation`
   /// names the reading node process (default: `owner`): an abandoned delivery that ran
   /// alone is charged a crash unless this same incarnation ran it (then it only lost its
-  /// lease, to a database outage, and is alive).
+  /// lease, to a database outage, and is alive). With `types` given, only messages of
+  /// those types are claimed, and those of types no node handles (to dead-letter them):
+  /// a node leaves another node's types alone on a queue they share.
   caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
                                             std::chrono::milliseconds visibility_timeout,
                                             const std::string& owner,
-                                            const std::string& incarnation = {});
+                                            const std::string& incarnation = {},
+                                            const std::vector<std::string>* types = nullptr);
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);

@@ -177,6 +177,17 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             send_on_error = true;
           }
         }
+        if (req.arrive) {
+          child_outcome o;
+          o.ok = false;
+          o.error = req.reason;
+          o.message_id = req.delivery.message_id;
+          auto a = arrive_and_fire(tx, *req.arrive, o);
+          if (a)
+            out.group_fired = a->fired;
+          else if (!is(a.error(), errc::not_found) && !is(a.error(), errc::invalid_argument))
+            return a.error();
+        }
         if (send_on_error && req.on_error) {
           auto id = mailbox_store::send(tx, *req.on_error);
           if (!id) return id.error();

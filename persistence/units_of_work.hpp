@@ -12,6 +12,7 @@
 
 #include "persistence/barrier_store.hpp"
 #include "persistence/execution_store.hpp"
+#include "persistence/handled_commit.hpp"
 #include "persistence/mailbox_store.hpp"
 
 namespace postbox {
@@ -86,12 +87,16 @@ struct poison_request {
   std::string execution_id;  // from the envelope columns; may be empty
   std::string reason;
   std::optional<outgoing_message> on_error;
+  /// A child of a group: it arrives there with the reason as its error (a group
+  /// whose barrier is gone or never was, a forged header, is skipped).
+  std::optional<group_member> arrive;
 };
 
 struct poison_outcome {
   int64_t dead_letter_id = 0;
   bool execution_failed = false;  // this call moved the execution to ERROR
   bool on_error_sent = false;
+  bool group_fired = false;  // its arrival fired the group's callback
 };
 
 /// One transaction: dead-letter the delivery (fenced) + execution -> ERROR with the

@@ -37,6 +37,12 @@ class tx_context {
     return work_.exec_params(sql::query(name), std::forward<Ts>(args)...);
   }
 
+  /// Runs a caller's own statement (not an embedded query) with text parameters;
+  /// nullptr is NULL.
+  pqxx::result exec_text(const std::string& text, const std::vector<const char*>& params) {
+    return work_.exec_params(text, pqxx::prepare::make_dynamic_params(params));
+  }
+
   pqxx::transaction_base& work() { return work_; }
 
  private:

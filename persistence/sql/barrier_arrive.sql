@@ -1,20 +1,23 @@
--- $1 execution_id, $2 batch_index. One arrival row per batch: a batch arriving
--- twice counts once. The UPDATE that takes remaining to 0 is the one fire.
+-- $1 group_id, $2 child_index, $3 status ('ok' | 'error'), $4 result jsonb (or NULL),
+-- $5 error (or NULL), $6 message_id (or NULL). One arrival row per child: a child
+-- arriving twice counts once. The UPDATE that takes remaining to 0 is the one fire;
+-- the firing arrival gets the group's callback message back.
 WITH b AS (
-  SELECT expected FROM postbox.barriers WHERE execution_id = $1
+  SELECT expected, callback FROM postbox.barriers WHERE group_id = $1
 ), arrival AS (
-  INSERT INTO postbox.barrier_arrivals (execution_id, batch_index)
-  SELECT $1, $2 FROM b WHERE $2 >= 0 AND $2 < b.expected
+  INSERT INTO postbox.barrier_arrivals (group_id, child_index, status, result, error, message_id)
+  SELECT $1, $2, $3, $4::jsonb, $5, $6 FROM b WHERE $2 >= 0 AND $2 < b.expected
   ON CONFLICT DO NOTHING
-  RETURNING batch_index
+  RETURNING child_index
 ), counted AS (
   UPDATE postbox.barriers
   SET remaining = remaining - 1, updated_at = now(),
       fired_at = CASE WHEN remaining = 1 THEN now() ELSE fired_at END
-  WHERE execution_id = $1 AND remaining > 0 AND EXISTS (SELECT 1 FROM arrival)
+  WHERE group_id = $1 AND remaining > 0 AND EXISTS (SELECT 1 FROM arrival)
   RETURNING remaining
 )
 SELECT (SELECT expected FROM b) AS expected,
        EXISTS (SELECT 1 FROM counted) AS counted,
        COALESCE((SELECT remaining FROM counted),
-                (SELECT remaining FROM postbox.barriers WHERE execution_id = $1)) AS remaining
+                (SELECT remaining FROM postbox.barriers WHERE group_id = $1)) AS remaining,
+       (SELECT callback::text FROM b) AS callback

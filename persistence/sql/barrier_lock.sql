@@ -1,6 +1,6 @@
--- $1 execution_id. The barrier read FOR SHARE by the callback's transaction: an
+-- $1 group_id. The barrier read FOR SHARE by the callback's transaction: an
 -- arrival that would fire it waits until that transaction ends, so "fired" cannot
 -- change between this check and the callback's CAS.
 SELECT expected, remaining, fired_at IS NOT NULL
-FROM postbox.barriers WHERE execution_id = $1
+FROM postbox.barriers WHERE group_id = $1
 FOR SHARE

@@ -3,10 +3,14 @@
 -- A row that still has a receipt was abandoned (its lease ran out without an
 -- ack or nack): it becomes a suspect, and if it was running alone on another
 -- node incarnation than the reader ($5) its crash is charged to it as an
--- attempt. SET sees the row as it was before this UPDATE.
+-- attempt. SET sees the row as it was before this UPDATE. $6 (text[] or NULL):
+-- the types the reader handles; it then leaves types that another node handles
+-- alone, and still claims those no node handles (to dead-letter them).
 WITH candidates AS (
-  SELECT id FROM postbox.mailbox
+  SELECT id FROM postbox.mailbox mb
   WHERE queue = $1 AND visible_at <= now()
+    AND ($6::text[] IS NULL OR mb.type = ANY ($6::text[])
+         OR NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE mb.type = ANY (n.handled_types)))
   ORDER BY visible_at, id
   LIMIT $2
   FOR UPDATE SKIP LOCKED

@@ -129,7 +129,7 @@ CAF_TEST(kill - 9 mid execution then restart completes once) {
   CAF_CHECK_EQUAL(results(id), 40);
   CAF_CHECK_EQUAL(count("SELECT files_done FROM postbox.executions WHERE id = '" + id + "'"), 40);
   CAF_CHECK_EQUAL(
-      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE execution_id = '" + id + "'"), 20);
+      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE group_id = '" + id + "'"), 20);
   CAF_CHECK_EQUAL(webhook_rows(id), 1);
   CAF_CHECK(webhook_delivered(id));
   CAF_CHECK_EQUAL(hooks.posts(id + ":COMPLETED"), 1);
@@ -232,7 +232,7 @@ CAF_TEST(a node frozen after taking the claim changes nothing when it thaws) {
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.barriers WHERE execution_id = '" + id + "'"),
                   1);
   CAF_CHECK_EQUAL(
-      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE execution_id = '" + id + "'"), 3);
+      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE group_id = '" + id + "'"), 3);
   CAF_CHECK_EQUAL(results(id), 6);
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE execution_id = '" + id + "'"),
                   0);
@@ -258,7 +258,7 @@ CAF_TEST(a node killed after taking the claim is replaced by its restart) {
   CAF_REQUIRE(again.start());
   CAF_CHECK(reaches(id, "COMPLETED", 30s));
   CAF_CHECK_EQUAL(
-      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE execution_id = '" + id + "'"), 2);
+      count("SELECT count(*) FROM postbox.barrier_arrivals WHERE group_id = '" + id + "'"), 2);
   CAF_CHECK_EQUAL(results(id), 4);
   CAF_CHECK(webhook_delivered(id));
   CAF_CHECK_EQUAL(hooks.posts(id + ":COMPLETED"), 1);

@@ -546,7 +546,7 @@ CAF_TEST(failing files are recorded and the execution still completes) {
   CAF_CHECK_EQUAL(chaos.files_failed, 3);
   CAF_CHECK_EQUAL(chaos.files_done, 2);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals WHERE "
-                    "execution_id = 'e-chaos'"),
+                    "group_id = 'e-chaos'"),
                   3);  // batch_size 2 from the workflow
   CAF_CHECK_EQUAL(
       text("SELECT error FROM postbox.file_results WHERE file_key = '" + files[1] + "'"),

@@ -48,6 +48,8 @@ class node_process {
                std::vector<std::string> extra_env = {});
   ~node_process();  // kill -9 if still running
 
+  /// Runs `name` (a node binary in the build tree) instead of postbox-node.
+  void use_binary(std::string name) { binary_ = std::move(name); }
   bool start();  // false if the binary could not be spawned
   void signal(int sig);
   /// Waits for the process to end; its exit code, 128+signal, or -1 on timeout.
@@ -61,6 +63,7 @@ class node_process {
 
  private:
   std::string topology_, node_, dsn_, log_;
+  std::string binary_ = "postbox-node";
   std::vector<std::string> env_;
   pid_t pid_ = -1;
   int status_ = 0;

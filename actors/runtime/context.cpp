@@ -1,0 +1,143 @@
+// The handler context: identity, reads now, writes collected for the ack.
+#include "actors/runtime/context.hpp"
+
+#include <boost/json.hpp>
+
+#include "actors/continuations.hpp"
+#include "actors/handlers.hpp"
+#include "config/topology.hpp"
+#include "messages/json_codec.hpp"
+#include "messages/storable_json.hpp"
+#include "persistence/execution_store.hpp"
+
+namespace postbox {
+
+context::context(handler_context& hc, const delivery& d)
+    : hc_(hc), d_(d), started_(std::chrono::steady_clock::now()) {
+  if (auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers)) headers_ = *h;
+}
+
+int64_t context::message_id() const {
+  return d_.id;
+}
+const std::string& context::queue() const {
+  return d_.queue;
+}
+const std::string& context::type() const {
+  return d_.type;
+}
+const std::string& context::execution_id() const {
+  return d_.execution_id;
+}
+const std::string& context::org() const {
+  return d_.org;
+}
+int32_t context::attempt() const {
+  return d_.attempts + 1;
+}
+const std::string& context::owner() const {
+  return hc_.owner;
+}
+
+std::chrono::milliseconds context::time_left() const {
+  auto limit = hc_.topo.queue(d_.queue).max_handler_time;
+  auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started_);
+  return std::max(std::chrono::milliseconds(0), limit - spent);
+}
+
+bool context::cancelled() {
+  if (d_.execution_id.empty()) return false;
+  execution_store executions{hc_.session};
+  auto e = executions.get(d_.execution_id);
+  return e && e->status == execution_status::stopped;
+}
+
+caf::expected<std::vector<sql_row>> context::query(std::string sql, std::vector<sql_value> params) {
+  return run_query(hc_.session, {std::move(sql), std::move(params)});
+}
+
+void context::execute(std::string sql, std::vector<sql_value> params) {
+  statements_.push_back({std::move(sql), std::move(params)});
+}
+
+outgoing_message context::outgoing(const message_out& m) const {
+  outgoing_message o;
+  o.queue = m.queue;
+  o.type = m.type;
+  o.execution_id = d_.execution_id;
+  o.org = d_.org;
+  o.payload = m.payload;
+  o.headers = to_json(m.headers);
+  o.delay = m.delay;
+  return o;
+}
+
+void context::send(message_out m) {
+  sends_.push_back(outgoing(m));
+}
+
+std::string context::fan_out(std::vector<message_out> children, message_out callback) {
+  fan_out_group g;
+  g.spec.group_id = "m" + std::to_string(d_.id) + "." + std::to_string(fan_outs_++);
+  g.spec.expected = static_cast<int32_t>(children.size());
+  g.spec.execution_id = d_.execution_id;
+  g.spec.parent_message_id = d_.id;
+  // A child hands its place in its own group to the first group it fans out.
+  if (!headers_.group_id.empty() && !membership_passed_) {
+    callback.headers.group_id = headers_.group_id;
+    callback.headers.child_index = headers_.child_index;
+    membership_passed_ = true;
+  }
+  auto cb = outgoing(callback);
+  boost::json::error_code ec;
+  auto payload = boost::json::parse(cb.payload, ec);
+  if (children.empty()) {
+    // Nothing to wait for: the callback goes now, with no outcomes.
+    boost::json::object p =
+        !ec && payload.is_object() ? payload.as_object() : boost::json::object{};
+    p["group"] = g.spec.group_id;
+    p["results"] = boost::json::array{};
+    cb.payload = boost::json::serialize(p);
+    sends_.push_back(std::move(cb));
+    return g.spec.group_id;
+  }
+  boost::json::object stored{{"queue", cb.queue},
+                             {"type", cb.type},
+                             {"execution_id", cb.execution_id},
+                             {"org", cb.org},
+                             {"payload", ec ? boost::json::value(boost::json::object{}) : payload},
+                             {"headers", boost::json::parse(cb.headers)}};
+  g.spec.callback_json = boost::json::serialize(stored);
+  int32_t index = 0;
+  for (auto& child : children) {
+    child.headers.group_id = g.spec.group_id;
+    child.headers.child_index = index++;
+    g.children.push_back(outgoing(child));
+  }
+  groups_.push_back(std::move(g));
+  return groups_.back().spec.group_id;
+}
+
+void context::reply(json_text body) {
+  reply_ = storable_json(body.text);
+}
+
+success_commit context::commit(const std::string& result_json) const {
+  success_commit c;
+  c.delivery = d_.to_lease();
+  c.statements = statements_;
+  c.sends = sends_;
+  c.groups = groups_;
+  c.result_json = storable_json(result_json);
+  c.on_success = on_success_message(d_, c.result_json);
+  if (!headers_.group_id.empty() && !membership_passed_)
+    c.arrive = group_member{headers_.group_id, headers_.child_index};
+  if (reply_ && !headers_.reply_key.empty()) {
+    c.reply_key = headers_.reply_key;
+    c.reply_json = *reply_;
+  }
+  return c;
+}
+
+}  // namespace postbox

@@ -1,0 +1,29 @@
+// How a runtime handler's outcome ends its delivery.
+#include "actors/runtime/typed_handler.hpp"
+#include "messages/storable_json.hpp"
+
+namespace postbox {
+
+handler_result finish_handled(handler_context& hc, const delivery& d, const context& ctx,
+                              const outcome& o) {
+  switch (o.what()) {
+    case outcome::kind::failed:
+      return store_failure(hc, d, make_error(errc::logic_error, storable_text(o.error())));
+    case outcome::kind::rejected:
+      return poison(hc, d, "rejected: " + storable_text(o.error()));
+    case outcome::kind::ok:
+      break;
+  }
+  auto c = ctx.commit(o.result_json());
+  c.before_commit = hc.before_commit;
+  auto r = commit_success(hc.session, c);
+  if (!r) {
+    // A group header naming no group (forged, or its barrier pruned): never retried.
+    if (is(r.error(), errc::not_found) || is(r.error(), errc::invalid_argument))
+      return poison(hc, d, describe(r.error()));
+    return store_failure(hc, d, r.error());
+  }
+  return {handled::acked, r->group_fired ? "done; its group's callback fired" : "done"};
+}
+
+}  // namespace postbox

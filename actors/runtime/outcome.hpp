@@ -1,0 +1,50 @@
+// What a handler answers: a result, a failed attempt, or a rejection. Errors are
+// values; a handler that throws is a failed attempt, never a dead worker.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "messages/describe.hpp"
+
+namespace postbox {
+
+class outcome {
+ public:
+  enum class kind {
+    ok,        // succeeded: commit the handler's effects with the ack; on_success gets `result`
+    failed,    // a failed attempt: charged, retried with backoff until max_attempts, then
+               // dead-lettered with on_error
+    rejected,  // will never succeed (bad input): dead-lettered now, on_error
+  };
+
+  /// Success with no result (`result` is null).
+  outcome() = default;
+
+  /// Success with `result` as any JSON value.
+  static outcome ok(json_text result) {
+    outcome o;
+    o.result_ = std::move(result.text);
+    return o;
+  }
+  /// Success with a described struct as the result.
+  template <class T>
+  static outcome ok(const T& result) {
+    return ok(json_text{encode_json(result)});
+  }
+  static outcome fail(std::string error) { return {kind::failed, std::move(error)}; }
+  static outcome reject(std::string error) { return {kind::rejected, std::move(error)}; }
+
+  kind what() const { return kind_; }
+  bool succeeded() const { return kind_ == kind::ok; }
+  const std::string& result_json() const { return result_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  outcome(kind k, std::string error) : kind_(k), error_(std::move(error)) {}
+  kind kind_ = kind::ok;
+  std::string result_ = "null";
+  std::string error_;
+};
+
+}  // namespace postbox

@@ -1,0 +1,109 @@
+// The executor example's handlers: one file, the whole durable actor.
+#include "apps/examples/tools/tools.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace tools {
+
+namespace {
+
+/// The expensive call (an LLM, a paid API) in the real system; here two small tools.
+postbox::outcome run_tool(postbox::context& ctx, const tool_call& call) {
+  if (call.tool == "wordcount") {
+    std::istringstream in(call.input);
+    std::string word;
+    int64_t words = 0;
+    while (in >> word) ++words;
+    return postbox::outcome::ok(postbox::json_text{"{\"words\": " + std::to_string(words) + "}"});
+  }
+  if (call.tool == "upper") {
+    std::string out = call.input;
+    for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return postbox::outcome::ok(std::map<std::string, std::string>{{"text", out}});
+  }
+  if (call.tool == "sleep") {  // a slow call: sleeps `input` milliseconds
+    auto ms = std::min<int64_t>(std::max<int64_t>(std::atoll(call.input.c_str()), 0), 60000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return postbox::outcome::ok(postbox::json_text{"{\"slept_ms\": " + std::to_string(ms) + "}"});
+  }
+  // With max_attempts 1 on the executor queue this is not retried: it is
+  // dead-lettered and the caller's on_error gets this text.
+  return postbox::outcome::fail("no tool named '" + call.tool + "' (attempt " +
+                                std::to_string(ctx.attempt()) + ")");
+}
+
+/// Records a finished call in the example's own table, with the continuation's ack.
+postbox::outcome record_done(postbox::context& ctx, const tool_done& done) {
+  if (done.call_id.empty()) return postbox::outcome::reject("tool_done without a call_id");
+  ctx.execute(
+      "INSERT INTO tool_outcomes (call_id, status, result, message_id) "
+      "VALUES ($1, 'done', $2::jsonb, $3::bigint) ON CONFLICT (call_id) DO NOTHING",
+      {done.call_id, done.result.text, std::to_string(done.message_id)});
+  return {};
+}
+
+postbox::outcome record_failed(postbox::context& ctx, const tool_failed& failed) {
+  if (failed.call_id.empty()) return postbox::outcome::reject("tool_failed without a call_id");
+  ctx.execute(
+      "INSERT INTO tool_outcomes (call_id, status, error, message_id) "
+      "VALUES ($1, 'failed', $2, $3::bigint) ON CONFLICT (call_id) DO NOTHING",
+      {failed.call_id, failed.error, std::to_string(failed.message_id)});
+  return {};
+}
+
+/// Fans out every call and nested batch; batch_done gets their outcomes.
+postbox::outcome run_batch(postbox::context& ctx, const tool_batch& batch) {
+  std::vector<postbox::message_out> children;
+  for (const auto& call : batch.calls)
+    children.push_back(postbox::message_out::of("executor", call));
+  for (const auto& nested : batch.batches)
+    children.push_back(postbox::message_out::of("executor", nested));
+  ctx.fan_out(std::move(children),
+              postbox::message_out::of("tool_callbacks", batch_done{batch.call_id, "", {}}));
+  return {};
+}
+
+/// Records a batch's outcome (no ON CONFLICT: a second callback for one batch would
+/// fail here and end in the dead letters, where a test sees it). Its result is the
+/// summary, which a nested batch's outer group receives as this child's result.
+postbox::outcome record_batch(postbox::context& ctx, const batch_done& done) {
+  boost::json::error_code ec;
+  auto results = boost::json::parse(done.results.text, ec);
+  if (ec || !results.is_array()) return postbox::outcome::reject("batch_done without results");
+  int64_t ok = 0, failed = 0;
+  for (const auto& r : results.as_array()) {
+    const auto* o = r.if_object();
+    auto status = o ? o->find("status") : nullptr;
+    if (o && status != o->end() && status->value() == "ok")
+      ++ok;
+    else
+      ++failed;
+  }
+  boost::json::object summary{{"ok", ok}, {"failed", failed}, {"results", results}};
+  auto text = boost::json::serialize(summary);
+  ctx.execute(
+      "INSERT INTO tool_outcomes (call_id, status, result, message_id) "
+      "VALUES ($1, 'done', $2::jsonb, $3::bigint)",
+      {done.call_id, text, std::to_string(ctx.message_id())});
+  return postbox::outcome::ok(postbox::json_text{boost::json::serialize(
+      boost::json::object{{"call_id", done.call_id}, {"ok", ok}, {"failed", failed}})});
+}
+
+}  // namespace
+
+void register_tools(postbox::registry& registry) {
+  registry.on<tool_call>("executor", run_tool)
+      .on<tool_batch>("executor", run_batch)
+      .on<batch_done>("tool_callbacks", record_batch)
+      .on<tool_done>("tool_callbacks", record_done)
+      .on<tool_failed>("tool_callbacks", record_failed);
+}
+
+}  // namespace tools

@@ -1,0 +1,59 @@
+// The transaction that ends a runtime handler's success: the ack (fenced by the
+// receipt, first, so a stale delivery changes nothing), the handler's own SQL,
+// what it sent, the groups it fanned out, its reply, its on_success continuation
+// and its arrival at the group it belongs to. All of it or none of it.
+#pragma once
+
+#include <caf/expected.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "persistence/barrier_store.hpp"
+#include "persistence/mailbox_store.hpp"
+#include "persistence/user_sql.hpp"
+
+namespace postbox {
+
+/// One fan_out: the group to arm (its callback stored in the barrier row) and its
+/// children, whose headers name the group and their index.
+struct fan_out_group {
+  group_spec spec;
+  std::vector<outgoing_message> children;
+};
+
+/// A delivery's place in a group: where its outcome arrives.
+struct group_member {
+  std::string group_id;
+  int32_t index = -1;
+};
+
+struct success_commit {
+  lease delivery;
+  std::vector<sql_statement> statements;  // the handler's own writes, in order
+  std::vector<outgoing_message> sends;
+  std::vector<fan_out_group> groups;
+  std::optional<outgoing_message> on_success;
+  /// Arrives with `result_json` (a child that did not hand its place to a nested group).
+  std::optional<group_member> arrive;
+  std::string result_json = "null";
+  std::string reply_key;  // set: store `reply_json` under it and NOTIFY postbox_reply
+  std::string reply_json = "null";
+  /// Test hook: runs inside the transaction just before it commits.
+  std::function<void()> before_commit;
+};
+
+struct success_outcome {
+  bool group_fired = false;  // this arrival fired its group's callback
+};
+
+caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c);
+
+/// Records a child's outcome at its group; when that fires the group, enqueues the
+/// group's stored callback with every child's outcome under `results` (and the
+/// group id under `group`). Returns what the arrival did.
+caf::expected<arrival> arrive_and_fire(tx_context& tx, const group_member& member,
+                                       const child_outcome& outcome);
+
+}  // namespace postbox
