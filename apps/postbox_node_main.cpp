@@ -1,5 +1,5 @@
 // postbox-node: the stock node, i.e. the runtime with the file pipeline registered.
-#include "actors/handler_registry.hpp"
+#include "actors/pipeline/pipeline.hpp"
 #include "actors/runtime/node_main.hpp"
 
 int main(int argc, char** argv) {

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <string>
 
-#include "actors/http_server.hpp"
+#include "actors/transports/http_server.hpp"
 #include "messages/error.hpp"
 
 namespace json = boost::json;

@@ -7,8 +7,8 @@
 #include <caf/io/all.hpp>
 #include <cstdlib>
 
-#include "actors/atoms.hpp"
-#include "actors/control.hpp"
+#include "actors/runtime/atoms.hpp"
+#include "actors/transports/control.hpp"
 #include "persistence/execution_json.hpp"
 #include "persistence/inspect_store.hpp"
 

@@ -3,8 +3,8 @@
 
 #include <boost/json.hpp>
 
-#include "actors/continuations.hpp"
-#include "actors/handlers.hpp"
+#include "actors/runtime/continuations.hpp"
+#include "actors/runtime/dispatch.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/storable_json.hpp"

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <string>
 
-#include "actors/node.hpp"
+#include "actors/runtime/node.hpp"
 
 namespace postbox {
 

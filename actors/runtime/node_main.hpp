@@ -1,7 +1,7 @@
 // A node as a library call: a user's main() builds a registry and hands it here.
 #pragma once
 
-#include "actors/handler_registry.hpp"
+#include "actors/runtime/handler_registry.hpp"
 
 namespace postbox {
 

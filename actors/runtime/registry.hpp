@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "actors/handler_registry.hpp"
+#include "actors/runtime/handler_registry.hpp"
 #include "actors/runtime/typed_handler.hpp"
 
 namespace postbox {

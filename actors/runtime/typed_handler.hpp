@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
-#include "actors/handlers.hpp"
 #include "actors/runtime/context.hpp"
+#include "actors/runtime/dispatch.hpp"
 #include "actors/runtime/outcome.hpp"
 #include "messages/describe.hpp"
 

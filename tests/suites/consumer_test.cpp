@@ -7,13 +7,13 @@
 // drains (giving back what still runs after drain_timeout).
 #define CAF_SUITE consumer
 #define FAIL(msg) CAF_FAIL(msg)  // 0.17.6's dsl.hpp uses an undefined FAIL macro
-#include "actors/consumer.hpp"
+#include "actors/runtime/consumer.hpp"
 
 #include <caf/all.hpp>
 #include <caf/test/dsl.hpp>
 #include <deque>
 
-#include "actors/atoms.hpp"
+#include "actors/runtime/atoms.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
 

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <future>
 
-#include "actors/http_server.hpp"
+#include "actors/transports/http_server.hpp"
 #include "client/client.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"

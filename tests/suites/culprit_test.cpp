@@ -6,7 +6,7 @@
 #include <caf/test/unit_test.hpp>
 #include <csignal>
 
-#include "actors/http_client.hpp"
+#include "actors/transports/http_client.hpp"
 #include "support/executions.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"

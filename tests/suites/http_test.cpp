@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "actors/http_client.hpp"
-#include "actors/http_server.hpp"
+#include "actors/transports/http_client.hpp"
+#include "actors/transports/http_server.hpp"
 
 extern char** environ;
 

@@ -6,9 +6,9 @@
 #include <mutex>
 #include <thread>
 
-#include "actors/http_server.hpp"
-#include "actors/outbox_dispatcher.hpp"
-#include "actors/reaper.hpp"
+#include "actors/maintenance/outbox_dispatcher.hpp"
+#include "actors/maintenance/reaper.hpp"
+#include "actors/transports/http_server.hpp"
 #include "persistence/barrier_store.hpp"
 #include "persistence/claims_store.hpp"
 #include "persistence/execution_store.hpp"

@@ -5,9 +5,9 @@
 #include <caf/test/unit_test.hpp>
 #include <csignal>
 
-#include "actors/http_client.hpp"
-#include "actors/http_server.hpp"
-#include "actors/node_metrics.hpp"
+#include "actors/runtime/node_metrics.hpp"
+#include "actors/transports/http_client.hpp"
+#include "actors/transports/http_server.hpp"
 #include "client/client.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"

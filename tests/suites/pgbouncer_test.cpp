@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-#include "actors/http_server.hpp"
+#include "actors/transports/http_server.hpp"
 #include "client/client.hpp"
 #include "persistence/conninfo.hpp"
 #include "persistence/mailbox_store.hpp"

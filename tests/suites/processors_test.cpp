@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/processors/processor.hpp"
+#include "actors/pipeline/processors/processor.hpp"
 #include "messages/error.hpp"
 
 using namespace postbox;

@@ -8,8 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "actors/handlers.hpp"
-#include "actors/processors/processor.hpp"
+#include "actors/runtime/dispatch.hpp"
 #include "actors/runtime/postbox.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
@@ -143,10 +142,9 @@ registry test_registry() {
 struct fixture {
   std::string dsn = test::create_migrated_database("runtime");
   topology topo = runtime_topology();
-  processor_registry processors = processor_registry::with_builtins();
   handler_registry handlers = test_registry();
   pg_session session{session_options{dsn, "runtime-test"}};
-  handler_context ctx{session, topo, processors, handlers, "a/notes/w0"};
+  handler_context ctx{session, topo, handlers, "a/notes/w0"};
   mailbox_store mailbox{session};
 
   fixture() {

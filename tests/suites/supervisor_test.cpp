@@ -3,12 +3,12 @@
 // consumers to finish, stops the rest, and ends the supervisor once all are down.
 #define CAF_SUITE supervisor
 #define FAIL(msg) CAF_FAIL(msg)  // 0.17.6's dsl.hpp uses an undefined FAIL macro
-#include "actors/supervisor.hpp"
+#include "actors/runtime/supervisor.hpp"
 
 #include <caf/all.hpp>
 #include <caf/test/dsl.hpp>
 
-#include "actors/atoms.hpp"
+#include "actors/runtime/atoms.hpp"
 
 using namespace postbox;
 using namespace std::chrono_literals;

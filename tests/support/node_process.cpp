@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "actors/http_server.hpp"
+#include "actors/transports/http_server.hpp"
 #include "support/pg_fixture.hpp"
 
 extern char** environ;

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/handlers.hpp"
-#include "actors/processors/processor.hpp"
+#include "actors/pipeline/pipeline.hpp"
+#include "actors/pipeline/processors/processor.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/messages.hpp"
@@ -127,12 +127,14 @@ inline std::string continuation_headers(bool on_success, bool on_error,
 
 /// One worker's own connection and handler context (for concurrency tests).
 struct worker {
-  handler_registry handlers = pipeline_handlers();
+  handler_registry handlers;
   pg_session session;
   handler_context ctx;
   worker(const std::string& dsn, const topology& t, const processor_registry& r,
          const std::string& name)
-      : session(session_options{dsn, name}), ctx(session, t, r, handlers, "a/" + name) {}
+      : handlers(pipeline_handlers(r)),
+        session(session_options{dsn, name}),
+        ctx(session, t, handlers, "a/" + name) {}
 };
 
 /// A fresh database, the test topology and a handler context on one session.
@@ -141,7 +143,7 @@ struct pipeline_fixture {
   topology topo = load_pipeline_topology();
   std::shared_ptr<std::atomic<int>> counted_calls = std::make_shared<std::atomic<int>>(0);
   processor_registry registry = pipeline_registry(counted_calls);
-  handler_registry handlers = pipeline_handlers();
+  handler_registry handlers = pipeline_handlers(registry);
   pg_session session;
   handler_context ctx;
   mailbox_store mailbox;
@@ -151,7 +153,7 @@ struct pipeline_fixture {
   explicit pipeline_fixture(const std::string& label = "pipeline")
       : dsn(create_migrated_database(label)),
         session(session_options{dsn, "pipeline-test"}),
-        ctx(session, topo, registry, handlers, "a/test"),
+        ctx(session, topo, handlers, "a/test"),
         mailbox(session),
         executions(session) {}
 

@@ -1,0 +1,33 @@
+// Spawn functions of the node's actors. This header stays light (caf/fwd.hpp):
+// only the .cpp files include caf/all.hpp.
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/runtime/runtime_config.hpp"
+
+namespace postbox {
+
+/// A queue consumer for `role` (orchestrator, file_batch, callback) with its workers.
+caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config role);
+
+/// A worker: runs handle_delivery for each delivery the consumer sends it.
+caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index);
+
+/// LISTEN/NOTIFY wake-ups for the given consumers.
+caf::actor spawn_listener(caf::actor_system& sys, runtime_ptr rt, std::vector<caf::actor> targets);
+
+/// Registers the node in `nodes` and refreshes its heartbeat.
+caf::actor spawn_heartbeat(caf::actor_system& sys, runtime_ptr rt);
+
+/// The outbox dispatcher (webhooks, usage records).
+caf::actor spawn_outbox(caf::actor_system& sys, runtime_ptr rt);
+
+/// The reaper (one leader per cluster at a time).
+caf::actor spawn_reaper(caf::actor_system& sys, runtime_ptr rt);
+
+/// The node supervisor: spawns what the topology gives this node, restarts what
+/// crashes with exponential backoff, drains on drain_atom and then quits.
+caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt);
+
+}  // namespace postbox

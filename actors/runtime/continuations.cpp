@@ -1,0 +1,61 @@
+// Continuations: the caller's payload object, plus what happened.
+#include "actors/runtime/continuations.hpp"
+
+#include <boost/json.hpp>
+
+#include "messages/json_codec.hpp"
+
+namespace postbox {
+
+namespace {
+
+std::optional<outgoing_message> build(const delivery& d, const continuation& c,
+                                      const boost::json::object& extra) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(c.payload, ec);
+  boost::json::object payload;
+  if (!ec && v.is_object()) payload = v.as_object();
+  for (const auto& kv : extra) payload[kv.key()] = kv.value();
+  outgoing_message m;
+  m.queue = c.queue;
+  m.type = c.type;
+  m.execution_id = d.execution_id;
+  m.org = d.org;
+  m.payload = boost::json::serialize(payload);
+  return m;
+}
+
+}  // namespace
+
+std::optional<outgoing_message> on_success_message(const delivery& d,
+                                                   const std::string& result_json) {
+  auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
+  if (!h || !h->has_on_success) return std::nullopt;
+  boost::json::object extra{
+      {"execution_id", d.execution_id}, {"status", "COMPLETED"}, {"message_id", d.id}};
+  if (!result_json.empty()) {
+    // The caller made it storable JSON; a parse failure here would be a bug, kept as text.
+    boost::json::error_code ec;
+    auto v = boost::json::parse(result_json, ec);
+    extra["result"] = ec ? boost::json::value(result_json) : v;
+  }
+  return build(d, h->on_success, extra);
+}
+
+std::optional<group_member> group_of(const delivery& d) {
+  auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
+  if (!h || h->group_id.empty()) return std::nullopt;
+  return group_member{h->group_id, h->child_index};
+}
+
+std::optional<outgoing_message> on_error_message(const delivery& d, const std::string& error) {
+  auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
+  if (!h || !h->has_on_error) return std::nullopt;
+  return build(d, h->on_error,
+               {{"execution_id", d.execution_id},
+                {"status", "ERROR"},
+                {"error", error},
+                {"message_id", d.id}});
+}
+
+}  // namespace postbox

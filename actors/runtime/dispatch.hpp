@@ -1,0 +1,78 @@
+// The pipeline's message handlers as plain functions: one call handles one
+// delivery end to end (effect + ack in one transaction, or a dead letter).
+// Worker actors call them; tests call them directly.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "actors/runtime/handler_registry.hpp"
+#include "messages/messages.hpp"
+#include "persistence/mailbox_store.hpp"
+
+namespace postbox {
+
+struct topology;
+
+/// What handling a delivery did to it.
+enum class handled {
+  acked,          // the effect and the ack committed together
+  lease_lost,     // the receipt went stale (the lease expired): another delivery owns it now
+  retry_later,    // a transient failure: nacked with backoff (or left to its lease)
+  dead_lettered,  // poisoned: moved to dead_letters, execution ERROR, on_error sent
+};
+const char* to_string(handled x);
+
+struct handler_result {
+  handled what = handled::acked;
+  std::string detail;
+};
+
+/// Everything a handler needs; one per worker (each worker owns its session).
+struct handler_context {
+  pg_session& session;
+  const topology& topo;
+  const handler_registry& handlers;
+  std::string owner;  // "node/role/worker" for claims and leases
+  /// Where uploaded blobs are written for the processor: $TMPDIR, else /tmp.
+  std::string temp_dir;
+  /// Test hook: runs inside a runtime handler's success transaction before commit.
+  std::function<void()> before_commit;
+  /// What handlers keep between deliveries on this worker (e.g. the pipeline's
+  /// processors), by a key of their choosing. Never shared between workers.
+  std::map<std::string, std::shared_ptr<void>> locals;
+
+  handler_context(pg_session& s, const topology& t, const handler_registry& h, std::string o);
+  ~handler_context();
+};
+
+/// Dispatches by the delivery's type to the context's registry; a type it has no
+/// handler for is dead-lettered. Never throws: a throw is a failed attempt.
+handler_result handle_delivery(handler_context& ctx, const delivery& d);
+
+/// Dead-letters `d` with `reason`, fails its execution (identity from the envelope
+/// columns) and enqueues its on_error continuation, all in one transaction.
+handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason);
+
+/// True when `d` is to be dead-lettered instead of run: its charged attempts reached
+/// `max_attempts`, or (a guard against loops no charge catches) it was read far more
+/// often than that without ever being acked.
+bool attempts_exhausted(const delivery& d, int32_t max_attempts);
+
+/// Why such a delivery is dead-lettered: how many attempts, and what the last one
+/// was (crashed its node while running alone / timed out / failed with ERROR TEXT).
+std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts);
+
+/// The reason to dead-letter `d` when its envelope names an execution other than
+/// `body_execution_id` (the body's); nullopt when they agree or the envelope names none.
+std::optional<std::string> execution_id_mismatch(const delivery& d,
+                                                 const std::string& body_execution_id);
+
+/// Maps a failure to a result: lease_lost; or retry_later after a best-effort nack
+/// (a lost connection is not the message's fault: uncharged) or a charged fail.
+handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err);
+
+}  // namespace postbox

@@ -1,0 +1,54 @@
+// Wakes consumers on NOTIFY (sent by the mailbox's insert trigger). Polling is
+// the fallback: if the LISTEN connection dies, consumers still poll, and this
+// actor reconnects with backoff.
+#include <caf/all.hpp>
+
+#include "actors/runtime/actors.hpp"
+#include "actors/runtime/atoms.hpp"
+#include "actors/runtime/log.hpp"
+#include "persistence/notification_listener.hpp"
+
+namespace postbox {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct listener_state {
+  static inline const char* name = "postbox.listener";
+  std::unique_ptr<notification_listener> listener;
+  std::vector<caf::actor> targets;
+  std::chrono::milliseconds backoff{0};
+};
+
+caf::behavior listener(caf::stateful_actor<listener_state>* self, runtime_ptr rt,
+                       std::vector<caf::actor> targets) {
+  self->state.listener = std::make_unique<notification_listener>(rt->dsn);
+  self->state.targets = std::move(targets);
+  self->send(self, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        auto& st = self->state;
+        auto got = st.listener->wait(rt->listen_wait);
+        if (!got) {
+          st.backoff = std::min<std::chrono::milliseconds>(std::max(st.backoff * 2, 200ms), 5s);
+          log_line(rt->node_name, "listener: " + describe(got.error()) + "; polling meanwhile");
+          self->delayed_send(self, st.backoff, tick_atom::value);
+          return;
+        }
+        st.backoff = 0ms;
+        for (const auto& queue : *got)
+          for (auto& t : st.targets) self->send(t, wake_atom::value, queue);
+        // One wait per message keeps exit messages flowing between waits.
+        self->send(self, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_listener(caf::actor_system& sys, runtime_ptr rt, std::vector<caf::actor> targets) {
+  return sys.spawn<caf::detached>(listener, std::move(rt), std::move(targets));
+}
+
+}  // namespace postbox

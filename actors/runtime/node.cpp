@@ -1,0 +1,207 @@
+// Wiring of a node process: topology -> migrations -> actor system -> supervisor;
+// signals are taken by one thread (sigwait) and turned into a drain.
+#include "actors/runtime/node.hpp"
+
+#include <pthread.h>
+
+#include <caf/all.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "actors/runtime/actors.hpp"
+#include "actors/runtime/atoms.hpp"
+#include "actors/runtime/log.hpp"
+#include "actors/transports/control.hpp"
+#include "actors/transports/http_server.hpp"
+#include "actors/transports/node_http.hpp"
+#include "messages/type_ids.hpp"
+#include "persistence/migrator.hpp"
+#include "persistence/node_registry_store.hpp"
+
+namespace postbox {
+
+namespace {
+
+/// Registers the node's name, refusing to run beside a live process of the same name
+/// (heartbeat fresher than 3 intervals). A restart right after a crash waits for the
+/// dead process's heartbeat to go stale; a live one keeps it fresh, so we give up.
+int claim_node_name(const runtime_config& rt) {
+  const auto fresh_within = 3 * rt.heartbeat_interval;
+  const auto deadline = std::chrono::steady_clock::now() + fresh_within + 2 * rt.heartbeat_interval;
+  node_registration me;
+  me.name = rt.node_name;
+  me.host = rt.node().host;
+  me.control_port = rt.node().control_port;
+  me.http_port = rt.node().http_port;
+  for (const auto& a : rt.node().actors) me.roles.push_back(a.role);
+  me.pid = static_cast<int32_t>(::getpid());
+  me.handled_types = rt.handlers.types();
+  pg_session session{rt.session("postbox-node-register")};
+  node_registry_store nodes{session};
+  for (;;) {
+    auto claim = nodes.register_node(me, fresh_within);
+    if (!claim) {
+      std::cerr << "postbox-node: cannot register node '" << rt.node_name
+                << "': " << describe(claim.error()) << "\n";
+      return 1;
+    }
+    if (claim->registered) return 0;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::ostringstream age;
+      age.precision(1);
+      age << std::fixed << claim->heartbeat_age_s;
+      std::cerr << "postbox-node: node '" << rt.node_name << "' is already running (pid "
+                << claim->holder_pid << " on " << claim->holder_host << ", heartbeat " << age.str()
+                << "s ago); refusing to start a second process with its name\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
+
+int run_node(const node_options& opts, handler_registry handlers) {
+  // --dsn also fills ${POSTBOX_DSN} in the topology when that variable is unset.
+  if (!opts.dsn.empty()) ::setenv("POSTBOX_DSN", opts.dsn.c_str(), 0);
+  auto topo = load_topology_file(opts.topology_path);
+  if (!topo) {
+    std::cerr << "postbox-node: " << describe(topo.error()) << "\n";
+    return 2;
+  }
+  if (!topo->node(opts.node_name)) {
+    std::string names;
+    for (const auto& [name, _] : topo->nodes) names += (names.empty() ? "" : ", ") + name;
+    std::cerr << "postbox-node: " << topo->source << ": no node '" << opts.node_name
+              << "' (nodes: " << names << ")\n";
+    return 2;
+  }
+  auto rt = std::make_shared<runtime_config>();
+  rt->topo = std::move(*topo);
+  rt->node_name = opts.node_name;
+  rt->handlers = std::move(handlers);
+  rt->incarnation = opts.node_name + ":" + std::to_string(::getpid()) + ":" +
+                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+  if (opts.dsn.empty()) {
+    auto dsn = effective_dsn(rt->topo.database);
+    if (!dsn) {
+      std::cerr << "postbox-node: " << describe(dsn.error()) << "\n";
+      return 2;
+    }
+    rt->dsn = *dsn;
+  } else {
+    rt->dsn = opts.dsn;
+  }
+  {
+    pg_session session{rt->session("postbox-node-migrate")};
+    auto report = migrate(session);
+    if (!report) {
+      std::cerr << "postbox-node: migrate failed: " << describe(report.error()) << "\n";
+      return 1;
+    }
+  }
+  if (int rc = claim_node_name(*rt); rc != 0) return rc;
+  // Every thread CAF starts inherits this mask; only the waiter below takes signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<http_server> http;
+  if (rt->node().http_port != 0) {
+    auto started = start_node_http(rt);
+    if (!started) {
+      std::cerr << "postbox-node: " << describe(started.error()) << "\n";
+      return 1;
+    }
+    http = std::move(*started);
+  }
+
+  std::string token;
+  if (rt->node().control_port != 0) {
+    auto t = control_token(rt->topo.control);
+    if (!t) {
+      std::cerr << "postbox-node: " << describe(t.error()) << "\n";
+      return 2;
+    }
+    token = *t;
+  }
+
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::postbox>();
+  configure_control(cfg, rt->topo.control);
+  caf::actor_system sys{cfg};
+  auto sup = spawn_supervisor(sys, rt);
+  control_api control;
+  if (rt->node().control_port != 0) {
+    control = spawn_control(sys, rt, sup, token);
+    auto port = publish_control(sys, control, rt->topo.control, rt->node().control_port);
+    if (!port) {
+      std::cerr << "postbox-node: cannot publish the control actor on " << rt->topo.control.bind
+                << ":" << rt->node().control_port << ": " << sys.render(port.error()) << "\n";
+      caf::anon_send_exit(control, caf::exit_reason::kill);
+      caf::anon_send_exit(sup, caf::exit_reason::kill);
+      return 1;
+    }
+    log_line(rt->node_name, "control actor on " + rt->topo.control.bind + ":" +
+                                std::to_string(*port) + (rt->topo.control.tls() ? " (TLS)" : "") +
+                                (token.empty() ? "" : " (token required)"));
+  }
+  log_line(rt->node_name,
+           "node started (pid " + std::to_string(::getpid()) + ")" +
+               (http ? ", http on " + rt->node().host + ":" + std::to_string(http->port())
+                     : std::string()));
+  const auto drain_timeout = rt->topo.drain_timeout;
+  std::thread waiter{[sup, signals, drain_timeout] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    caf::anon_send(sup, drain_atom::value);
+    // Consumers give back what still runs after drain_timeout; if the process is
+    // still here soon after that (database calls failing slowly against an
+    // unreachable server), leave anyway: every lease it held comes back by itself.
+    std::thread{[drain_timeout] {
+      std::this_thread::sleep_for(drain_timeout + std::chrono::seconds(2));
+      log_line("postbox-node", "drain did not finish within drain_timeout + 2s; exiting");
+      std::_Exit(0);
+    }}.detach();
+    sigwait(&signals, &sig);  // a second signal: stop now, leases bring the work back
+    caf::anon_send_exit(sup, caf::exit_reason::kill);
+  }};
+  waiter.detach();
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(sup);
+    self->receive([](caf::down_msg&) {});
+  }
+  if (control) {
+    unpublish_control(sys, control, rt->topo.control);
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+    control = nullptr;
+  }
+  if (int stuck = rt->metrics->stuck_workers(); stuck > 0) {
+    // Their threads are blocked in handlers and would hold ~actor_system; every
+    // delivery they held has been failed or given back.
+    log_line(rt->node_name, "node stopped (" + std::to_string(stuck) +
+                                " worker thread(s) still stuck in a handler were abandoned)");
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(0);
+  }
+  // CAF 0.17 can hang in ~actor_system with remote peers still connected (#686,
+  // #1266). Every message is settled by now; do not let that keep the process up.
+  std::thread{[] {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    log_line("postbox-node", "actor system did not shut down within 10s; exiting");
+    std::_Exit(0);
+  }}.detach();
+  log_line(rt->node_name, "node stopped");
+  return 0;
+}
+
+}  // namespace postbox

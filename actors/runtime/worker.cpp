@@ -1,0 +1,116 @@
+// A worker: runs handle_delivery for each delivery its consumer sends, and
+// answers (done_atom, index, id). Detached: handlers block on processors and
+// the database. The consumer's PostgreSQL backend lives here too.
+#include <caf/all.hpp>
+
+#include "actors/runtime/actors.hpp"
+#include "actors/runtime/atoms.hpp"
+#include "actors/runtime/consumer.hpp"
+#include "actors/runtime/continuations.hpp"
+#include "actors/runtime/dispatch.hpp"
+#include "actors/runtime/log.hpp"
+#include "actors/runtime/quiet_handlers.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
+
+namespace postbox {
+
+namespace {
+
+struct worker_state {
+  static inline const char* name = "postbox.worker";
+  std::unique_ptr<pg_session> session;
+  std::unique_ptr<handler_context> ctx;
+};
+
+caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, std::string owner,
+                     int index) {
+  install_quiet_handlers(self, owner);
+  self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
+  self->state.ctx =
+      std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
+  return {
+      [=](const delivery& d) -> caf::message {
+        auto r = handle_delivery(*self->state.ctx, d);
+        rt->metrics->handled(d.queue, to_string(r.what));
+        if (r.what != handled::acked)
+          log_line(self->state.ctx->owner, "message " + std::to_string(d.id) + " (" + d.type +
+                                               "): " + to_string(r.what) + ": " + r.detail);
+        // The reply goes to the consumer that sent the delivery.
+        return caf::make_message(done_atom::value, static_cast<int32_t>(index), d.id);
+      },
+  };
+}
+
+/// The consumer's backend on PostgreSQL: the mailbox store and the poison unit of work.
+class pg_consumer_backend : public consumer_backend {
+ public:
+  pg_consumer_backend(runtime_ptr rt, std::string queue, std::string owner)
+      : rt_(std::move(rt)),
+        queue_(std::move(queue)),
+        owner_(std::move(owner)),
+        qc_(rt_->topo.queue(queue_)),
+        session_(rt_->session("postbox-" + owner_)),
+        mailbox_(session_),
+        types_(rt_->handlers.types()),
+        ctx_(session_, rt_->topo, rt_->handlers, owner_) {}
+
+  caf::expected<std::vector<delivery>> claim(int max) override {
+    // Only this node's types (and orphans no node handles): another node's types on
+    // a shared queue are left for it.
+    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_);
+  }
+  caf::error renew(const lease& l) override {
+    return mailbox_.renew_lease(l, qc_.visibility_timeout);
+  }
+  void give_back(const delivery& d, const std::string& why) override {
+    // Back at once: a drained node's work is for the other nodes (or its restart).
+    (void)mailbox_.nack(d.to_lease(), std::chrono::milliseconds(0), why);
+  }
+  void fail(const delivery& d, const std::string& reason) override {
+    (void)mailbox_.fail(d.to_lease(), backoff_delay(d.attempts + 1), reason);
+  }
+  caf::error mark_running_alone(const delivery& d) override {
+    return mailbox_.mark_running_alone(d.to_lease(), rt_->incarnation);
+  }
+  std::string poison(const delivery& d, const std::string& reason) override {
+    auto r = postbox::poison(ctx_, d, reason);
+    return to_string(r.what);
+  }
+
+ private:
+  runtime_ptr rt_;
+  std::string queue_;
+  std::string owner_;
+  queue_config qc_;
+  pg_session session_;
+  mailbox_store mailbox_;
+  std::vector<std::string> types_;
+  handler_context ctx_;
+};
+
+}  // namespace
+
+caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index) {
+  return sys.spawn<caf::detached>(worker, std::move(rt), std::move(owner), index);
+}
+
+caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config role) {
+  consumer_params p;
+  p.queue = role.queue;
+  p.owner = rt->node_name + "/" + role.queue;
+  p.qc = rt->topo.queue(role.queue);
+  p.concurrency = role.concurrency;
+  p.metrics = rt->metrics;
+  p.gate = rt->solo;
+  p.drain_timeout = rt->topo.drain_timeout;
+  p.backend = [rt, queue = p.queue, owner = p.owner] {
+    return std::make_unique<pg_consumer_backend>(rt, queue, owner);
+  };
+  p.spawn_worker = [rt, owner = p.owner](caf::actor_system& s, int i) {
+    return spawn_worker(s, rt, owner + "/w" + std::to_string(i), i);
+  };
+  return spawn_consumer_with(sys, std::move(p), true);
+}
+
+}  // namespace postbox
