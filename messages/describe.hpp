@@ -31,6 +31,7 @@
 #include <caf/expected.hpp>
 #include <caf/meta/annotation.hpp>
 #include <caf/meta/type_name.hpp>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -148,6 +149,8 @@ class json_writer {
       else
         return boost::json::value(static_cast<uint64_t>(x));
     } else if constexpr (std::is_floating_point<T>::value) {
+      // JSON (and jsonb) has no Infinity or NaN.
+      if (!std::isfinite(static_cast<double>(x))) return boost::json::value(nullptr);
       return boost::json::value(static_cast<double>(x));
     } else if constexpr (std::is_same<T, json_text>::value) {
       boost::json::error_code ec;
@@ -222,6 +225,10 @@ class json_reader {
         if (v.as_uint64() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
           return bad("an integer in range");
         x = static_cast<T>(v.as_uint64());
+      } else if (v.is_double() && std::trunc(v.as_double()) == v.as_double() &&
+                 v.as_double() >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                 v.as_double() <= static_cast<double>(std::numeric_limits<T>::max())) {
+        x = static_cast<T>(v.as_double());  // 3.0, 1e3: what many JSON writers send
       } else {
         return bad("integer");
       }

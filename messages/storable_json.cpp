@@ -2,6 +2,7 @@
 #include "messages/storable_json.hpp"
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "messages/utf8.hpp"
 
@@ -12,7 +13,9 @@ namespace {
 constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
 
 void repair(boost::json::value& v) {
-  if (auto* s = v.if_string()) {
+  if (auto* d = v.if_double()) {
+    if (!std::isfinite(*d)) v = nullptr;  // jsonb has no Infinity or NaN
+  } else if (auto* s = v.if_string()) {
     if (std::string_view(*s).find('\0') != std::string_view::npos)
       *s = storable_text(std::string_view(*s));
   } else if (auto* a = v.if_array()) {
@@ -51,7 +54,9 @@ std::string storable_json(std::string_view text) {
   // a valid document valid.
   std::string clean = utf8_sanitize(text);
   boost::json::error_code ec;
-  auto v = boost::json::parse(clean, ec);
+  boost::json::parse_options deep;
+  deep.max_depth = 1000;
+  auto v = boost::json::parse(clean, ec, {}, deep);
   if (ec) return boost::json::serialize(boost::json::value(storable_text(clean)));
   repair(v);
   return boost::json::serialize(v);

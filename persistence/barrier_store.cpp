@@ -12,8 +12,10 @@ caf::error barrier_store::arm(tx_context& tx, const group_spec& spec) {
     return make_error(errc::invalid_argument, "a barrier expects at least 1 child");
   std::optional<int64_t> parent;
   if (spec.parent_message_id != 0) parent = spec.parent_message_id;
+  std::optional<std::string> children;
+  if (!spec.child_ids.empty()) children = detail::pg_int_array(spec.child_ids);
   tx.exec("barrier_arm", spec.group_id, spec.expected, null_if_empty(spec.execution_id),
-          null_if_empty(spec.callback_json), parent);
+          null_if_empty(spec.callback_json), parent, children);
   auto r = tx.exec("barrier_get", spec.group_id);
   if (r.empty()) return make_error(errc::not_found, "barrier of " + spec.group_id);
   if (r[0][0].as<int32_t>() != spec.expected)
@@ -53,13 +55,31 @@ caf::expected<arrival> barrier_store::arrive(tx_context& tx, const std::string& 
   a.counted = r[0][1].as<bool>();
   a.remaining = r[0][2].as<int32_t>();
   a.fired = a.counted && a.remaining == 0;
-  a.callback_json = detail::text_or_empty(r[0][3]);
+  a.has_callback = !r[0][3].is_null() && r[0][3].as<bool>();
   return a;
 }
 
-caf::expected<std::string> barrier_store::outcomes(tx_context& tx, const std::string& group_id) {
-  auto r = tx.exec("barrier_outcomes", group_id);
-  return std::string(r[0][0].c_str());
+caf::expected<outgoing_message> barrier_store::fired_callback(tx_context& tx,
+                                                              const std::string& group_id,
+                                                              std::optional<handover>& place) {
+  auto r = tx.exec("barrier_fire", group_id);
+  if (r.empty()) return make_error(errc::not_found, "no stored callback for group " + group_id);
+  outgoing_message m;
+  m.queue = detail::text_or_empty(r[0][0]);
+  m.type = detail::text_or_empty(r[0][1]);
+  m.execution_id = detail::text_or_empty(r[0][2]);
+  m.org = detail::text_or_empty(r[0][3]);
+  m.payload = r[0][4].c_str();
+  m.headers = r[0][5].c_str();
+  place.reset();
+  if (!r[0][6].is_null() && !r[0][7].is_null() && !r[0][8].is_null())
+    place = handover{r[0][6].c_str(), r[0][7].as<int32_t>(), r[0][8].as<int64_t>()};
+  return m;
+}
+
+caf::error barrier_store::hand_over(tx_context& tx, const handover& h, int64_t to_message_id) {
+  tx.exec("barrier_hand_over", h.group_id, h.index, h.from_message_id, to_message_id);
+  return {};
 }
 
 caf::expected<barrier_state> barrier_store::lock(tx_context& tx, const std::string& group_id) {

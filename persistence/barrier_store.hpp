@@ -5,8 +5,11 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "persistence/mailbox_store.hpp"
 #include "persistence/pg_session.hpp"
 
 namespace postbox {
@@ -15,9 +18,8 @@ struct arrival {
   int32_t remaining = 0;  // children still expected after this arrival
   bool counted = false;   // false: this child had already arrived
   bool fired = false;     // true for exactly one arrival per barrier
-  /// The group's callback message as JSON ({queue, type, payload, headers, org}),
-  /// when it was armed with one; "" otherwise.
-  std::string callback_json;
+  /// The group was armed with a stored callback (enqueue it with fired_callback).
+  bool has_callback = false;
 };
 
 struct barrier_state {
@@ -32,6 +34,9 @@ struct group_spec {
   std::string execution_id;       // may be empty
   std::string callback_json;      // may be empty: the arriving handler brings its own
   int64_t parent_message_id = 0;  // 0: none
+  /// The messages that may arrive, by index (a fan_out's children); empty: any
+  /// arrival without a message id (the pipeline's batches armed before migration 005).
+  std::vector<int64_t> child_ids;
 };
 
 /// What one child did: its result, or the error that dead-lettered it.
@@ -56,8 +61,17 @@ class barrier_store {
   static caf::error arm(tx_context& tx, const std::string& execution_id, int32_t expected);
   static caf::expected<arrival> arrive(tx_context& tx, const std::string& group_id,
                                        int32_t child_index, const child_outcome& outcome = {});
-  /// Every child's outcome in child order, as a JSON array (see barrier_outcomes.sql).
-  static caf::expected<std::string> outcomes(tx_context& tx, const std::string& group_id);
+  /// The stored callback of a fired group, with every child's outcome (barrier_fire.sql);
+  /// `handover` is set when the callback takes over its parent's place in an outer group.
+  struct handover {
+    std::string group_id;
+    int32_t index = -1;
+    int64_t from_message_id = 0;
+  };
+  static caf::expected<outgoing_message> fired_callback(tx_context& tx, const std::string& group_id,
+                                                        std::optional<handover>& place);
+  /// Moves a child's place in `h.group_id` from `h.from_message_id` to `to_message_id`.
+  static caf::error hand_over(tx_context& tx, const handover& h, int64_t to_message_id);
   /// The barrier, locked FOR SHARE until the transaction ends (no arrival can fire it
   /// meanwhile); not_found when none is armed.
   static caf::expected<barrier_state> lock(tx_context& tx, const std::string& group_id);

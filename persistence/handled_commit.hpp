@@ -31,12 +31,20 @@ struct group_member {
 
 struct success_commit {
   lease delivery;
+  /// Steps inside the transaction, right after the ack; one answering false drops
+  /// everything below but the arrival (the ack still commits).
+  std::vector<in_ack_fn> in_ack;
   std::vector<sql_statement> statements;  // the handler's own writes, in order
   std::vector<outgoing_message> sends;
   std::vector<fan_out_group> groups;
   std::optional<outgoing_message> on_success;
   /// Arrives with `result_json` (a child that did not hand its place to a nested group).
   std::optional<group_member> arrive;
+  /// This delivery's place in its group, when it hands it over instead of arriving:
+  /// to the callback of a group it armed (done when that group fires), or to
+  /// `sends[hand_over_to_send]` (a fan_out with no children sends its callback now).
+  std::optional<group_member> arrive_place;
+  int hand_over_to_send = -1;
   std::string result_json = "null";
   std::string reply_key;  // set: store `reply_json` under it and NOTIFY postbox_reply
   std::string reply_json = "null";
@@ -46,6 +54,8 @@ struct success_commit {
 
 struct success_outcome {
   bool group_fired = false;  // this arrival fired its group's callback
+  bool effects = true;       // false: an in_ack step declined; only the ack committed
+  std::string note;          // what the in_ack steps said happened
 };
 
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c);

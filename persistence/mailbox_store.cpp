@@ -73,49 +73,77 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
       retry_policy::never, [&](tx_context& tx) { return send_batch(tx, msgs); });
 }
 
+namespace {
+
+std::vector<delivery> deliveries_of(const pqxx::result& r) {
+  std::vector<delivery> out;
+  out.reserve(r.size());
+  for (const auto& row : r) {
+    delivery d;
+    d.id = row[0].as<int64_t>();
+    d.receipt = row[1].as<int64_t>();
+    d.queue = row[2].c_str();
+    d.type = row[3].c_str();
+    d.execution_id = detail::text_or_empty(row[4]);
+    d.org = detail::text_or_empty(row[5]);
+    d.payload = row[6].c_str();
+    d.headers = row[7].c_str();
+    d.read_ct = row[8].as<int32_t>();
+    d.last_error = detail::text_or_empty(row[9]);
+    d.enqueued_epoch = row[10].as<double>();
+    d.attempts = row[11].as<int32_t>();
+    d.suspect = row[12].as<bool>();
+    out.push_back(std::move(d));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const delivery& a, const delivery& b) { return a.id < b.id; });
+  return out;
+}
+
+std::string text_array(const std::vector<std::string>& v) {
+  return detail::pg_text_array({v.begin(), v.end()});
+}
+
+}  // namespace
+
 caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queue, int max,
                                                          std::chrono::milliseconds vt,
                                                          const std::string& owner,
                                                          const std::string& incarnation,
                                                          const std::vector<std::string>* types) {
   std::optional<std::string> type_filter;
-  if (types) {
-    std::vector<std::optional<std::string>> arr(types->begin(), types->end());
-    type_filter = detail::pg_text_array(arr);
-  }
+  if (types) type_filter = text_array(*types);
   std::vector<delivery> out;
   // A lost read only leaves rows leased to nobody until the timeout: retrying
   // after a dead connection is safe.
   auto err = session_.transact(
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
-        out.clear();
-        auto r = tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner,
-                         incarnation.empty() ? owner : incarnation, type_filter);
-        out.reserve(r.size());
-        for (const auto& row : r) {
-          delivery d;
-          d.id = row[0].as<int64_t>();
-          d.receipt = row[1].as<int64_t>();
-          d.queue = row[2].c_str();
-          d.type = row[3].c_str();
-          d.execution_id = detail::text_or_empty(row[4]);
-          d.org = detail::text_or_empty(row[5]);
-          d.payload = row[6].c_str();
-          d.headers = row[7].c_str();
-          d.read_ct = row[8].as<int32_t>();
-          d.last_error = detail::text_or_empty(row[9]);
-          d.enqueued_epoch = row[10].as<double>();
-          d.attempts = row[11].as<int32_t>();
-          d.suspect = row[12].as<bool>();
-          out.push_back(std::move(d));
-        }
+        out = deliveries_of(tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()),
+                                    owner, incarnation.empty() ? owner : incarnation, type_filter));
         return {};
       },
       tx_kind::single_statement);
   if (err) return err;
-  std::sort(out.begin(), out.end(),
-            [](const delivery& a, const delivery& b) { return a.id < b.id; });
+  return out;
+}
+
+caf::expected<std::vector<delivery>> mailbox_store::read_orphans(
+    const std::string& queue, int max, std::chrono::milliseconds vt, const std::string& owner,
+    const std::string& incarnation, const std::vector<std::string>& types,
+    const std::vector<std::string>& topology_nodes) {
+  std::vector<delivery> out;
+  auto err = session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        out = deliveries_of(tx.exec("mailbox_read_orphans", queue, max,
+                                    static_cast<int64_t>(vt.count()), owner,
+                                    incarnation.empty() ? owner : incarnation, text_array(types),
+                                    text_array(topology_nodes)));
+        return {};
+      },
+      tx_kind::single_statement);
+  if (err) return err;
   return out;
 }
 

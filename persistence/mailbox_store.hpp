@@ -69,13 +69,22 @@ class mailbox_store {
   /// names the reading node process (default: `owner`): an abandoned delivery that ran
   /// alone is charged a crash unless this same incarnation ran it (then it only lost its
   /// lease, to a database outage, and is alive). With `types` given, only messages of
-  /// those types are claimed, and those of types no node handles (to dead-letter them):
-  /// a node leaves another node's types alone on a queue they share.
+  /// those types are claimed: a node leaves another node's types alone on a queue they
+  /// share (read_orphans picks up the types no node handles).
   caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
                                             std::chrono::milliseconds visibility_timeout,
                                             const std::string& owner,
                                             const std::string& incarnation = {},
                                             const std::vector<std::string>* types = nullptr);
+  /// Claims visible messages of `queue` whose type neither the reader (`types`) nor any
+  /// node of the topology (`topology_nodes`, by name) handles on that queue: the reader
+  /// dead-letters them. Scans the queue's backlog of other types; run it rarely.
+  caf::expected<std::vector<delivery>> read_orphans(const std::string& queue, int max,
+                                                    std::chrono::milliseconds visibility_timeout,
+                                                    const std::string& owner,
+                                                    const std::string& incarnation,
+                                                    const std::vector<std::string>& types,
+                                                    const std::vector<std::string>& topology_nodes);
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);

@@ -39,11 +39,13 @@ caf::expected<node_claim> node_registry_store::register_node(
       tx_kind::single_statement);
 }
 
-caf::expected<std::string> node_registry_store::node_handling(const std::string& type) {
+caf::expected<std::string> node_registry_store::node_handling(
+    const std::string& queue, const std::string& type, const std::vector<std::string>& among) {
   return session_.transact_value<std::string>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<std::string> {
-        auto r = tx.exec("nodes_handling_type", type);
+        auto r = tx.exec("nodes_handling_type", queue + ":" + type,
+                         detail::pg_text_array({among.begin(), among.end()}));
         return r.empty() ? std::string() : std::string(r[0][0].c_str());
       },
       tx_kind::single_statement);

@@ -39,8 +39,10 @@ class node_registry_store {
   caf::expected<node_claim> register_node(const node_registration& node,
                                           std::chrono::milliseconds fresh_within);
 
-  /// The name of a node whose registry handles `type` ("" when none does).
-  caf::expected<std::string> node_handling(const std::string& type);
+  /// The name of a node of `among` (the topology's node names) whose registry handles
+  /// `type` on `queue` ("" when none does).
+  caf::expected<std::string> node_handling(const std::string& queue, const std::string& type,
+                                           const std::vector<std::string>& among);
 
   /// Upserts the row and sets heartbeat_at = now(); idempotent.
   caf::error heartbeat(const node_registration& node);

@@ -175,6 +175,10 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             // No execution row to fail (a message sent straight to the mailbox):
             // the caller still hears about it.
             send_on_error = true;
+          } else if (!req.on_error_spec.empty()) {
+            // A continuation of this message, not the execution's: its caller waits.
+            auto same = tx.exec("executions_same_on_error", req.execution_id, req.on_error_spec);
+            send_on_error = same.empty() || !same[0][0].as<bool>();
           }
         }
         if (req.arrive) {

@@ -87,6 +87,10 @@ struct poison_request {
   std::string execution_id;  // from the envelope columns; may be empty
   std::string reason;
   std::optional<outgoing_message> on_error;
+  /// The message's own on_error header as JSON ("" if none). It is sent unless it is
+  /// its execution's on_error (copied onto the execution's other messages) and the
+  /// execution had already failed: that one goes once per execution.
+  std::string on_error_spec;
   /// A child of a group: it arrives there with the reason as its error (a group
   /// whose barrier is gone or never was, a forged header, is skipped).
   std::optional<group_member> arrive;
@@ -101,8 +105,8 @@ struct poison_outcome {
 
 /// One transaction: dead-letter the delivery (fenced) + execution -> ERROR with the
 /// reason (if not terminal) + webhook/usage outbox rows + tombstone + `on_error`.
-/// on_error is sent once per execution: only by the poison that failed it (or,
-/// when the envelope names no existing execution, for this message).
+/// The execution's own on_error is sent once per execution (by the poison that failed
+/// it); any other message's on_error is always sent.
 caf::expected<poison_outcome> poison_message(pg_session& session, const poison_request& req);
 
 }  // namespace postbox

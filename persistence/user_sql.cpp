@@ -7,6 +7,8 @@ namespace postbox {
 
 namespace {
 
+std::vector<sql_row> rows_of(const pqxx::result& r);
+
 std::vector<const char*> raw_params(const sql_statement& s) {
   std::vector<const char*> out;
   out.reserve(s.params.size());
@@ -16,25 +18,75 @@ std::vector<const char*> raw_params(const sql_statement& s) {
 
 }  // namespace
 
+/// libpq sends text parameters as C strings: a NUL would silently cut one short.
+caf::error check_params(const std::vector<sql_value>& params) {
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i] && params[i]->find('\0') != std::string::npos)
+      return make_error(errc::invalid_argument,
+                        "SQL parameter $" + std::to_string(i + 1) + " contains a NUL byte");
+  return {};
+}
+
+std::string sql_text_array(const std::vector<std::string>& items) {
+  return detail::pg_text_array({items.begin(), items.end()});
+}
+
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q) {
   return session.transact_value<std::vector<sql_row>>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<sql_row>> {
-        auto r = tx.exec_text(q.text, raw_params(q));
-        std::vector<sql_row> rows;
-        rows.reserve(r.size());
-        for (const auto& row : r) {
-          sql_row out;
-          for (const auto& f : row)
-            out.push_back(f.is_null() ? sql_value{} : sql_value{std::string(f.c_str())});
-          rows.push_back(std::move(out));
-        }
-        return rows;
+        if (auto err = check_params(q.params)) return err;
+        // Reads only: a write here would commit outside the ack (and could run twice).
+        tx.exec_text("SET TRANSACTION READ ONLY", {});
+        return rows_of(tx.exec_text(q.text, raw_params(q)));
       });
 }
 
 caf::error run_statement(tx_context& tx, const sql_statement& s) {
+  if (auto err = check_params(s.params)) return err;
   tx.exec_text(s.text, raw_params(s));
   return {};
+}
+
+namespace {
+
+std::vector<sql_row> rows_of(const pqxx::result& r) {
+  std::vector<sql_row> rows;
+  rows.reserve(r.size());
+  for (const auto& row : r) {
+    sql_row out;
+    for (const auto& f : row)
+      out.push_back(f.is_null() ? sql_value{} : sql_value{std::string(f.c_str())});
+    rows.push_back(std::move(out));
+  }
+  return rows;
+}
+
+}  // namespace
+
+caf::expected<std::vector<sql_row>> sql_tx::query(const std::string& sql,
+                                                  std::vector<sql_value> params) {
+  if (failure_)
+    return make_error(errc::logic_error, "an earlier statement of this transaction failed");
+  if (auto err = check_params(params)) return err;
+  try {
+    return rows_of(tx_.exec_text(sql, raw_params({sql, std::move(params)})));
+  } catch (const std::exception& e) {
+    failure_ = std::current_exception();
+    return make_error(errc::logic_error, e.what());
+  }
+}
+
+caf::expected<int64_t> sql_tx::execute(const std::string& sql, std::vector<sql_value> params) {
+  if (failure_)
+    return make_error(errc::logic_error, "an earlier statement of this transaction failed");
+  if (auto err = check_params(params)) return err;
+  try {
+    return static_cast<int64_t>(
+        tx_.exec_text(sql, raw_params({sql, std::move(params)})).affected_rows());
+  } catch (const std::exception& e) {
+    failure_ = std::current_exception();
+    return make_error(errc::logic_error, e.what());
+  }
 }
 
 }  // namespace postbox

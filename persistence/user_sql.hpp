@@ -5,6 +5,8 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <exception>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +23,46 @@ struct sql_statement {
   std::vector<sql_value> params;
 };
 
+/// invalid_argument when a parameter holds a NUL byte (libpq would cut it short).
+caf::error check_params(const std::vector<sql_value>& params);
+
+/// A text[] parameter (`$1::text[]`) holding `items`.
+std::string sql_text_array(const std::vector<std::string>& items);
+
 /// Runs `q` in its own transaction and returns its rows (each field as text or NULL).
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q);
 
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);
+
+/// The small interface a handler gets to the transaction that acks its message:
+/// reads and writes whose results it can act on before the commit. A failed
+/// statement is returned as an error and also remembered: the transaction then
+/// rolls back whatever the handler does with the error (it cannot be swallowed).
+class sql_tx {
+ public:
+  explicit sql_tx(tx_context& tx) : tx_(tx) {}
+  caf::expected<std::vector<sql_row>> query(const std::string& sql,
+                                            std::vector<sql_value> params = {});
+  /// Runs a write; returns how many rows it affected.
+  caf::expected<int64_t> execute(const std::string& sql, std::vector<sql_value> params = {});
+
+  /// What happened, in a few words, for the node's log and the delivery's detail.
+  void note(std::string text) { note_ = std::move(text); }
+  const std::string& note() const { return note_; }
+
+  /// The first statement failure, to rethrow after the handler's function returns.
+  std::exception_ptr failure() const { return failure_; }
+
+ private:
+  tx_context& tx_;
+  std::exception_ptr failure_;
+  std::string note_;
+};
+
+/// A handler's step inside the ack's transaction: false keeps the ack but drops the
+/// handler's other effects (its sends, fan-outs, reply and on_success); an error
+/// rolls the whole transaction back (a failed attempt).
+using in_ack_fn = std::function<caf::expected<bool>(sql_tx&)>;
 
 }  // namespace postbox

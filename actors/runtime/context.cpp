@@ -15,6 +15,17 @@ namespace postbox {
 context::context(handler_context& hc, const delivery& d)
     : hc_(hc), d_(d), started_(std::chrono::steady_clock::now()) {
   if (auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers)) headers_ = *h;
+  // The group is read on its own: bad continuations must not lose the arrival.
+  headers_.group_id.clear();
+  headers_.child_index = -1;
+  if (auto g = group_of(d)) {
+    headers_.group_id = g->group_id;
+    headers_.child_index = g->index;
+  }
+}
+
+const std::string& context::problem() const {
+  return problem_;
 }
 
 int64_t context::message_id() const {
@@ -39,6 +50,16 @@ const std::string& context::owner() const {
   return hc_.owner;
 }
 
+int64_t context::fencing_token() const {
+  return d_.receipt;
+}
+const postbox::topology& context::topology() const {
+  return hc_.topo;
+}
+std::shared_ptr<void>& context::local_slot(const std::string& key) {
+  return hc_.locals[key];
+}
+
 std::chrono::milliseconds context::time_left() const {
   auto limit = hc_.topo.queue(d_.queue).max_handler_time;
   auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -58,18 +79,29 @@ caf::expected<std::vector<sql_row>> context::query(std::string sql, std::vector<
 }
 
 void context::execute(std::string sql, std::vector<sql_value> params) {
+  if (auto err = check_params(params); err && problem_.empty()) problem_ = describe(err);
   statements_.push_back({std::move(sql), std::move(params)});
 }
 
-outgoing_message context::outgoing(const message_out& m) const {
+void context::in_ack(in_ack_fn step) {
+  in_ack_.push_back(std::move(step));
+}
+
+outgoing_message context::outgoing(const message_out& m) {
   outgoing_message o;
   o.queue = m.queue;
   o.type = m.type;
-  o.execution_id = d_.execution_id;
-  o.org = d_.org;
-  o.payload = m.payload;
+  o.execution_id = m.execution_id.empty() ? d_.execution_id : m.execution_id;
+  o.org = m.org.empty() ? d_.org : m.org;
+  o.payload = storable_json(m.payload);
   o.headers = to_json(m.headers);
   o.delay = m.delay;
+  // What the receiver could not decode would cost it its continuations: refuse it
+  // here, as this handler's failure, not the receiver's.
+  if (auto back = decode_message_headers(o.headers); !back && problem_.empty())
+    problem_ =
+        "message to " + m.queue + " (" + m.type + ") has bad headers: " + describe(back.error());
+  if (o.queue.empty() || o.type.empty()) problem_ = "a message needs a queue and a type";
   return o;
 }
 
@@ -78,8 +110,14 @@ void context::send(message_out m) {
 }
 
 std::string context::fan_out(std::vector<message_out> children, message_out callback) {
+  auto id = "m" + std::to_string(d_.id) + "." + std::to_string(fan_outs_++);
+  return fan_out(std::move(children), std::move(callback), std::move(id));
+}
+
+std::string context::fan_out(std::vector<message_out> children, message_out callback,
+                             std::string group_id) {
   fan_out_group g;
-  g.spec.group_id = "m" + std::to_string(d_.id) + "." + std::to_string(fan_outs_++);
+  g.spec.group_id = std::move(group_id);
   g.spec.expected = static_cast<int32_t>(children.size());
   g.spec.execution_id = d_.execution_id;
   g.spec.parent_message_id = d_.id;
@@ -99,6 +137,8 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
     p["group"] = g.spec.group_id;
     p["results"] = boost::json::array{};
     cb.payload = boost::json::serialize(p);
+    if (!callback.headers.group_id.empty() && callback.headers.group_id == headers_.group_id)
+      hand_over_to_send_ = static_cast<int>(sends_.size());
     sends_.push_back(std::move(cb));
     return g.spec.group_id;
   }
@@ -119,6 +159,16 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
   return groups_.back().spec.group_id;
 }
 
+message_headers context::take_continuations() {
+  message_headers out;
+  out.has_on_success = headers_.has_on_success;
+  out.on_success = headers_.on_success;
+  out.has_on_error = headers_.has_on_error;
+  out.on_error = headers_.on_error;
+  continuations_taken_ = true;
+  return out;
+}
+
 void context::reply(json_text body) {
   reply_ = storable_json(body.text);
 }
@@ -126,13 +176,20 @@ void context::reply(json_text body) {
 success_commit context::commit(const std::string& result_json) const {
   success_commit c;
   c.delivery = d_.to_lease();
+  c.in_ack = in_ack_;
   c.statements = statements_;
   c.sends = sends_;
   c.groups = groups_;
   c.result_json = storable_json(result_json);
-  c.on_success = on_success_message(d_, c.result_json);
-  if (!headers_.group_id.empty() && !membership_passed_)
-    c.arrive = group_member{headers_.group_id, headers_.child_index};
+  if (!continuations_taken_) c.on_success = on_success_message(d_, c.result_json);
+  if (!headers_.group_id.empty()) {
+    group_member place{headers_.group_id, headers_.child_index};
+    if (!membership_passed_)
+      c.arrive = place;
+    else
+      c.arrive_place = place;
+  }
+  c.hand_over_to_send = hand_over_to_send_;
   if (reply_ && !headers_.reply_key.empty()) {
     c.reply_key = headers_.reply_key;
     c.reply_json = *reply_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ namespace postbox {
 
 struct handler_context;
 struct delivery;
+struct topology;
 
 /// A message a handler sends (or fans out): where, what, and its continuations.
 struct message_out {
@@ -26,6 +28,9 @@ struct message_out {
   std::string payload = "{}";  // a JSON object
   std::chrono::milliseconds delay{0};
   message_headers headers;  // on_success / on_error continuations, trace id
+  /// Identity columns; empty: the sending message's own.
+  std::string execution_id;
+  std::string org;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>
@@ -70,6 +75,18 @@ class context {
   int32_t attempt() const;
   /// The node running it ("node/queue/worker").
   const std::string& owner() const;
+  /// This delivery's fencing token (its receipt): a newer delivery of the same message
+  /// has a greater one. For the handler's own claims on shared state.
+  int64_t fencing_token() const;
+  /// The node's topology (its workflows and queues, for handlers that read them).
+  const postbox::topology& topology() const;
+  /// State this worker keeps between messages under `key` (made on first use).
+  template <class T>
+  T& local(const std::string& key) {
+    auto& slot = local_slot(key);
+    if (!slot) slot = std::make_shared<T>();
+    return *static_cast<T*>(slot.get());
+  }
 
   /// Time left before the queue's max_handler_time fails this attempt.
   std::chrono::milliseconds time_left() const;
@@ -83,6 +100,12 @@ class context {
   // -- writes, with the ack ---------------------------------------------------
   /// The handler's own write, run in the ack's transaction (in call order).
   void execute(std::string sql, std::vector<sql_value> params = {});
+  /// A step run inside the ack's transaction, right after the ack, that can read,
+  /// write and decide: answering false keeps the ack but drops this handler's other
+  /// effects (execute, send, fan_out, reply) and its on_success; an error rolls the
+  /// whole transaction back (a failed attempt). Capture by value: it runs after the
+  /// handler returned (and once more if the commit is retried on a new connection).
+  void in_ack(in_ack_fn step);
   /// Enqueues `m` with the ack; it inherits this message's execution and org.
   void send(message_out m);
   template <class T>
@@ -96,24 +119,39 @@ class context {
   /// its place in its own group passes to `callback` (nested groups: the outer
   /// group waits for the inner callback). Returns the group id.
   std::string fan_out(std::vector<message_out> children, message_out callback);
+  /// fan_out under a group id of the caller's choosing (unique, e.g. an execution id).
+  std::string fan_out(std::vector<message_out> children, message_out callback,
+                      std::string group_id);
+  /// Hands this message's on_success / on_error continuations over (to put on a
+  /// message that ends the work later, e.g. a fan_out's callback): this message's own
+  /// success then fires no on_success. Its own failure still fires its on_error.
+  message_headers take_continuations();
   /// Stores the reply for a message sent with a reply key (durable ask).
   void reply(json_text body);
 
   // -- used by the runtime ----------------------------------------------------
   /// The success transaction: ack + everything above + on_success with `result`.
   success_commit commit(const std::string& result_json) const;
+  /// Set when something the handler asked for cannot be done (a message without a
+  /// queue, continuations that would not decode): the attempt fails with it.
+  const std::string& problem() const;
 
  private:
-  outgoing_message outgoing(const message_out& m) const;
+  outgoing_message outgoing(const message_out& m);
+  std::shared_ptr<void>& local_slot(const std::string& key);
 
   handler_context& hc_;
   const delivery& d_;
   message_headers headers_;
   std::chrono::steady_clock::time_point started_;
+  std::vector<in_ack_fn> in_ack_;
   std::vector<sql_statement> statements_;
   std::vector<outgoing_message> sends_;
   std::vector<fan_out_group> groups_;
   bool membership_passed_ = false;
+  bool continuations_taken_ = false;
+  int hand_over_to_send_ = -1;
+  std::string problem_;
   int fan_outs_ = 0;
   std::optional<std::string> reply_;
 };

@@ -42,10 +42,29 @@ std::optional<outgoing_message> on_success_message(const delivery& d,
   return build(d, h->on_success, extra);
 }
 
+std::string on_error_spec(const delivery& d) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(d.headers.empty() ? "{}" : d.headers, ec);
+  if (ec || !v.is_object()) return {};
+  auto it = v.as_object().find("on_error");
+  return it == v.as_object().end() ? std::string() : boost::json::serialize(it->value());
+}
+
 std::optional<group_member> group_of(const delivery& d) {
-  auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
-  if (!h || h->group_id.empty()) return std::nullopt;
-  return group_member{h->group_id, h->child_index};
+  // Read on its own: a continuation that does not decode must not cost the group
+  // its child.
+  boost::json::error_code ec;
+  auto v = boost::json::parse(d.headers.empty() ? "{}" : d.headers, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto g = v.as_object().find("group");
+  if (g == v.as_object().end() || !g->value().is_object()) return std::nullopt;
+  const auto& o = g->value().as_object();
+  auto id = o.find("id");
+  auto index = o.find("index");
+  if (id == o.end() || !id->value().is_string() || index == o.end() || !index->value().is_int64())
+    return std::nullopt;
+  return group_member{std::string(id->value().as_string()),
+                      static_cast<int32_t>(index->value().as_int64())};
 }
 
 std::optional<outgoing_message> on_error_message(const delivery& d, const std::string& error) {

@@ -19,6 +19,9 @@ std::optional<outgoing_message> on_success_message(const delivery& d,
 /// Headers that do not decode give none: the dead letter keeps them for inspection.
 std::optional<outgoing_message> on_error_message(const delivery& d, const std::string& error);
 
+/// `d`'s own on_error header as JSON text ("" when it has none or it does not parse).
+std::string on_error_spec(const delivery& d);
+
 /// Where `d` arrives when it ends: the group its headers name, if any.
 std::optional<group_member> group_of(const delivery& d);
 

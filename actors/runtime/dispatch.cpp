@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "actors/runtime/continuations.hpp"
+#include "config/topology.hpp"
 #include "messages/messages.hpp"
 #include "messages/utf8.hpp"
 #include "persistence/node_registry_store.hpp"
@@ -41,7 +42,9 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d) {
     if (const handler_fn* handler = ctx.handlers.find(d.queue, d.type)) return (*handler)(ctx, d);
     // Another node may handle it: give it back (uncharged) for that one.
     node_registry_store nodes{ctx.session};
-    auto other = nodes.node_handling(d.type);
+    std::vector<std::string> topology_nodes;
+    for (const auto& n : ctx.topo.nodes) topology_nodes.push_back(n.first);
+    auto other = nodes.node_handling(d.queue, d.type, topology_nodes);
     if (!other) return store_failure(ctx, d, other.error());
     if (!other->empty()) {
       mailbox_store mailbox{ctx.session};
@@ -56,6 +59,9 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d) {
   } catch (const std::exception& e) {
     // A handler bug must not kill the worker; the delivery comes back with backoff.
     return store_failure(ctx, d, make_error(errc::logic_error, e.what()));
+  } catch (...) {
+    return store_failure(
+        ctx, d, make_error(errc::logic_error, "threw an exception that is not a std::exception"));
   }
 }
 
@@ -68,6 +74,7 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
                              "): " + reason);
   req.on_error = on_error_message(d, req.reason);
   req.arrive = group_of(d);
+  req.on_error_spec = on_error_spec(d);
   auto r = poison_message(ctx.session, req);
   if (!r) {
     if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
@@ -75,6 +82,18 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
     return {handled::retry_later, "dead-lettering failed: " + describe(r.error())};
   }
   return {handled::dead_lettered, req.reason};
+}
+
+handler_result drop(handler_context& ctx, const delivery& d, const std::string& reason) {
+  mailbox_store mailbox{ctx.session};
+  auto text = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
+                            "): " + reason);
+  auto r = mailbox.dead_letter(d.to_lease(), text);
+  if (!r) {
+    if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
+    return {handled::retry_later, "dead-lettering failed: " + describe(r.error())};
+  }
+  return {handled::dead_lettered, text};
 }
 
 namespace {

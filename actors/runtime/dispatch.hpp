@@ -57,6 +57,10 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d);
 /// columns) and enqueues its on_error continuation, all in one transaction.
 handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason);
 
+/// Dead-letters `d` with `reason` and nothing else: no on_error, no group arrival, its
+/// execution untouched (a message that should never have been sent).
+handler_result drop(handler_context& ctx, const delivery& d, const std::string& reason);
+
 /// True when `d` is to be dead-lettered instead of run: its charged attempts reached
 /// `max_attempts`, or (a guard against loops no charge catches) it was read far more
 /// often than that without ever being acked.

@@ -10,10 +10,14 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
     case outcome::kind::failed:
       return store_failure(hc, d, make_error(errc::logic_error, storable_text(o.error())));
     case outcome::kind::rejected:
-      return poison(hc, d, "rejected: " + storable_text(o.error()));
+      return poison(hc, d, storable_text(o.error()));
+    case outcome::kind::dropped:
+      return drop(hc, d, storable_text(o.error()));
     case outcome::kind::ok:
       break;
   }
+  if (!ctx.problem().empty())
+    return store_failure(hc, d, make_error(errc::logic_error, storable_text(ctx.problem())));
   auto c = ctx.commit(o.result_json());
   c.before_commit = hc.before_commit;
   auto r = commit_success(hc.session, c);
@@ -23,6 +27,8 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
       return poison(hc, d, describe(r.error()));
     return store_failure(hc, d, r.error());
   }
+  if (!r->note.empty()) return {handled::acked, r->note};
+  if (!r->effects) return {handled::acked, "done (declined in the ack's transaction: ack only)"};
   return {handled::acked, r->group_fired ? "done; its group's callback fired" : "done"};
 }
 

@@ -41,6 +41,13 @@ class handler_registry {
     if (it == handlers_.end()) it = handlers_.find({"", type});
     return it == handlers_.end() ? nullptr : &it->second;
   }
+  /// The types with a handler for messages on `queue` (for it, or for any queue).
+  std::vector<std::string> types_for(const std::string& queue) const {
+    std::set<std::string> out;
+    for (const auto& [key, _] : handlers_)
+      if (key.first.empty() || key.first == queue) out.insert(key.second);
+    return {out.begin(), out.end()};
+  }
   /// Every type with a handler (on some queue), each once.
   std::vector<std::string> types() const {
     std::set<std::string> out;

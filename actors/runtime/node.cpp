@@ -38,7 +38,12 @@ int claim_node_name(const runtime_config& rt) {
   me.http_port = rt.node().http_port;
   for (const auto& a : rt.node().actors) me.roles.push_back(a.role);
   me.pid = static_cast<int32_t>(::getpid());
-  me.handled_types = rt.handlers.types();
+  // "queue:type" for every queue this node consumes: another node leaves those
+  // messages for it, and dead-letters a type only when no node handles it there.
+  for (const auto& a : rt.node().actors)
+    if (!a.queue.empty())
+      for (const auto& type : rt.handlers.types_for(a.queue))
+        me.handled_types.push_back(a.queue + ":" + type);
   pg_session session{rt.session("postbox-node-register")};
   node_registry_store nodes{session};
   for (;;) {

@@ -16,6 +16,8 @@ class outcome {
     failed,    // a failed attempt: charged, retried with backoff until max_attempts, then
                // dead-lettered with on_error
     rejected,  // will never succeed (bad input): dead-lettered now, on_error
+    dropped,   // should never have been sent (a forgery, a stray): dead-lettered for
+               // inspection, nothing else (no on_error, its execution untouched)
   };
 
   /// Success with no result (`result` is null).
@@ -34,6 +36,7 @@ class outcome {
   }
   static outcome fail(std::string error) { return {kind::failed, std::move(error)}; }
   static outcome reject(std::string error) { return {kind::rejected, std::move(error)}; }
+  static outcome drop(std::string reason) { return {kind::dropped, std::move(reason)}; }
 
   kind what() const { return kind_; }
   bool succeeded() const { return kind_ == kind::ok; }

@@ -42,6 +42,12 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   };
 }
 
+std::vector<std::string> node_names(const topology& t) {
+  std::vector<std::string> out;
+  for (const auto& n : t.nodes) out.push_back(n.first);
+  return out;
+}
+
 /// The consumer's backend on PostgreSQL: the mailbox store and the poison unit of work.
 class pg_consumer_backend : public consumer_backend {
  public:
@@ -52,13 +58,24 @@ class pg_consumer_backend : public consumer_backend {
         qc_(rt_->topo.queue(queue_)),
         session_(rt_->session("postbox-" + owner_)),
         mailbox_(session_),
-        types_(rt_->handlers.types()),
+        types_(rt_->handlers.types_for(queue_)),
         ctx_(session_, rt_->topo, rt_->handlers, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
-    // Only this node's types (and orphans no node handles): another node's types on
-    // a shared queue are left for it.
-    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_);
+    // Only this node's types: another node's types on a shared queue are left for it.
+    auto got =
+        mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_);
+    if (!got || static_cast<int>(got->size()) >= max) return got;
+    // Now and then (the sweep scans other types' backlog): types no node of the
+    // topology handles here, to dead-letter them naming the type.
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_sweep_) return got;
+    next_sweep_ = now + std::chrono::seconds(5);
+    auto orphans =
+        mailbox_.read_orphans(queue_, max - static_cast<int>(got->size()), qc_.visibility_timeout,
+                              owner_, rt_->incarnation, types_, topology_nodes_);
+    if (orphans) got->insert(got->end(), orphans->begin(), orphans->end());
+    return got;
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -86,6 +103,8 @@ class pg_consumer_backend : public consumer_backend {
   pg_session session_;
   mailbox_store mailbox_;
   std::vector<std::string> types_;
+  std::vector<std::string> topology_nodes_ = node_names(rt_->topo);
+  std::chrono::steady_clock::time_point next_sweep_{};
   handler_context ctx_;
 };
 

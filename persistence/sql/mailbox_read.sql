@@ -4,13 +4,12 @@
 -- ack or nack): it becomes a suspect, and if it was running alone on another
 -- node incarnation than the reader ($5) its crash is charged to it as an
 -- attempt. SET sees the row as it was before this UPDATE. $6 (text[] or NULL):
--- the types the reader handles; it then leaves types that another node handles
--- alone, and still claims those no node handles (to dead-letter them).
+-- the types the reader handles on this queue; it leaves the others alone (another
+-- node's, or nobody's: mailbox_read_orphans.sql dead-letters those).
+-- Keep the UPDATE below in step with mailbox_read_orphans.sql.
 WITH candidates AS (
-  SELECT id FROM postbox.mailbox mb
-  WHERE queue = $1 AND visible_at <= now()
-    AND ($6::text[] IS NULL OR mb.type = ANY ($6::text[])
-         OR NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE mb.type = ANY (n.handled_types)))
+  SELECT id FROM postbox.mailbox
+  WHERE queue = $1 AND visible_at <= now() AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
   ORDER BY visible_at, id
   LIMIT $2
   FOR UPDATE SKIP LOCKED

@@ -127,7 +127,7 @@ CAF_TEST(a type only another node handles is left for it) {
     CAF_REQUIRE(test::wait_until(
         [&] {
           return n("SELECT count(*) FROM postbox.nodes WHERE name = 'tools' AND "
-                   "'tool_call' = ANY (handled_types)") == 1;
+                   "'executor:tool_call' = ANY (handled_types)") == 1;
         },
         15s, 100ms));
     tools->signal(SIGTERM);

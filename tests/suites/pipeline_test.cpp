@@ -91,6 +91,8 @@ CAF_TEST(a poisoned message naming no existing execution still fires on_error) {
   m.execution_id = "e-ghost";  // sent straight to the mailbox: no executions row
   m.payload = R"({"workflow": 5})";
   m.headers = test::continuation_headers(true, true);
+  // As `postbox submit` does: the execution keeps the continuations its messages carry.
+  test::exec(dsn, "UPDATE postbox.executions SET headers = '" + m.headers + "' WHERE id = 'e-bad'");
   CAF_REQUIRE(mailbox.send(m));
   drain();
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE execution_id = 'e-ghost'"), 1);
@@ -108,6 +110,8 @@ CAF_TEST(an undecodable orchestration is dead lettered and fails its execution o
   m.org = "org-1";
   m.payload = R"({"workflow": 5})";
   m.headers = test::continuation_headers(true, true);
+  // As `postbox submit` does: the execution keeps the continuations its messages carry.
+  test::exec(dsn, "UPDATE postbox.executions SET headers = '" + m.headers + "' WHERE id = 'e-bad'");
   CAF_REQUIRE(mailbox.send(m));
   drain();
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE execution_id = 'e-bad'"), 1);
@@ -290,7 +294,7 @@ CAF_TEST(a type registered by the user is handled by its handler and an unknown 
   // A type only another node registers is given back for it, uncharged, not dead-lettered.
   test::exec(dsn,
              "INSERT INTO postbox.nodes (name, host, handled_types) VALUES ('b', 'h', "
-             "ARRAY['pang'])");
+             "ARRAY['user:pang'])");
   CAF_REQUIRE(mailbox.send({"user", "pang", "", "", R"({"n":3})", "{}", 0ms}));
   CAF_CHECK_EQUAL(step("user"), 1);
   CAF_CHECK_EQUAL(to_string(results.back().what), std::string("retry_later"));

@@ -3,6 +3,7 @@
 // redeliveries and a nested group. Handlers run through handle_delivery exactly as
 // a worker runs them; deliveries come from the real mailbox.
 #define CAF_SUITE runtime
+#include <algorithm>
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <stdexcept>
@@ -12,6 +13,7 @@
 #include "actors/runtime/postbox.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
+#include "messages/storable_json.hpp"
 #include "persistence/mailbox_store.hpp"
 #include "support/pg_fixture.hpp"
 #include "support/values.hpp"
@@ -85,13 +87,13 @@ outcome write_note(context& ctx, const note& x) {
 outcome run_spread(context& ctx, const spread& x) {
   std::vector<message_out> children;
   for (int32_t i = 0; i < x.n; ++i) {
-    if (i == 0 && x.nested > 0)
-      children.push_back(message_out::of("work", spread{x.nested, 0}));
+    if (i == 0 && x.nested != 0)  // a nested group; nested < 0: one with no children
+      children.push_back(message_out::of("work", spread{std::max(x.nested, 0), 0}));
     else
       children.push_back(message_out::of("work", square{i}));
   }
   ctx.fan_out(std::move(children),
-              message_out::of("gather", gathered{x.nested > 0 ? "outer" : "inner", "", {}}));
+              message_out::of("gather", gathered{x.nested != 0 ? "outer" : "inner", "", {}}));
   return {};
 }
 
@@ -228,6 +230,13 @@ CAF_TEST(a described struct round trips through JSON and names a bad field) {
   auto range = decode_json<note>(R"({"n": 99999999999})");
   CAF_REQUIRE(!range);
   CAF_CHECK(test::contains(describe(range.error()), "field 'n'"));
+  // JSON writers that send integers as 3.0 are understood; 3.5 is not an integer.
+  CAF_CHECK_EQUAL(value_of(decode_json<note>(R"({"n": 3.0})")).n, 3);
+  CAF_CHECK(!decode_json<note>(R"({"n": 3.5})"));
+  // What jsonb cannot hold never reaches it: Infinity, U+0000, invalid UTF-8.
+  CAF_CHECK_EQUAL(storable_json("[1e400]"), "[null]");
+  CAF_CHECK_EQUAL(storable_json(R"({"a":"x\u0000y"})"), "{\"a\":\"x\xEF\xBF\xBDy\"}");
+  CAF_CHECK_EQUAL(storable_json("not json \xff"), "\"not json \xEF\xBF\xBD\"");
   // Missing members keep their defaults; CAF sees the same struct.
   CAF_CHECK_EQUAL(value_of(decode_json<note>("{}")).n, 0);
   CAF_CHECK_EQUAL(caf::deep_to_string(x).find("hello") != std::string::npos, true);
@@ -302,7 +311,7 @@ CAF_TEST(on_error fires once with the real text on every failure path) {
       {"handler error past max_attempts", "note", encode_json(note{"f", "fail", 0}),
        "refused to store 'f'"},
       {"throw", "note", encode_json(note{"t", "throw", 0}), "note handler blew up"},
-      {"rejected", "note", encode_json(note{"r", "reject", 0}), "rejected: bad note r"},
+      {"rejected", "note", encode_json(note{"r", "reject", 0}), "bad note r"},
       {"undecodable body", "note", R"({"key": 5})", "field 'key': expected string"},
       {"unknown type", "nobody_handles_this", "{}", "unknown message type 'nobody_handles_this'"},
   };
@@ -380,6 +389,56 @@ CAF_TEST(fan_out fires one callback with every outcome despite redeliveries and 
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 45);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);  // the unlucky 13
+}
+
+CAF_TEST(a nested group with no children still arrives and a forged member counts for nothing) {
+  send("work", "spread", encode_json(spread{3, -1}));
+  CAF_REQUIRE_EQUAL(step("work").size(), 1u);
+  auto group = text("SELECT group_id FROM postbox.barriers");
+  // A message that merely names the group (sent by hand) is not one of its children.
+  message_headers h;
+  h.group_id = group;
+  h.child_index = 2;
+  auto forged_id = send("work", "square", encode_json(square{7}), to_json(h));
+  auto all = read("work");
+  CAF_REQUIRE_EQUAL(all.size(), 4u);
+  for (const auto& d : all)  // the forged one first: it must not take child 2's place
+    if (d.id == forged_id) handle_delivery(ctx, d);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 0);
+  for (const auto& d : all)
+    if (d.id != forged_id) handle_delivery(ctx, d);
+  for (int round = 0; round < 10; ++round) {
+    auto a = step("work");
+    auto b = step("gather");
+    if (a.empty() && b.empty()) break;
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM gathered WHERE label = 'inner' AND "
+                    "jsonb_array_length(results) = 0"),
+                  1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM gathered WHERE label = 'outer'"), 1);
+  CAF_CHECK_EQUAL(text("SELECT results::text FROM gathered WHERE label = 'outer'"),
+                  R"([{"index": 0, "result": 0, "status": "ok"}, {"index": 1, "result": 1, )"
+                  R"("status": "ok"}, {"index": 2, "result": 4, "status": "ok"}])");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+}
+
+CAF_TEST(a message on_error fires even when its execution had already failed) {
+  test::exec(dsn,
+             "INSERT INTO postbox.executions (id, org, workflow, status, batch_size, files_total) "
+             "VALUES ('e-1', 'org-1', 'w', 'ERROR', 1, 1)");
+  for (const char* key : {"a", "b"}) {
+    CAF_REQUIRE(mailbox.send(
+        {"notes", "note", "e-1", "org-1", encode_json(note{key, "reject", 0}), hooks(), 0ms}));
+  }
+  step("notes");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'failed'"), 2);
+  // The execution's own on_error goes once: set it, and a third one adds nothing.
+  test::exec(dsn, "UPDATE postbox.executions SET headers = '" + hooks() + "'");
+  CAF_REQUIRE(mailbox.send(
+      {"notes", "note", "e-1", "org-1", encode_json(note{"c", "reject", 0}), hooks(), 0ms}));
+  step("notes");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'failed'"), 2);
 }
 
 CAF_TEST(a child naming a group that does not exist is dead lettered) {

@@ -48,6 +48,9 @@ nodes:
       - {role: callback}
       - {role: reaper}
       - {role: outbox}
+  b:
+    actors:
+      - {queue: user}
 )";
 }
 

@@ -1,0 +1,39 @@
+-- The orphan sweep: like mailbox_read.sql, but only rows of types that no node of
+-- the topology ($7, its node names) handles on this queue ($6: the reader's own
+-- types, also excluded), so the reader dead-letters them naming the type. Run
+-- rarely: it scans the queue's backlog of other types.
+-- The claim: lock up to $2 visible rows of queue $1 (skipping rows other readers
+-- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
+-- A row that still has a receipt was abandoned (its lease ran out without an
+-- ack or nack): it becomes a suspect, and if it was running alone on another
+-- node incarnation than the reader ($5) its crash is charged to it as an
+-- attempt. SET sees the row as it was before this UPDATE.
+-- Keep the UPDATE below in step with mailbox_read.sql.
+WITH candidates AS (
+  SELECT id FROM postbox.mailbox
+  WHERE queue = $1 AND visible_at <= now() AND type <> ALL ($6::text[])
+    AND (queue || ':' || type) NOT IN (
+      SELECT unnest(n.handled_types) FROM postbox.nodes n WHERE n.name = ANY ($7::text[]))
+  ORDER BY visible_at, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE postbox.mailbox m
+SET visible_at = now() + $3::bigint * interval '1 millisecond',
+    read_ct = m.read_ct + 1,
+    receipt = nextval('postbox.receipt_seq'),
+    lease_owner = $4,
+    suspect = m.suspect OR m.receipt IS NOT NULL,
+    attempts = m.attempts + (m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
+                             AND m.alone_on IS NOT NULL)::int,
+    last_error = CASE WHEN m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
+                           AND m.alone_on IS NOT NULL
+                      THEN 'crashed its node while running alone (on ' || m.alone_on || ')'
+                      ELSE m.last_error END,
+    alone_on = NULL
+FROM candidates c
+WHERE m.id = c.id
+RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
+          m.headers::text, m.read_ct, m.last_error,
+          extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch,
+          m.attempts, m.suspect
