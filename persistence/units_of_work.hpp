@@ -31,57 +31,6 @@ caf::expected<batch_completion> complete_batch(pg_session& session, const lease&
 
 namespace postbox {
 
-enum class start_outcome {
-  started,           // EXECUTING, barrier armed, batches enqueued, orchestration acked
-  claim_held,        // another message's delivery holds the claim: acked, nothing started
-  tombstoned,        // the execution finished earlier: acked, nothing started
-  already_terminal,  // terminal without a tombstone: tombstone written, acked
-  not_queued,        // the execution is past QUEUED (started by an earlier delivery): acked
-};
-const char* to_string(start_outcome x);
-
-struct start_request {
-  lease delivery;  // the execute_workflow delivery: acked first, so a stale receipt changes nothing
-  std::string owner;
-  std::string execution_id;
-  std::string org;
-  std::string workflow;
-  int32_t batch_size = 0;
-  int32_t files_total = 0;
-  std::vector<outgoing_message> batches;  // process_file_batch messages, index = batch_index
-  std::string headers = "{}";             // kept on the execution row (continuations)
-  /// Test hook: runs right after the claim is taken, inside the transaction
-  /// (fault tests freeze or kill the node there).
-  std::function<void()> after_claim;
-};
-
-/// One transaction: ack + claim (fenced by the delivery) + status QUEUED -> EXECUTING
-/// + arm the barrier + enqueue every batch. All of it or none of it.
-caf::expected<start_outcome> start_execution(pg_session& session, const start_request& req);
-
-enum class finish_outcome {
-  completed,          // this delivery completed it: status, counts, outbox rows, continuation
-  already_completed,  // a prior delivery completed it: acked, no side effects again
-  not_executing,      // ERROR/STOPPED (e.g. poisoned) after its barrier fired: acked, nothing else
-  barrier_not_fired,  // a stray callback (its barrier has not fired): dead-lettered, nothing else
-};
-const char* to_string(finish_outcome x);
-
-struct finish_result {
-  finish_outcome outcome = finish_outcome::completed;
-  std::string dead_letter_reason;  // set for barrier_not_fired
-};
-
-/// One transaction. The execution's barrier is read FOR SHARE first: unless it has
-/// fired, the callback is stray and is dead-lettered (reason prefixed by
-/// `message_label`) with no other change. Otherwise: ack + CAS EXECUTING -> COMPLETED
-/// with counts from file_results + webhook/usage outbox rows + tombstone +
-/// `on_success` (when given).
-caf::expected<finish_result> finish_execution(pg_session& session, const lease& delivery,
-                                              const std::string& execution_id,
-                                              const std::optional<outgoing_message>& on_success,
-                                              const std::string& message_label);
-
 struct poison_request {
   lease delivery;
   std::string execution_id;  // from the envelope columns; may be empty

@@ -41,6 +41,16 @@ caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_sta
       });
 }
 
+caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {
+  if (auto err = check_params(s.params)) return err;
+  return session.transact_value<int64_t>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<int64_t> {
+        return static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
+      },
+      tx_kind::single_statement);
+}
+
 caf::error run_statement(tx_context& tx, const sql_statement& s) {
   if (auto err = check_params(s.params)) return err;
   tx.exec_text(s.text, raw_params(s));

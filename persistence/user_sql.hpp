@@ -32,6 +32,10 @@ std::string sql_text_array(const std::vector<std::string>& items);
 /// Runs `q` in its own transaction and returns its rows (each field as text or NULL).
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q);
 
+/// Runs the write `s` in its own transaction and commits it now; how many rows it
+/// affected. Retried once on a lost connection, so it must be idempotent.
+caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s);
+
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);
 

@@ -1,24 +1,66 @@
-// execution_callback: complete the execution once (status, counts, webhook and
-// usage outbox rows, on_success), in the transaction that acks the callback.
-// A callback whose barrier has not fired is stray: dead-lettered, nothing else.
+// execution_callback: the fan-in of an execution's batches. Completes the execution
+// once (status, counts, webhook and usage outbox rows, tombstone, on_success) in the
+// transaction that acks it; a callback whose barrier has not fired is stray and is
+// dropped (dead-lettered, nothing else). Written on the public runtime API only.
+#include <map>
+
 #include "actors/pipeline/pipeline.hpp"
-#include "actors/runtime/continuations.hpp"
+#include "actors/pipeline/pipeline_sql.hpp"
 #include "messages/json_codec.hpp"
-#include "persistence/units_of_work.hpp"
+#include "messages/messages.hpp"
 
 namespace postbox {
 
-handler_result handle_execution_callback(handler_context& ctx, const delivery& d) {
-  auto msg = decode_execution_callback(d.payload);
-  if (!msg) return poison(ctx, d, "undecodable execution_callback: " + describe(msg.error()));
-  if (auto mismatch = execution_id_mismatch(d, msg->execution_id)) return poison(ctx, d, *mismatch);
-  auto label = "message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue + ")";
-  auto r =
-      finish_execution(ctx.session, d.to_lease(), msg->execution_id, on_success_message(d), label);
-  if (!r) return store_failure(ctx, d, r.error());
-  if (r->outcome == finish_outcome::barrier_not_fired)
-    return {handled::dead_lettered, r->dead_letter_reason};
-  return {handled::acked, std::string("callback ") + to_string(r->outcome)};
+namespace {
+
+/// Inside the ack's transaction: CAS EXECUTING -> COMPLETED, then everything that
+/// goes with it. False (no on_success) when a prior delivery completed it or it
+/// ended otherwise (a poisoned batch failed it).
+caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
+  auto moved =
+      tx.query(pipeline_sql("executions_transition"), {id, "{EXECUTING}", "COMPLETED", {}});
+  if (!moved) return moved.error();
+  if (moved->empty()) {
+    auto now = tx.query(pipeline_sql("executions_get"), {id});
+    if (!now) return now.error();
+    bool done = !now->empty() && (*now)[0][3] == std::string("COMPLETED");
+    tx.note(done ? "callback already_completed" : "callback not_executing");
+    return false;
+  }
+  auto counts = tx.query(pipeline_sql("file_results_counts"), {id});
+  if (!counts) return counts.error();
+  if (auto r =
+          tx.execute(pipeline_sql("executions_set_counts"), {id, (*counts)[0][0], (*counts)[0][1]});
+      !r)
+    return r.error();
+  if (auto r = tx.execute(pipeline_sql("outbox_enqueue_terminal"), {id}); !r) return r.error();
+  if (auto r = tx.execute(pipeline_sql("claims_tombstone"), {id, "callback"}); !r) return r.error();
+  tx.note("callback completed");
+  return true;
+}
+
+}  // namespace
+
+outcome complete_execution(context& ctx, const json_text& body) {
+  auto msg = decode_execution_callback(body.text);
+  if (!msg) return outcome::reject("undecodable execution_callback: " + describe(msg.error()));
+  if (auto mismatch = execution_id_mismatch(ctx.execution_id(), msg->execution_id))
+    return outcome::reject(*mismatch);
+  // Guarantee 9: COMPLETED only after every batch arrived. A barrier that has fired
+  // stays fired, so this read cannot be overtaken.
+  auto barrier = ctx.query(pipeline_sql("barrier_get"), {msg->execution_id});
+  if (!barrier) return outcome::from(barrier.error());
+  if (barrier->empty() || (*barrier)[0][2] != std::string("t")) {
+    std::string state =
+        barrier->empty() ? "with no barrier armed (the execution never started its batches)"
+                         : "before its barrier fired (" + (*barrier)[0][1].value_or("?") + " of " +
+                               (*barrier)[0][0].value_or("?") + " batches still expected)";
+    return outcome::drop("execution_callback for execution '" + msg->execution_id + "' " + state +
+                         ": a stray callback completes nothing");
+  }
+  ctx.in_ack([id = msg->execution_id](sql_tx& tx) { return complete(tx, id); });
+  return outcome::ok(std::map<std::string, std::string>{{"execution_id", msg->execution_id},
+                                                        {"status", "COMPLETED"}});
 }
 
 }  // namespace postbox

@@ -5,20 +5,26 @@
 
 namespace postbox {
 
-void register_pipeline(handler_registry& registry, processor_registry processors) {
+void register_pipeline(registry& registry, processor_registry processors) {
   auto shared = std::make_shared<const processor_registry>(std::move(processors));
-  registry.add(execute_workflow_type, handle_execute_workflow)
-      .add(process_file_batch_type,
-           [shared](handler_context& ctx, const delivery& d) {
-             return handle_process_file_batch(ctx, d, *shared);
-           })
-      .add(execution_callback_type, handle_execution_callback);
+  registry.on_json(execute_workflow_type, orchestrate)
+      .on_json(process_file_batch_type,
+               [shared](context& ctx, const json_text& body) {
+                 return process_batch(ctx, body, *shared);
+               })
+      .on_json(execution_callback_type, complete_execution);
 }
 
 handler_registry pipeline_handlers(processor_registry processors) {
-  handler_registry r;
+  registry r;
   register_pipeline(r, std::move(processors));
   return r;
+}
+
+std::optional<std::string> execution_id_mismatch(const std::string& envelope,
+                                                 const std::string& body) {
+  if (envelope.empty() || envelope == body) return std::nullopt;
+  return "envelope execution_id '" + envelope + "' differs from the body's '" + body + "'";
 }
 
 }  // namespace postbox

@@ -4,25 +4,30 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "actors/pipeline/processors/processor.hpp"
-#include "actors/runtime/dispatch.hpp"
-#include "actors/runtime/handler_registry.hpp"
+#include "actors/runtime/postbox.hpp"
 
 namespace postbox {
 
 /// Registers the pipeline's three types; file batches run `processors`.
-void register_pipeline(handler_registry& registry,
+void register_pipeline(registry& registry,
                        processor_registry processors = processor_registry::with_builtins());
 
 /// A registry with the file pipeline registered (what the stock postbox-node runs).
 handler_registry pipeline_handlers(
     processor_registry processors = processor_registry::with_builtins());
 
-// One per message type.
-handler_result handle_execute_workflow(handler_context& ctx, const delivery& d);
-handler_result handle_process_file_batch(handler_context& ctx, const delivery& d,
-                                         const processor_registry& processors);
-handler_result handle_execution_callback(handler_context& ctx, const delivery& d);
+// One handler per message type, each on the public API (a JSON body it decodes itself).
+outcome orchestrate(context& ctx, const json_text& body);
+outcome process_batch(context& ctx, const json_text& body, const processor_registry& processors);
+outcome complete_execution(context& ctx, const json_text& body);
+
+/// The reason to reject a message whose envelope names an execution other than its
+/// body's; nullopt when they agree or the envelope names none.
+std::optional<std::string> execution_id_mismatch(const std::string& envelope,
+                                                 const std::string& body);
 
 }  // namespace postbox

@@ -78,6 +78,14 @@ caf::expected<std::vector<sql_row>> context::query(std::string sql, std::vector<
   return run_query(hc_.session, {std::move(sql), std::move(params)});
 }
 
+caf::expected<int64_t> context::write_now(std::string sql, std::vector<sql_value> params) {
+  return run_write(hc_.session, {std::move(sql), std::move(params)});
+}
+
+const std::string& context::temp_dir() const {
+  return hc_.temp_dir;
+}
+
 void context::execute(std::string sql, std::vector<sql_value> params) {
   if (auto err = check_params(params); err && problem_.empty()) problem_ = describe(err);
   statements_.push_back({std::move(sql), std::move(params)});

@@ -97,6 +97,13 @@ class context {
   /// Runs a read in its own transaction: rows of text fields (NULL as nullopt).
   caf::expected<std::vector<sql_row>> query(std::string sql, std::vector<sql_value> params = {});
 
+  /// An idempotent write committed now, before the ack (progress a redelivery can
+  /// keep, e.g. one result per item): retried once on a lost connection. How many
+  /// rows it affected.
+  caf::expected<int64_t> write_now(std::string sql, std::vector<sql_value> params = {});
+  /// Where the handler may write temporary files: $TMPDIR, else /tmp.
+  const std::string& temp_dir() const;
+
   // -- writes, with the ack ---------------------------------------------------
   /// The handler's own write, run in the ack's transaction (in call order).
   void execute(std::string sql, std::vector<sql_value> params = {});

@@ -120,13 +120,6 @@ std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts) {
          (d.last_error.empty() ? std::string("left no error") : d.last_error);
 }
 
-std::optional<std::string> execution_id_mismatch(const delivery& d,
-                                                 const std::string& body_execution_id) {
-  if (d.execution_id.empty() || d.execution_id == body_execution_id) return std::nullopt;
-  return "envelope execution_id '" + d.execution_id + "' differs from the body's '" +
-         body_execution_id + "'";
-}
-
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err) {
   if (is(err, errc::lease_lost)) return {handled::lease_lost, describe(err)};
   auto text = utf8_sanitize(describe(err));

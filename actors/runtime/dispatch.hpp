@@ -70,11 +70,6 @@ bool attempts_exhausted(const delivery& d, int32_t max_attempts);
 /// was (crashed its node while running alone / timed out / failed with ERROR TEXT).
 std::string attempts_exhausted_reason(const delivery& d, int32_t max_attempts);
 
-/// The reason to dead-letter `d` when its envelope names an execution other than
-/// `body_execution_id` (the body's); nullopt when they agree or the envelope names none.
-std::optional<std::string> execution_id_mismatch(const delivery& d,
-                                                 const std::string& body_execution_id);
-
 /// Maps a failure to a result: lease_lost; or retry_later after a best-effort nack
 /// (a lost connection is not the message's fault: uncharged) or a charged fail.
 handler_result store_failure(handler_context& ctx, const delivery& d, const caf::error& err);

@@ -11,6 +11,8 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
       return store_failure(hc, d, make_error(errc::logic_error, storable_text(o.error())));
     case outcome::kind::rejected:
       return poison(hc, d, storable_text(o.error()));
+    case outcome::kind::errored:
+      return store_failure(hc, d, o.cause());
     case outcome::kind::dropped:
       return drop(hc, d, storable_text(o.error()));
     case outcome::kind::ok:
@@ -28,6 +30,7 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
     return store_failure(hc, d, r.error());
   }
   if (!r->note.empty()) return {handled::acked, r->note};
+  if (!o.note().empty()) return {handled::acked, o.note()};
   if (!r->effects) return {handled::acked, "done (declined in the ack's transaction: ack only)"};
   return {handled::acked, r->group_fired ? "done; its group's callback fired" : "done"};
 }

@@ -16,6 +16,8 @@ class outcome {
     failed,    // a failed attempt: charged, retried with backoff until max_attempts, then
                // dead-lettered with on_error
     rejected,  // will never succeed (bad input): dead-lettered now, on_error
+    errored,   // an error value (e.g. from query()): a lost connection or the server's
+               // trouble is given back uncharged; anything else is a failed attempt
     dropped,   // should never have been sent (a forgery, a stray): dead-lettered for
                // inspection, nothing else (no on_error, its execution untouched)
   };
@@ -37,6 +39,20 @@ class outcome {
   static outcome fail(std::string error) { return {kind::failed, std::move(error)}; }
   static outcome reject(std::string error) { return {kind::rejected, std::move(error)}; }
   static outcome drop(std::string reason) { return {kind::dropped, std::move(reason)}; }
+  /// From an error value: uncharged when it is not the message's fault (a lost
+  /// connection, a full disk, the server's trouble), a failed attempt otherwise.
+  static outcome from(caf::error err) {
+    outcome o{kind::errored, {}};
+    o.cause_ = std::move(err);
+    return o;
+  }
+  /// Replaces the delivery's detail ("done") in the node's log and metrics.
+  outcome& note(std::string text) {
+    note_ = std::move(text);
+    return *this;
+  }
+  const std::string& note() const { return note_; }
+  const caf::error& cause() const { return cause_; }
 
   kind what() const { return kind_; }
   bool succeeded() const { return kind_ == kind::ok; }
@@ -48,6 +64,8 @@ class outcome {
   kind kind_ = kind::ok;
   std::string result_ = "null";
   std::string error_;
+  std::string note_;
+  caf::error cause_;
 };
 
 }  // namespace postbox

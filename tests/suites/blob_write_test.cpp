@@ -85,7 +85,7 @@ CAF_TEST(a failed write of the temporary file is retried and never recorded) {
   CAF_CHECK_EQUAL(status("e-full"), "EXECUTING");
   // With room again the retry records the true checksum.
   make_due();
-  CAF_CHECK_EQUAL(handle_batch().detail, "last batch: callback enqueued");
+  CAF_CHECK_EQUAL(handle_batch().detail, "done; its group's callback fired");
   drain();
   CAF_CHECK_EQUAL(status("e-full"), "COMPLETED");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results f JOIN postbox.blobs b "
@@ -105,7 +105,7 @@ CAF_TEST(a temporary directory that cannot hold files is a retryable failure) {
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'file_batch'"), 1);
   ctx.temp_dir = dir.path;
   make_due();
-  CAF_CHECK_EQUAL(handle_batch().detail, "last batch: callback enqueued");
+  CAF_CHECK_EQUAL(handle_batch().detail, "done; its group's callback fired");
   drain();
   CAF_CHECK_EQUAL(status("e-nodir"), "COMPLETED");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE status = 'done'"), 1);

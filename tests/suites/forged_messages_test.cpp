@@ -47,7 +47,7 @@ CAF_TEST(a stray callback for a running execution is dead lettered and completes
   CAF_REQUIRE_EQUAL(step(orchestrator_queue), 1);
   auto first = hold(file_batch_queue, 1);
   CAF_REQUIRE_EQUAL(first.size(), 1u);
-  CAF_REQUIRE_EQUAL(handle_delivery(ctx, first.front()).detail, "batch done");
+  CAF_REQUIRE_EQUAL(handle_delivery(ctx, first.front()).detail, "done");
   // What `postbox send --queue callback --type execution_callback` stores, with
   // continuations that must not fire either.
   send_callback("e-stray", "e-stray", test::continuation_headers(true, true));
@@ -102,7 +102,7 @@ CAF_TEST(a stray callback racing the last batch never completes an execution ear
     CAF_REQUIRE_EQUAL(step(orchestrator_queue), 1);
     auto batches = hold(file_batch_queue);
     CAF_REQUIRE_EQUAL(batches.size(), 2u);
-    CAF_REQUIRE_EQUAL(handle_delivery(ctx, batches[0]).detail, "batch done");
+    CAF_REQUIRE_EQUAL(handle_delivery(ctx, batches[0]).detail, "done");
     send_callback(id, id);
     auto stray = hold(callback_queue);
     CAF_REQUIRE_EQUAL(stray.size(), 1u);
@@ -112,7 +112,7 @@ CAF_TEST(a stray callback racing the last batch never completes an execution ear
     auto last = other.get();
     CAF_MESSAGE("round " << round << ": callback " << to_string(cb.what) << " (" << cb.detail
                          << "), batch " << last.detail);
-    CAF_CHECK_EQUAL(last.detail, "last batch: callback enqueued");
+    CAF_CHECK_EQUAL(last.detail, "done; its group's callback fired");
     // Whichever came first, COMPLETED is never seen with files missing.
     if (status(id) == "COMPLETED") CAF_CHECK_EQUAL(value_of(executions.get(id)).files_done, 4);
     drain();
