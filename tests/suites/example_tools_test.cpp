@@ -38,11 +38,13 @@ struct fixture {
 
   /// The example's topology (apps/examples/tools/tools.yaml) with short leases, plus
   /// `extra` nodes; the example node itself is `tools`.
-  std::string topology(const std::string& extra_nodes = "") {
+  std::string topology(const std::string& extra_nodes = "",
+                       const std::string& max_handler_time = "1m") {
     return test::write_file(dir + "/tools.yaml", R"(cluster: tools
 database: { dsn: "${POSTBOX_DSN}" }
 queues:
-  executor:       { visibility_timeout: 2s, max_attempts: 1, max_handler_time: 1m, poll_interval: 200ms }
+  executor:       { visibility_timeout: 2s, max_attempts: 1, max_handler_time: )" +
+                                                 max_handler_time + R"(, poll_interval: 200ms }
   tool_callbacks: { visibility_timeout: 2s, max_attempts: 5, poll_interval: 200ms }
 nodes:
   tools:
@@ -114,6 +116,26 @@ CAF_TEST(a tool call chains tool_done on success and tool_failed on error) {
   tools->signal(SIGTERM);
   CAF_CHECK_EQUAL(tools->wait_exit(20s), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM tool_outcomes"), 2);
+}
+
+CAF_TEST(a tool call past max_handler_time chains tool_failed with the time out) {
+  auto topo = topology("", "1s");
+  auto tools = node(topo, "tools");
+  send_call(topo, "c-slow", R"({"tool":"sleep","input":"2500"})");
+  CAF_REQUIRE(outcomes(1));
+  auto error = text("SELECT status || ': ' || error FROM tool_outcomes WHERE call_id = 'c-slow'");
+  CAF_MESSAGE("tool_failed recorded: " << error);
+  CAF_CHECK(error.find("failed: ") == 0);
+  CAF_CHECK(error.find("timed out") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'tool_call' AND "
+                    "attempts = 1"),
+                  1);
+  // The stuck worker finishes its sleep; its late success commits nothing.
+  CAF_CHECK(test::wait_until(
+      [&] { return n("SELECT count(*) FROM postbox.mailbox") == 0; }, 10s, 100ms));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM tool_outcomes"), 1);
+  tools->signal(SIGTERM);
+  CAF_CHECK_EQUAL(tools->wait_exit(20s), 0);
 }
 
 CAF_TEST(a type only another node handles is left for it) {
