@@ -22,7 +22,6 @@
 #include "messages/messages.hpp"
 #include "messages/storable_json.hpp"
 #include "messages/utf8.hpp"
-#include "persistence/file_results_store.hpp"
 
 namespace postbox {
 
@@ -72,6 +71,14 @@ std::string base_name(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
+
+/// What became of one file.
+struct file_result {
+  std::string file_key;
+  bool ok = false;
+  std::string result_json = "{}";  // when ok
+  std::string error;               // when failed
+};
 
 /// Processors built from workflow options, reused across batches on one worker.
 using processor_cache = std::map<std::string, std::unique_ptr<processor>>;
