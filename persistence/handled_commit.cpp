@@ -2,6 +2,7 @@
 #include "persistence/handled_commit.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 
 #include "persistence/detail/tx_context.hpp"
 
@@ -17,6 +18,7 @@ caf::expected<arrival> arrive_and_fire(tx_context& tx, const group_member& membe
     if (!callback) return callback.error();
     auto id = mailbox_store::send(tx, *callback);
     if (!id) return id.error();
+    tx.exec("barrier_fired_by", member.group_id, *id);
     if (place)
       if (auto err = barrier_store::hand_over(tx, *place, *id)) return err;
   }
@@ -81,11 +83,19 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
         }
         if (out.effects)
           if (auto err = commit_effects(tx, c)) return err;
-        if (c.arrive) {
+        // A declined step did none of the work: the message arrives (where it would
+        // have handed its place on, too) with {"declined": note} as its result.
+        std::optional<group_member> where = c.arrive;
+        if (!out.effects && !where) where = c.arrive_place;
+        if (where) {
           child_outcome o;
           o.result_json = c.result_json;
+          if (!out.effects) {
+            boost::json::object declined{{"declined", out.note.empty() ? "declined" : out.note}};
+            o.result_json = boost::json::serialize(declined);
+          }
           o.message_id = c.delivery.message_id;
-          auto a = arrive_and_fire(tx, *c.arrive, o);
+          auto a = arrive_and_fire(tx, *where, o);
           if (!a) return a.error();
           out.group_fired = a->fired;
         }

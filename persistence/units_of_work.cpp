@@ -1,6 +1,7 @@
 // Multi-store transactions.
 #include "persistence/units_of_work.hpp"
 
+#include "messages/json_codec.hpp"
 #include "messages/utf8.hpp"
 #include "persistence/claims_store.hpp"
 #include "persistence/detail/terminal.hpp"
@@ -67,8 +68,14 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             send_on_error = true;
           } else if (!req.on_error_spec.empty()) {
             // A continuation of this message, not the execution's: its caller waits.
-            auto same = tx.exec("executions_same_on_error", req.execution_id, req.on_error_spec);
-            send_on_error = same.empty() || !same[0][0].as<bool>();
+            // Compared decoded: the execution row keeps the headers as submitted, its
+            // messages carry them re-encoded.
+            auto row = tx.exec("executions_headers", req.execution_id);
+            auto mine = decode_continuation(req.on_error_spec);
+            auto theirs = row.empty() ? caf::expected<message_headers>(message_headers{})
+                                      : decode_message_headers(row[0][0].c_str());
+            bool same = mine && theirs && theirs->has_on_error && theirs->on_error == *mine;
+            send_on_error = !same;
           }
         }
         if (req.arrive) {

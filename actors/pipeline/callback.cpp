@@ -58,6 +58,13 @@ outcome complete_execution(context& ctx, const json_text& body) {
     return outcome::drop("execution_callback for execution '" + msg->execution_id + "' " + state +
                          ": a stray callback completes nothing");
   }
+  // Only the callback the group enqueued completes it (a duplicate sent by hand after
+  // the fire would otherwise complete it with its own continuations).
+  const auto& fired_by = (*barrier)[0][3];
+  if (fired_by && *fired_by != std::to_string(ctx.message_id()))
+    return outcome::drop("execution_callback for execution '" + msg->execution_id +
+                         "' that is not its group's callback (message " + *fired_by +
+                         "): completes nothing");
   ctx.in_ack([id = msg->execution_id](sql_tx& tx) { return complete(tx, id); });
   return outcome::ok(std::map<std::string, std::string>{{"execution_id", msg->execution_id},
                                                         {"status", "COMPLETED"}});

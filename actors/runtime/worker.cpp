@@ -1,6 +1,7 @@
 // A worker: runs handle_delivery for each delivery its consumer sends, and
 // answers (done_atom, index, id). Detached: handlers block on processors and
 // the database. The consumer's PostgreSQL backend lives here too.
+#include <algorithm>
 #include <caf/all.hpp>
 
 #include "actors/runtime/actors.hpp"
@@ -62,19 +63,22 @@ class pg_consumer_backend : public consumer_backend {
         ctx_(session_, rt_->topo, rt_->handlers, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
-    // Only this node's types: another node's types on a shared queue are left for it.
-    auto got =
-        mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_);
-    if (!got || static_cast<int>(got->size()) >= max) return got;
-    // Now and then (the sweep scans other types' backlog): types no node of the
-    // topology handles here, to dead-letter them naming the type.
+    // Every 5 s, a few slots first go to types no node of the topology handles
+    // here (the sweep scans other types' backlog), so they are dead-lettered naming
+    // the type even under a steady backlog of this node's own types.
+    std::vector<delivery> orphans;
     auto now = std::chrono::steady_clock::now();
-    if (now < next_sweep_) return got;
-    next_sweep_ = now + std::chrono::seconds(5);
-    auto orphans =
-        mailbox_.read_orphans(queue_, max - static_cast<int>(got->size()), qc_.visibility_timeout,
-                              owner_, rt_->incarnation, types_, topology_nodes_);
-    if (orphans) got->insert(got->end(), orphans->begin(), orphans->end());
+    if (now >= next_sweep_) {
+      next_sweep_ = now + std::chrono::seconds(5);
+      auto swept = mailbox_.read_orphans(queue_, std::max(1, max / 4), qc_.visibility_timeout,
+                                         owner_, rt_->incarnation, types_, topology_nodes_);
+      if (swept) orphans = std::move(*swept);
+    }
+    // Otherwise only this node's types: another node's are left for it.
+    auto got = mailbox_.read(queue_, max - static_cast<int>(orphans.size()), qc_.visibility_timeout,
+                             owner_, rt_->incarnation, &types_);
+    if (!got) return got;
+    got->insert(got->end(), orphans.begin(), orphans.end());
     return got;
   }
   caf::error renew(const lease& l) override {

@@ -20,7 +20,9 @@ UPDATE postbox.barriers b
 SET child_ids = (SELECT array_agg(COALESCE(
                           (SELECT min(m.id) FROM postbox.mailbox m
                            WHERE m.type = 'process_file_batch' AND m.execution_id = b.group_id
-                             AND (m.headers->'group'->>'index')::int = i), 0) ORDER BY i)
+                             AND CASE WHEN (m.headers->'group'->>'index') ~ '^[0-9]{1,9}$'
+                                      THEN (m.headers->'group'->>'index')::int END = i),
+                          0) ORDER BY i)
                  FROM generate_series(0, b.expected - 1) AS i),
     callback = jsonb_build_object(
                  'queue', 'callback', 'type', 'execution_callback',

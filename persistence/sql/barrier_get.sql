@@ -1,1 +1,2 @@
-SELECT expected, remaining, fired_at IS NOT NULL FROM postbox.barriers WHERE group_id = $1
+SELECT expected, remaining, fired_at IS NOT NULL, callback_message_id
+FROM postbox.barriers WHERE group_id = $1

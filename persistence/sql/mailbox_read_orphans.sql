@@ -1,7 +1,8 @@
 -- The orphan sweep: like mailbox_read.sql, but only rows of types that no node of
 -- the topology ($7, its node names) handles on this queue ($6: the reader's own
--- types, also excluded), so the reader dead-letters them naming the type. Run
--- rarely: it scans the queue's backlog of other types.
+-- types, also excluded), so the reader dead-letters them naming the type. While a
+-- node of the topology has never registered, nothing is an orphan (it may serve the
+-- type). Run rarely: it scans the queue's backlog of other types.
 -- The claim: lock up to $2 visible rows of queue $1 (skipping rows other readers
 -- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
 -- A row that still has a receipt was abandoned (its lease ran out without an
@@ -14,6 +15,12 @@ WITH candidates AS (
   WHERE queue = $1 AND visible_at <= now() AND type <> ALL ($6::text[])
     AND (queue || ':' || type) NOT IN (
       SELECT unnest(n.handled_types) FROM postbox.nodes n WHERE n.name = ANY ($7::text[]))
+    -- A node of the topology that never registered might serve it: wait for it.
+    AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) AS t(name)
+                    WHERE NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE n.name = t.name))
+    -- A node of the topology that never registered might serve it: wait for it.
+    AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) AS t(name)
+                    WHERE NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE n.name = t.name))
   ORDER BY visible_at, id
   LIMIT $2
   FOR UPDATE SKIP LOCKED

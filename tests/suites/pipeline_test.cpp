@@ -276,7 +276,10 @@ CAF_TEST(on_success never fires for an execution that ended in error) {
   CAF_CHECK_EQUAL(text("SELECT payload->>'status' FROM postbox.outbox WHERE kind = 'webhook'"),
                   "ERROR");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue <> 'hooks'"), 0);
-  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'execution_callback' "
+                    "AND reason LIKE '%not its group''s callback%'"),
+                  1);
 }
 
 CAF_TEST(a type registered by the user is handled by its handler and an unknown one dead lettered) {
@@ -472,8 +475,9 @@ CAF_TEST(the same callback twice in a row has its effects once) {
   auto first = handle_delivery(ctx, held[0]);
   auto second = handle_delivery(ctx, held[1]);
   CAF_CHECK_EQUAL(first.detail, "callback completed");
-  CAF_CHECK_EQUAL(second.detail, "callback already_completed");
-  CAF_CHECK_EQUAL(to_string(second.what), std::string("acked"));
+  // A second execution_callback (not the one the group enqueued) completes nothing.
+  CAF_CHECK_EQUAL(to_string(second.what), std::string("dead_lettered"));
+  CAF_CHECK(contains(second.detail, "not its group's callback"));
   CAF_CHECK_EQUAL(status("e-cb"), "COMPLETED");
   CAF_CHECK_EQUAL(outbox_rows("e-cb", "webhook"), 1);
   CAF_CHECK_EQUAL(outbox_rows("e-cb", "usage"), 1);
@@ -498,7 +502,12 @@ CAF_TEST(the same callback twice at once has its effects once) {
     CAF_REQUIRE_EQUAL(held.size(), 2u);
     auto rs = handle_together(held, 2);
     CAF_CHECK_EQUAL(count_detail(rs, "callback completed"), 1);
-    CAF_CHECK_EQUAL(count_detail(rs, "callback already_completed"), 1);
+    CAF_CHECK_EQUAL(std::count_if(rs.begin(), rs.end(),
+                                  [](const handler_result& r) {
+                                    return r.what == handled::dead_lettered &&
+                                           contains(r.detail, "not its group's callback");
+                                  }),
+                    1);
     CAF_CHECK_EQUAL(status(id), "COMPLETED");
     CAF_CHECK_EQUAL(outbox_rows(id, "webhook"), 1);
     CAF_CHECK_EQUAL(outbox_rows(id, "usage"), 1);
@@ -668,6 +677,22 @@ CAF_TEST(an execution in flight across the upgrade to runtime groups completes) 
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'notify_done'"), 1);
   CAF_CHECK_EQUAL(outbox_rows("e-old", "webhook"), 1);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+}
+
+CAF_TEST(two poisoned batches fire the execution on_error once whatever its json form) {
+  // As a client may send it: no payload, keys in its own order.
+  submit("e-two", "docs", dir.files(2), 1,
+         R"({"on_error": {"type": "notify_failed", "queue": "hooks"}})");
+  CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
+  for (int round = 0; round < 3; ++round) {
+    auto got = hold(file_batch_queue);
+    CAF_REQUIRE_EQUAL(got.size(), 2u);
+    for (const auto& d : got) CAF_REQUIRE(mailbox.fail(d.to_lease(), 0ms, "segfault"));
+  }
+  CAF_CHECK_EQUAL(step(file_batch_queue), 2);  // both poisoned
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 2);
+  CAF_CHECK_EQUAL(status("e-two"), "ERROR");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'notify_failed'"), 1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

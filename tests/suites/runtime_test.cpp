@@ -80,12 +80,29 @@ outcome write_note(context& ctx, const note& x) {
   if (x.text == "throw") throw std::runtime_error("note handler blew up");
   if (x.text == "reject") return outcome::reject("bad note " + x.key);
   if (x.text == "nul") return outcome::ok(json_text{"{\"a\": \"x\\u0000y\"}"});
+  if (x.text == "decline") {
+    // A guard in the ack's transaction that says no: ack only, no effects.
+    ctx.in_ack([](sql_tx& tx) -> caf::expected<bool> {
+      auto rows = tx.query("SELECT count(*) FROM notes");
+      if (!rows) return rows.error();
+      tx.note("declined: " + rows->at(0).at(0).value_or("?") + " notes");
+      return false;
+    });
+    ctx.execute("INSERT INTO notes (key, text) VALUES ($1, $2)", {x.key, x.text});
+    return outcome::ok(json_text{"{\"stored\": \"" + x.key + "\"}"});
+  }
   ctx.execute("INSERT INTO notes (key, text) VALUES ($1, $2)", {x.key, x.text});
   return outcome::ok(json_text{"{\"stored\": \"" + x.key + "\"}"});
 }
 
 outcome run_spread(context& ctx, const spread& x) {
   std::vector<message_out> children;
+  if (x.nested == -2) {  // two notes as children, the second one declines
+    children.push_back(message_out::of("notes", note{"n1", "kept", 0}));
+    children.push_back(message_out::of("notes", note{"n2", "decline", 0}));
+    ctx.fan_out(std::move(children), message_out::of("gather", gathered{"notes", "", {}}));
+    return {};
+  }
   for (int32_t i = 0; i < x.n; ++i) {
     if (i == 0 && x.nested != 0)  // a nested group; nested < 0: one with no children
       children.push_back(message_out::of("work", spread{std::max(x.nested, 0), 0}));
@@ -421,6 +438,19 @@ CAF_TEST(a nested group with no children still arrives and a forged member count
                   R"("status": "ok"}, {"index": 2, "result": 4, "status": "ok"}])");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 3);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+}
+
+CAF_TEST(a child whose in_ack step declines still arrives at its group) {
+  send("work", "spread", encode_json(spread{2, -2}), hooks());
+  CAF_REQUIRE_EQUAL(step("work").size(), 1u);
+  auto r = step("notes");
+  CAF_REQUIRE_EQUAL(r.size(), 2u);
+  CAF_CHECK_EQUAL(r[1].detail, "declined: 1 notes");
+  CAF_CHECK_EQUAL(step("gather").size(), 1u);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM notes"), 1);  // the declined one wrote nothing
+  CAF_CHECK_EQUAL(text("SELECT results->1->'result'->>'declined' FROM gathered"),
+                  "declined: 1 notes");
+  CAF_CHECK_EQUAL(text("SELECT results->0->'result'->>'stored' FROM gathered"), "n1");
 }
 
 CAF_TEST(a message on_error fires even when its execution had already failed) {
