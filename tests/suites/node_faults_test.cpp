@@ -222,7 +222,7 @@ CAF_TEST(a node frozen after taking the claim changes nothing when it thaws) {
   CAF_REQUIRE(test::wait_until([&] { return a.stopped(); }, 15s, 20ms));
   CAF_CHECK_EQUAL(status(id), "QUEUED");
   // The server ends the frozen session (idle in transaction); its lease expires;
-  // node b's redelivery takes the claim over and completes the execution.
+  // node b's redelivery takes the claim (a's was rolled back with it) and completes it.
   auto b = node("b");
   CAF_REQUIRE(b.start());
   CAF_CHECK(reaches(id, "COMPLETED", 30s));
