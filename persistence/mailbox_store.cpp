@@ -110,9 +110,12 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
                                                          std::chrono::milliseconds vt,
                                                          const std::string& owner,
                                                          const std::string& incarnation,
-                                                         const std::vector<std::string>* types) {
-  std::optional<std::string> type_filter;
+                                                         const std::vector<std::string>* types,
+                                                         const orphan_sweep* sweep) {
+  std::optional<std::string> type_filter, sweep_nodes;
   if (types) type_filter = text_array(*types);
+  if (types && sweep) sweep_nodes = text_array(sweep->topology_nodes);
+  const int32_t sweep_max = sweep ? sweep->max : 0;
   std::vector<delivery> out;
   // A lost read only leaves rows leased to nobody until the timeout: retrying
   // after a dead connection is safe.
@@ -120,26 +123,8 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
         out = deliveries_of(tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()),
-                                    owner, incarnation.empty() ? owner : incarnation, type_filter));
-        return {};
-      },
-      tx_kind::single_statement);
-  if (err) return err;
-  return out;
-}
-
-caf::expected<std::vector<delivery>> mailbox_store::read_orphans(
-    const std::string& queue, int max, std::chrono::milliseconds vt, const std::string& owner,
-    const std::string& incarnation, const std::vector<std::string>& types,
-    const std::vector<std::string>& topology_nodes) {
-  std::vector<delivery> out;
-  auto err = session_.transact(
-      retry_policy::once,
-      [&](tx_context& tx) -> caf::error {
-        out = deliveries_of(tx.exec("mailbox_read_orphans", queue, max,
-                                    static_cast<int64_t>(vt.count()), owner,
-                                    incarnation.empty() ? owner : incarnation, text_array(types),
-                                    text_array(topology_nodes)));
+                                    owner, incarnation.empty() ? owner : incarnation, type_filter,
+                                    sweep_nodes, sweep_max));
         return {};
       },
       tx_kind::single_statement);

@@ -57,6 +57,12 @@ struct ack_batch_result {
 
 class tx_context;
 
+/// The orphan sweep of a claim: the topology's node names, and how many orphans.
+struct orphan_sweep {
+  std::vector<std::string> topology_nodes;
+  int32_t max = 1;
+};
+
 class mailbox_store {
  public:
   explicit mailbox_store(pg_session& session) : session_(session) {}
@@ -70,21 +76,15 @@ class mailbox_store {
   /// alone is charged a crash unless this same incarnation ran it (then it only lost its
   /// lease, to a database outage, and is alive). With `types` given, only messages of
   /// those types are claimed: a node leaves another node's types alone on a queue they
-  /// share (read_orphans picks up the types no node handles).
+  /// share. With `sweep` too, up to `sweep->max` more messages of types that no node of
+  /// the topology serves on `queue` (to dead-letter them); it scans the queue's backlog
+  /// of other types, so run it rarely.
   caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
                                             std::chrono::milliseconds visibility_timeout,
                                             const std::string& owner,
                                             const std::string& incarnation = {},
-                                            const std::vector<std::string>* types = nullptr);
-  /// Claims visible messages of `queue` whose type neither the reader (`types`) nor any
-  /// node of the topology (`topology_nodes`, by name) handles on that queue: the reader
-  /// dead-letters them. Scans the queue's backlog of other types; run it rarely.
-  caf::expected<std::vector<delivery>> read_orphans(const std::string& queue, int max,
-                                                    std::chrono::milliseconds visibility_timeout,
-                                                    const std::string& owner,
-                                                    const std::string& incarnation,
-                                                    const std::vector<std::string>& types,
-                                                    const std::vector<std::string>& topology_nodes);
+                                            const std::vector<std::string>* types = nullptr,
+                                            const orphan_sweep* sweep = nullptr);
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);

@@ -1,7 +1,6 @@
 // A worker: runs handle_delivery for each delivery its consumer sends, and
 // answers (done_atom, index, id). Detached: handlers block on processors and
 // the database. The consumer's PostgreSQL backend lives here too.
-#include <algorithm>
 #include <caf/all.hpp>
 
 #include "actors/runtime/actors.hpp"
@@ -63,23 +62,14 @@ class pg_consumer_backend : public consumer_backend {
         ctx_(session_, rt_->topo, rt_->handlers, owner_) {}
 
   caf::expected<std::vector<delivery>> claim(int max) override {
-    // Every 5 s, a few slots first go to types no node of the topology handles
-    // here (the sweep scans other types' backlog), so they are dead-lettered naming
-    // the type even under a steady backlog of this node's own types.
-    std::vector<delivery> orphans;
+    // Only this node's types: another node's are left for it. Every 5 s a few more
+    // slots go to types no node of the topology serves here (the sweep scans other
+    // types' backlog), so they are dead-lettered naming the type, backlog or not.
     auto now = std::chrono::steady_clock::now();
-    if (now >= next_sweep_) {
-      next_sweep_ = now + std::chrono::seconds(5);
-      auto swept = mailbox_.read_orphans(queue_, std::max(1, max / 4), qc_.visibility_timeout,
-                                         owner_, rt_->incarnation, types_, topology_nodes_);
-      if (swept) orphans = std::move(*swept);
-    }
-    // Otherwise only this node's types: another node's are left for it.
-    auto got = mailbox_.read(queue_, max - static_cast<int>(orphans.size()), qc_.visibility_timeout,
-                             owner_, rt_->incarnation, &types_);
-    if (!got) return got;
-    got->insert(got->end(), orphans.begin(), orphans.end());
-    return got;
+    const bool sweep = now >= next_sweep_;
+    if (sweep) next_sweep_ = now + std::chrono::seconds(5);
+    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
+                         sweep ? &sweep_ : nullptr);
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -107,7 +97,7 @@ class pg_consumer_backend : public consumer_backend {
   pg_session session_;
   mailbox_store mailbox_;
   std::vector<std::string> types_;
-  std::vector<std::string> topology_nodes_ = node_names(rt_->topo);
+  orphan_sweep sweep_{node_names(rt_->topo), 4};
   std::chrono::steady_clock::time_point next_sweep_{};
   handler_context ctx_;
 };

@@ -3,16 +3,34 @@
 -- A row that still has a receipt was abandoned (its lease ran out without an
 -- ack or nack): it becomes a suspect, and if it was running alone on another
 -- node incarnation than the reader ($5) its crash is charged to it as an
--- attempt. SET sees the row as it was before this UPDATE. $6 (text[] or NULL):
--- the types the reader handles on this queue; it leaves the others alone (another
--- node's, or nobody's: mailbox_read_orphans.sql dead-letters those).
--- Keep the UPDATE below in step with mailbox_read_orphans.sql.
-WITH candidates AS (
+-- attempt. SET sees the row as it was before this UPDATE.
+-- $6 (text[] or NULL = every type): the types the reader handles on this queue;
+-- it leaves the others alone (another node's).
+-- The orphan sweep, when $7 (the topology's node names, text[]) is not NULL: up to
+-- $8 of the $2 rows may be of types that no node of the topology serves on this
+-- queue, so the reader dead-letters them naming the type. While a node of the
+-- topology has never registered, nothing is an orphan (it may serve the type).
+-- Run it rarely: it scans the queue's backlog of other types.
+WITH orphans AS (
+  SELECT id FROM postbox.mailbox mb
+  WHERE $7::text[] IS NOT NULL AND $6::text[] IS NOT NULL
+    AND queue = $1 AND visible_at <= now() AND type <> ALL ($6::text[])
+    AND (queue || ':' || type) NOT IN (
+      SELECT unnest(n.handled_types) FROM postbox.nodes n WHERE n.name = ANY ($7::text[]))
+    AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) AS t(name)
+                    WHERE NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE n.name = t.name))
+  ORDER BY visible_at, id
+  LIMIT LEAST($8::int, $2::int)
+  FOR UPDATE SKIP LOCKED
+), own AS (
+  -- What the orphans left of the $2 the reader asked for.
   SELECT id FROM postbox.mailbox
   WHERE queue = $1 AND visible_at <= now() AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
   ORDER BY visible_at, id
-  LIMIT $2
+  LIMIT $2::int - (SELECT count(*) FROM orphans)
   FOR UPDATE SKIP LOCKED
+), candidates AS (
+  SELECT id FROM own UNION ALL SELECT id FROM orphans
 )
 UPDATE postbox.mailbox m
 SET visible_at = now() + $3::bigint * interval '1 millisecond',

@@ -107,14 +107,15 @@ nodes:
                            "'SELECT 1')") == 1;
   };
   CAF_CHECK(test::wait_until([&] { return listening("0"); }, 10s, 50ms));
-  // Every consumer (one per queue) has finished its first claim: from now on only
+  // Every consumer (one per queue) has finished its first claim (mailbox_read.sql,
+  // matched by its first line: the text shown is cut at 1 KB): from now on only
   // NOTIFY wakes it before its 20 s poll.
   CAF_CHECK(test::wait_until(
       [&] {
         return test::count(dsn,
                            "SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE "
                            "datname = current_database() AND state = 'idle' AND query ILIKE "
-                           "'%WITH candidates AS%'") >= 3;
+                           "'-- The claim: lock up to%'") >= 3;
       },
       10s, 50ms));
   for (int i = 0; i < 2; ++i) test::write_file(dir + "/in/f" + std::to_string(i), "x");
