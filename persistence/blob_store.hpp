@@ -8,18 +8,12 @@
 
 namespace postbox {
 
-struct blob {
-  std::string name;
-  std::string content;
-};
-
 class blob_store {
  public:
   explicit blob_store(pg_session& session) : session_(session) {}
 
   /// Stores the content; returns the new blob id. Not retried blindly (an insert).
   caf::expected<std::string> put(const std::string& name, const std::string& content);
-  caf::expected<blob> get(const std::string& id);
 
  private:
   pg_session& session_;

@@ -5,35 +5,6 @@
 
 namespace postbox {
 
-caf::expected<std::set<std::string>> file_results_store::existing(
-    const std::string& execution_id, const std::vector<std::string>& keys) {
-  return session_.transact_value<std::set<std::string>>(
-      retry_policy::once,
-      [&](tx_context& tx) -> caf::expected<std::set<std::string>> {
-        std::vector<std::optional<std::string>> arr(keys.begin(), keys.end());
-        std::set<std::string> out;
-        for (const auto& row :
-             tx.exec("file_results_existing", execution_id, detail::pg_text_array(arr)))
-          out.insert(row[0].c_str());
-        return out;
-      },
-      tx_kind::single_statement);
-}
-
-caf::expected<bool> file_results_store::record(const std::string& execution_id, int32_t batch_index,
-                                               const file_result& r) {
-  return session_.transact_value<bool>(
-      retry_policy::once,
-      [&](tx_context& tx) -> caf::expected<bool> {
-        auto res =
-            tx.exec("file_results_record", execution_id, r.file_key, batch_index,
-                    std::string(r.ok ? "done" : "failed"), r.ok ? r.result_json.c_str() : nullptr,
-                    r.ok ? nullptr : r.error.c_str());
-        return res.affected_rows() == 1;
-      },
-      tx_kind::single_statement);
-}
-
 caf::expected<file_counts> file_results_store::counts(tx_context& tx,
                                                       const std::string& execution_id) {
   auto r = tx.exec("file_results_counts", execution_id);

@@ -27,12 +27,6 @@ class file_results_store {
  public:
   explicit file_results_store(pg_session& session) : session_(session) {}
 
-  /// The keys among `keys` that already have a result.
-  caf::expected<std::set<std::string>> existing(const std::string& execution_id,
-                                                const std::vector<std::string>& keys);
-  /// Records one result; a second record for the same file is a no-op (returns false).
-  caf::expected<bool> record(const std::string& execution_id, int32_t batch_index,
-                             const file_result& r);
   caf::expected<file_counts> counts(const std::string& execution_id);
   caf::expected<std::vector<file_result>> list(const std::string& execution_id, int limit);
 

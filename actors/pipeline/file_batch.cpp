@@ -21,7 +21,6 @@
 #include "messages/json_codec.hpp"
 #include "messages/messages.hpp"
 #include "messages/storable_json.hpp"
-#include "messages/utf8.hpp"
 
 namespace postbox {
 
