@@ -12,14 +12,15 @@ PACKAGES := build-essential cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
   postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose
 
-.PHONY: help deps build test demo bench bench-scale format clean
+.PHONY: help deps build test demo bench bench-pipeline format clean
 
 help:
 	@echo "postbox make targets:"
 	@echo "  make demo    run the main job on a throwaway PostgreSQL it starts itself"
 	@echo "  make test    install deps, build, run every test (starts its own PostgreSQL)"
 	@echo "  make bench   mailbox throughput vs. raw SQL (pgbench) on the same server"
-	@echo "  make bench-scale  files/s through the pipeline on 1, 2, 3 nodes vs. raw claim+ack SQL"
+	@echo "  make bench-pipeline  the pipeline end to end (20k, 200x100, 200k files; upload; latency)"
+	@echo "               next to the physical limit (pgbench: one batch's minimal SQL, same server)"
 	@echo "  make deps    apt-get install the Debian packages the project needs (idempotent)"
 	@echo "  make build   configure and build into ./$(BUILD)"
 	@echo "  make format  clang-format every C++ file"
@@ -48,8 +49,8 @@ demo: build
 bench: build
 	@scripts/bench.sh $(BUILD)
 
-bench-scale: build
-	@scripts/bench_scale.sh $(BUILD)
+bench-pipeline: build
+	@scripts/bench_pipeline.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -1,10 +1,13 @@
 // The client API over the stores: the CLI and user programs share this code.
 #include "client/client.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -39,11 +42,52 @@ pg_session& client::session() {
   return *session_;
 }
 
-std::string new_execution_id() {
-  std::random_device rd;
-  std::mt19937_64 gen{
-      (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+namespace {
+
+/// Random (version 4) UUIDs from one seeded generator.
+class uuid_generator {
+ public:
+  uuid_generator()
+      : gen_{(static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}() ^
+             static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())} {}
+  std::string operator()();
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+/// Reads the file at `path` into `content` and its sha256 (hex) into `sha256`, in
+/// one pass: the hash is computed while reading.
+caf::error read_hashed(const std::string& path, std::string& content, std::string& sha256) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(errc::io_error, "cannot read " + path);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md{EVP_MD_CTX_new(), EVP_MD_CTX_free};
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
+    return make_error(errc::io_error, "cannot initialize sha256");
+  char buf[65536];
+  while (in) {
+    in.read(buf, sizeof buf);
+    auto n = in.gcount();
+    if (n <= 0) break;
+    content.append(buf, static_cast<size_t>(n));
+    EVP_DigestUpdate(md.get(), buf, static_cast<size_t>(n));
+  }
+  if (in.bad()) return make_error(errc::io_error, "cannot read " + path);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(md.get(), digest, &len) != 1)
+    return make_error(errc::io_error, "sha256 of " + path + " failed");
+  static const char* hex = "0123456789abcdef";
+  sha256.clear();
+  for (unsigned int i = 0; i < len; ++i) {
+    sha256 += hex[digest[i] >> 4];
+    sha256 += hex[digest[i] & 15];
+  }
+  return {};
+}
+
+std::string uuid_generator::operator()() {
+  auto& gen = gen_;
   uint64_t a = gen(), b = gen();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
@@ -53,6 +97,12 @@ std::string new_execution_id() {
                 static_cast<unsigned>(b >> 48),
                 static_cast<unsigned long long>(b & 0xffffffffffffULL));
   return out;
+}
+
+}  // namespace
+
+std::string new_execution_id() {
+  return uuid_generator{}();
 }
 
 caf::expected<std::vector<std::string>> collect_files(const std::vector<std::string>& paths) {
@@ -87,17 +137,22 @@ caf::expected<submitted> client::submit(const submit_request& req) {
   msg.workflow = req.workflow;
   msg.execution_id = new_execution_id();
   msg.batch_size = req.batch_size;
+  blob_source blobs;
+  size_t next = 0;  // the next file to upload (read by `blobs`, so it outlives this block)
   if (req.upload) {
-    blob_store blobs{*session_};
-    for (const auto& path : *files) {
-      std::ifstream in(path, std::ios::binary);
-      std::ostringstream content;
-      content << in.rdbuf();
-      if (!in) return make_error(errc::io_error, "cannot read " + path);
-      auto id = blobs.put(fs::path(path).filename().string(), content.str());
-      if (!id) return id.error();
-      msg.blob_ids.push_back(*id);
-    }
+    // Ids first (they go into the message); the contents stream into the submit's
+    // own transaction, one file in memory at a time.
+    uuid_generator ids;
+    for (size_t i = 0; i < files->size(); ++i) msg.blob_ids.push_back(ids());
+    blobs = [&]() -> caf::expected<std::optional<blob_upload>> {
+      if (next == files->size()) return std::optional<blob_upload>{};
+      const auto& path = (*files)[next];
+      blob_upload b;
+      b.id = msg.blob_ids[next++];
+      b.name = fs::path(path).filename().string();
+      if (auto err = read_hashed(path, b.content, b.sha256)) return err;
+      return std::optional<blob_upload>{std::move(b)};
+    };
   } else {
     msg.files = *files;
   }
@@ -110,7 +165,7 @@ caf::expected<submitted> client::submit(const submit_request& req) {
   m.headers = req.headers.empty() ? "{}" : req.headers;
   new_execution x{msg.execution_id, req.org, req.workflow, req.batch_size > 0 ? req.batch_size : 10,
                   static_cast<int32_t>(files->size())};
-  if (auto err = submit_execution(*session_, x, m)) return err;
+  if (auto err = submit_execution(*session_, x, m, req.upload ? &blobs : nullptr)) return err;
   return submitted{msg.execution_id, static_cast<int32_t>(files->size())};
 }
 

@@ -1,11 +1,21 @@
 // SQL calls of barriers and barrier_arrivals.
 #include "persistence/barrier_store.hpp"
 
+#include <algorithm>
+
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
 
 using detail::null_if_empty;
+
+int32_t barrier_store::shards_for(const group_spec& spec) {
+  // A small group's arrivals rarely meet on its row; a large one's would queue there.
+  // About 16 children per shard, at most 64 shards (each closing shard touches the
+  // group's row once). Shards hold child ids, so a group without them has none.
+  if (spec.child_ids.size() != static_cast<size_t>(spec.expected) || spec.expected < 64) return 0;
+  return std::min<int32_t>(64, spec.expected / 16);
+}
 
 caf::error barrier_store::arm(tx_context& tx, const group_spec& spec) {
   if (spec.expected <= 0)
@@ -15,7 +25,7 @@ caf::error barrier_store::arm(tx_context& tx, const group_spec& spec) {
   std::optional<std::string> children;
   if (!spec.child_ids.empty()) children = detail::pg_int_array(spec.child_ids);
   tx.exec("barrier_arm", spec.group_id, spec.expected, null_if_empty(spec.execution_id),
-          null_if_empty(spec.callback_json), parent, children);
+          null_if_empty(spec.callback_json), parent, children, shards_for(spec));
   auto r = tx.exec("barrier_get", spec.group_id);
   if (r.empty()) return make_error(errc::not_found, "barrier of " + spec.group_id);
   if (r[0][0].as<int32_t>() != spec.expected)
@@ -54,7 +64,7 @@ caf::expected<arrival> barrier_store::arrive(tx_context& tx, const std::string& 
   arrival a;
   a.counted = r[0][1].as<bool>();
   a.remaining = r[0][2].as<int32_t>();
-  a.fired = a.counted && a.remaining == 0;
+  a.fired = r[0][4].as<bool>();
   a.has_callback = !r[0][3].is_null() && r[0][3].as<bool>();
   return a;
 }

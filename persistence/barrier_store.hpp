@@ -15,9 +15,10 @@
 namespace postbox {
 
 struct arrival {
-  int32_t remaining = 0;  // children still expected after this arrival
-  bool counted = false;   // false: this child had already arrived
-  bool fired = false;     // true for exactly one arrival per barrier
+  /// Children still expected after this arrival (on a sharded group: shards still open).
+  int32_t remaining = 0;
+  bool counted = false;  // false: this child had already arrived
+  bool fired = false;    // true for exactly one arrival per barrier
   /// The group was armed with a stored callback (enqueue it with fired_callback).
   bool has_callback = false;
 };
@@ -55,6 +56,9 @@ class barrier_store {
   caf::expected<arrival> arrive(const std::string& group_id, int32_t child_index);
   caf::expected<barrier_state> get(const std::string& group_id);
 
+  /// How many shards a group's arrivals count on (0: the group's own row); see
+  /// 008_barrier_shards.sql.
+  static int32_t shards_for(const group_spec& spec);
   /// Arms a group; arming it again with the same size is a no-op.
   static caf::error arm(tx_context& tx, const group_spec& spec);
   /// An execution's group (group id = execution id), without a stored callback.

@@ -1,6 +1,8 @@
 // SQL calls of blobs; bytea travels as hex text (libpqxx 6 has no binary parameters).
 #include "persistence/blob_store.hpp"
 
+#include <pqxx/stream_to>
+
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
@@ -19,6 +21,23 @@ std::string to_hex(const std::string& bytes) {
 }
 
 }  // namespace
+
+caf::expected<int64_t> blob_store::put_all(tx_context& tx, const blob_source& next) {
+  pqxx::stream_to copy{tx.work(), "postbox.blobs",
+                       std::vector<std::string>{"id", "name", "size", "sha256", "content"}};
+  int64_t n = 0;
+  for (;;) {
+    auto b = next();
+    if (!b) return b.error();  // the transaction rolls back: nothing of the upload stays
+    if (!*b) break;
+    // bytea in COPY's text format: "\x" and hex (stream_to escapes the backslash).
+    copy << std::make_tuple((*b)->id, (*b)->name, static_cast<int64_t>((*b)->content.size()),
+                            (*b)->sha256, "\\x" + to_hex((*b)->content));
+    ++n;
+  }
+  copy.complete();
+  return n;
+}
 
 caf::expected<std::string> blob_store::put(const std::string& name, const std::string& content) {
   return session_.transact_value<std::string>(

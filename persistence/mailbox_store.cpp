@@ -147,6 +147,26 @@ caf::error mailbox_store::renew_lease(const lease& l, std::chrono::milliseconds 
       tx_kind::single_statement);
 }
 
+caf::expected<std::vector<int64_t>> mailbox_store::renew_leases(const std::vector<lease>& ls,
+                                                                std::chrono::milliseconds vt) {
+  if (ls.empty()) return std::vector<int64_t>{};
+  std::vector<int64_t> ids, receipts;
+  for (const auto& l : ls) {
+    ids.push_back(l.message_id);
+    receipts.push_back(l.receipt);
+  }
+  return session_.transact_value<std::vector<int64_t>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<int64_t>> {
+        auto r = tx.exec("mailbox_renew_many", detail::pg_int_array(ids),
+                         detail::pg_int_array(receipts), static_cast<int64_t>(vt.count()));
+        std::vector<int64_t> lost;
+        for (const auto& row : r) lost.push_back(row[0].as<int64_t>());
+        return lost;
+      },
+      tx_kind::single_statement);
+}
+
 caf::error mailbox_store::ack(const lease& l) {
   return session_.transact(
       retry_policy::once, [&](tx_context& tx) { return ack(tx, l); }, tx_kind::single_statement);

@@ -87,6 +87,10 @@ class mailbox_store {
                                             const orphan_sweep* sweep = nullptr);
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
+  /// Renews every lease in `ls` in one statement; returns the message ids whose lease
+  /// is lost (stale receipt). A lease whose ack is committing right now counts as held.
+  caf::expected<std::vector<int64_t>> renew_leases(const std::vector<lease>& ls,
+                                                   std::chrono::milliseconds visibility_timeout);
   caf::error ack(const lease& l);
   caf::expected<ack_batch_result> ack_batch(const std::vector<lease>& leases);
   /// Gives the delivery back uncharged (a drain, a lost connection).

@@ -116,6 +116,22 @@ int pg_session::backend_pid() const {
   return impl_->conn ? impl_->conn->backendpid() : 0;
 }
 
+namespace {
+
+/// Runs `fn` in the open transaction `w`; commits when it returns no error.
+caf::error run_in(pqxx::transaction_base& w, pg_session::impl& s,
+                  const std::function<caf::error(tx_context&)>& fn) {
+  if (s.opts.local_idle_in_transaction_timeout.count() > 0)
+    w.exec("SET LOCAL idle_in_transaction_session_timeout = " +
+           std::to_string(s.opts.local_idle_in_transaction_timeout.count()));
+  tx_context tx{w, s};
+  auto err = fn(tx);
+  if (!err) w.commit();
+  return err;
+}
+
+}  // namespace
+
 caf::error pg_session::transact(retry_policy policy,
                                 const std::function<caf::error(tx_context&)>& fn, tx_kind kind) {
   if (impl_->conninfo_error) return impl_->conninfo_error;
@@ -143,15 +159,15 @@ caf::error pg_session::transact(retry_policy policy,
         begun = true;
         tx_context tx{n, *impl_};
         err = fn(tx);
+      } else if (kind == tx_kind::read_only) {
+        pqxx::read_transaction r{impl_->ensure()};
+        begun = true;
+        err = run_in(r, *impl_, fn);
       } else {
         pqxx::work w{impl_->ensure()};
         begun = true;
-        if (impl_->opts.local_idle_in_transaction_timeout.count() > 0)
-          w.exec("SET LOCAL idle_in_transaction_session_timeout = " +
-                 std::to_string(impl_->opts.local_idle_in_transaction_timeout.count()));
-        tx_context tx{w, *impl_};
-        err = fn(tx);
-        if (!err) w.commit();
+        if (kind == tx_kind::relaxed) w.exec("SET LOCAL synchronous_commit = off");
+        err = run_in(w, *impl_, fn);
       }
       // On error `w` rolls back when it goes out of scope.
     } catch (...) {

@@ -44,7 +44,10 @@ enum class retry_policy { never, once };
 
 /// A body of one statement needs no BEGIN/COMMIT round trips: it runs in
 /// autocommit (the statement is atomic on its own).
-enum class tx_kind { transaction, single_statement };
+/// transaction: BEGIN .. COMMIT; single_statement: autocommit; read_only: BEGIN READ ONLY;
+/// relaxed: a transaction committed with synchronous_commit = off (visible at once, durable
+/// once WAL is flushed: within ~3 wal_writer_delay, or by the next synchronous commit).
+enum class tx_kind { transaction, single_statement, read_only, relaxed };
 
 class tx_context;  // persistence/detail/tx_context.hpp
 

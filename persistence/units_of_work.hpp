@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "persistence/barrier_store.hpp"
+#include "persistence/blob_store.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/handled_commit.hpp"
 #include "persistence/mailbox_store.hpp"
@@ -65,7 +66,10 @@ namespace postbox {
 /// One transaction: create the execution (QUEUED) and enqueue its orchestration
 /// message; a submit that fails leaves neither. Not retried once the INSERTs may
 /// have reached the server.
+/// With `blobs`, the uploaded files are stored in the same transaction first: an
+/// execution never names a blob that is not there, and a failed upload leaves nothing.
 caf::error submit_execution(pg_session& session, const new_execution& execution,
-                            const outgoing_message& orchestration);
+                            const outgoing_message& orchestration,
+                            const blob_source* blobs = nullptr);
 
 }  // namespace postbox

@@ -31,14 +31,20 @@ std::string sql_text_array(const std::vector<std::string>& items) {
   return detail::pg_text_array({items.begin(), items.end()});
 }
 
+std::string sql_text_array(const std::vector<sql_value>& items) {
+  return detail::pg_text_array(items);
+}
+
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q) {
+  if (auto err = check_params(q.params)) return err;
+  // Reads only (BEGIN READ ONLY): a write here would commit outside the ack (and
+  // could run twice).
   return session.transact_value<std::vector<sql_row>>(
-      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<sql_row>> {
-        if (auto err = check_params(q.params)) return err;
-        // Reads only: a write here would commit outside the ack (and could run twice).
-        tx.exec_text("SET TRANSACTION READ ONLY", {});
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<sql_row>> {
         return rows_of(tx.exec_text(q.text, raw_params(q)));
-      });
+      },
+      tx_kind::read_only);
 }
 
 caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {
@@ -49,6 +55,16 @@ caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {
         return static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
       },
       tx_kind::single_statement);
+}
+
+caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s) {
+  if (auto err = check_params(s.params)) return err;
+  return session.transact_value<int64_t>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<int64_t> {
+        return static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
+      },
+      tx_kind::relaxed);
 }
 
 caf::error run_statement(tx_context& tx, const sql_statement& s) {

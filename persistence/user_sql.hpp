@@ -28,6 +28,8 @@ caf::error check_params(const std::vector<sql_value>& params);
 
 /// A text[] parameter (`$1::text[]`) holding `items`.
 std::string sql_text_array(const std::vector<std::string>& items);
+/// The same with NULL elements (nullopt).
+std::string sql_text_array(const std::vector<sql_value>& items);
 
 /// Runs `q` in its own transaction and returns its rows (each field as text or NULL).
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q);
@@ -35,6 +37,12 @@ caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_sta
 /// Runs the write `s` in its own transaction and commits it now; how many rows it
 /// affected. Retried once on a lost connection, so it must be idempotent.
 caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s);
+
+/// As run_write, committed without waiting for the WAL flush (synchronous_commit =
+/// off): visible at once, durable within a fraction of a second or at the next
+/// synchronous commit on the server, whichever comes first. For progress that a
+/// server crash may lose and a redelivery redo: a checkpoint, never an outcome.
+caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s);
 
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);

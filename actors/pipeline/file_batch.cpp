@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <set>
 #include <vector>
 
 #include "actors/pipeline/pipeline.hpp"
@@ -97,39 +97,49 @@ caf::expected<processor*> processor_for(context& ctx, const processor_registry& 
   return raw;
 }
 
-std::string from_hex(const std::string& hex) {
+/// bytea as the server prints it in text form: "\\x" and two hex digits per byte.
+std::string from_bytea_text(const std::string& text) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return 0;
   };
+  size_t from = text.rfind("\\x", 0) == 0 ? 2 : 0;
   std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
+  out.reserve((text.size() - from) / 2);
+  for (size_t i = from; i + 1 < text.size(); i += 2)
+    out.push_back(static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1])));
   return out;
 }
 
+/// One file of the batch as file_batch_inputs.sql returned it.
+struct batch_file {
+  std::string key;
+  bool done = false;        // an earlier delivery recorded its result
+  bool blob = false;        // an uploaded file (key blob:<id>)
+  bool blob_found = false;  // ... still stored
+  std::string blob_name;
+  std::string blob_content;
+};
+
 /// Runs the processor on one file (a path, or an uploaded blob written to a
 /// temporary file); an error return is the node's trouble (a full disk), retried.
-caf::expected<file_result> run_file(context& ctx, processor& proc, const std::string& key,
+caf::expected<file_result> run_file(processor& proc, const batch_file& f,
                                     const std::string& temp_dir) {
   file_result fr;
-  fr.file_key = key;
-  file_input in{key, key, base_name(key)};
+  fr.file_key = f.key;
+  file_input in{f.key, f.key, base_name(f.key)};
   materialized tmp;
-  if (key.rfind("blob:", 0) == 0) {
-    auto b = ctx.query(pipeline_sql("blobs_get"), {key.substr(5)});
-    if (!b) return b.error();
-    if (b->empty()) {
-      fr.error = "blob " + key.substr(5) + " not found";
+  if (f.blob) {
+    if (!f.blob_found) {
+      fr.error = "blob " + f.key.substr(5) + " not found";
       return fr;
     }
     // A failed write (a full disk) is retried later, never recorded as a result.
-    if (auto err = write_temp_file(temp_dir, from_hex((*b)[0][1].value_or("")), tmp)) return err;
+    if (auto err = write_temp_file(temp_dir, f.blob_content, tmp)) return err;
     in.path = tmp.path;
-    in.name = (*b)[0][0].value_or(key);
+    in.name = f.blob_name.empty() ? f.key : f.blob_name;
   }
   auto out = proc.process(in);
   fr.ok = out.ok;
@@ -143,6 +153,26 @@ caf::expected<file_result> run_file(context& ctx, processor& proc, const std::st
   return fr;
 }
 
+/// The parameters of file_results_record_batch.sql for `results`.
+std::vector<sql_value> record_params(const process_file_batch& msg,
+                                     const std::vector<file_result>& results) {
+  std::vector<sql_value> keys, statuses, values, errors;
+  for (const auto& fr : results) {
+    keys.emplace_back(fr.file_key);
+    statuses.emplace_back(fr.ok ? "done" : "failed");
+    values.push_back(fr.ok ? sql_value{fr.result_json} : sql_value{});
+    errors.push_back(fr.ok ? sql_value{} : sql_value{fr.error});
+  }
+  return {msg.execution_id,         std::to_string(msg.batch_index), sql_text_array(keys),
+          sql_text_array(statuses), sql_text_array(values),          sql_text_array(errors)};
+}
+
+/// A batch that has run this long since its last checkpoint records the results it
+/// has so far, without waiting for the disk (context::checkpoint): a crash or a lost
+/// lease then costs a slow processor at most this much work, and a fast batch pays
+/// nothing. Everything not checkpointed commits with the ack.
+constexpr auto checkpoint_after = std::chrono::seconds(1);
+
 }  // namespace
 
 outcome process_batch(context& ctx, const json_text& body, const processor_registry& processors) {
@@ -150,40 +180,63 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
   if (!msg) return outcome::reject("undecodable process_file_batch: " + describe(msg.error()));
   if (auto mismatch = execution_id_mismatch(ctx.execution_id(), msg->execution_id))
     return outcome::reject(*mismatch);
-  auto exec = ctx.query(pipeline_sql("executions_get"), {msg->execution_id});
-  if (!exec) return outcome::from(exec.error());
-  if (exec->empty())
-    return outcome::reject("batch for unknown execution '" + msg->execution_id + "'");
-  auto status = parse_execution_status((*exec)[0][3].value_or(""));
+  // The execution's status, what is already done and the blobs' contents: one query.
+  auto rows =
+      ctx.query(pipeline_sql("file_batch_inputs"), {msg->execution_id, sql_text_array(msg->files)});
+  if (!rows) return outcome::from(rows.error());
+  std::string status_text, workflow = msg->workflow;
+  if (rows->empty()) {  // an empty batch, or an unknown execution
+    auto exec = ctx.query(pipeline_sql("executions_get"), {msg->execution_id});
+    if (!exec) return outcome::from(exec.error());
+    if (exec->empty())
+      return outcome::reject("batch for unknown execution '" + msg->execution_id + "'");
+    status_text = (*exec)[0][3].value_or("");
+    if (workflow.empty()) workflow = (*exec)[0][2].value_or("");
+  } else {
+    status_text = (*rows)[0][0].value_or("");
+    if (workflow.empty()) workflow = (*rows)[0][1].value_or("");
+  }
+  auto status = parse_execution_status(status_text);
   // Poisoned or stopped meanwhile: this batch has nothing left to contribute.
   if (status && is_terminal(*status))
     return outcome().note("execution already terminal; batch skipped");
-  auto workflow = msg->workflow.empty() ? (*exec)[0][2].value_or("") : msg->workflow;
   auto proc = processor_for(ctx, processors, workflow);
   // As for an unknown workflow: another node's topology may have it right.
   if (!proc) return outcome::from(proc.error());
 
-  std::vector<std::string> keys = msg->files;
-  auto existing =
-      ctx.query(pipeline_sql("file_results_existing"), {msg->execution_id, sql_text_array(keys)});
-  if (!existing) return outcome::from(existing.error());
-  std::set<std::string> done;
-  for (const auto& row : *existing) done.insert(row[0].value_or(""));
-  const auto& tmp = ctx.temp_dir();
-  for (const auto& key : msg->files) {
-    if (done.count(key)) continue;  // recorded by an earlier delivery of this batch
-    auto fr = run_file(ctx, **proc, key, tmp);
-    if (!fr) return outcome::from(fr.error());
-    // Each result commits at once (idempotent: one row per file): a redelivery after
-    // a crash or a lost lease keeps it and skips the file.
-    auto recorded = ctx.write_now(
-        pipeline_sql("file_results_record"),
-        {msg->execution_id, key, std::to_string(msg->batch_index), fr->ok ? "done" : "failed",
-         fr->ok ? sql_value{fr->result_json} : sql_value{},
-         fr->ok ? sql_value{} : sql_value{fr->error}});
-    if (!recorded) return outcome::from(recorded.error());
-    done.insert(key);
+  std::vector<batch_file> files;
+  files.reserve(rows->size());
+  for (auto& row : *rows) {
+    batch_file f;
+    f.key = row[2].value_or("");
+    f.done = row[3].value_or("f") == "t";
+    f.blob = f.key.rfind("blob:", 0) == 0;
+    f.blob_found = row[6].value_or("f") == "t";
+    f.blob_name = row[4].value_or("");
+    if (row[5]) f.blob_content = from_bytea_text(*row[5]);
+    files.push_back(std::move(f));
   }
+  const auto& tmp = ctx.temp_dir();
+  std::vector<file_result> pending;
+  auto since = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i].done) continue;  // recorded by an earlier delivery of this batch
+    auto fr = run_file(**proc, files[i], tmp);
+    if (!fr) return outcome::from(fr.error());
+    pending.push_back(std::move(*fr));
+    files[i].blob_content.clear();
+    bool more = i + 1 < files.size();
+    if (more && std::chrono::steady_clock::now() - since >= checkpoint_after) {
+      auto kept =
+          ctx.checkpoint(pipeline_sql("file_results_record_batch"), record_params(*msg, pending));
+      if (!kept) return outcome::from(kept.error());
+      pending.clear();
+      since = std::chrono::steady_clock::now();
+    }
+  }
+  // The rest commits with the ack and the batch's arrival: one commit per batch.
+  if (!pending.empty())
+    ctx.execute(pipeline_sql("file_results_record_batch"), record_params(*msg, pending));
   return {};
 }
 

@@ -274,18 +274,24 @@ void poll(consumer_actor* self) {
     schedule_poll(self, st.params.qc.poll_interval);
 }
 
+/// One statement renews every lease this consumer holds.
 void renew_all(consumer_actor* self) {
   auto& st = self->state;
-  for (auto& [id, f] : st.flights) {
-    if (f.lost) continue;
-    auto err = st.backend->renew(f.d.to_lease());
-    if (is(err, errc::lease_lost)) {
-      f.lost = true;
-      log_line(st.params.owner, "lease of message " + std::to_string(id) + " lost");
-    } else if (err) {
-      log_line(st.params.owner,
-               "renew of message " + std::to_string(id) + " failed: " + describe(err));
-    }
+  std::vector<lease> held;
+  for (auto& [id, f] : st.flights)
+    if (!f.lost) held.push_back(f.d.to_lease());
+  if (held.empty()) return;
+  auto lost = st.backend->renew_all(held);
+  if (!lost) {
+    log_line(st.params.owner, "renewal of " + std::to_string(held.size()) +
+                                  " leases failed: " + describe(lost.error()));
+    return;
+  }
+  for (auto id : *lost) {
+    auto f = st.flights.find(id);
+    if (f == st.flights.end()) continue;
+    f->second.lost = true;
+    log_line(st.params.owner, "lease of message " + std::to_string(id) + " lost");
   }
 }
 

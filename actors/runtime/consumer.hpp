@@ -26,6 +26,19 @@ class consumer_backend {
   virtual ~consumer_backend() = default;
   virtual caf::expected<std::vector<delivery>> claim(int max) = 0;
   virtual caf::error renew(const lease& l) = 0;
+  /// Renews every lease in `ls`; the message ids whose lease is lost. One statement
+  /// where the backend can (the default renews them one by one).
+  virtual caf::expected<std::vector<int64_t>> renew_all(const std::vector<lease>& ls) {
+    std::vector<int64_t> lost;
+    for (const auto& l : ls) {
+      auto err = renew(l);
+      if (is(err, errc::lease_lost))
+        lost.push_back(l.message_id);
+      else if (err)
+        return err;
+    }
+    return lost;
+  }
   /// Makes `d` visible again without charging it an attempt (a drain).
   virtual void give_back(const delivery& d, const std::string& why) = 0;
   /// A failed attempt charged to `d` (its worker crashed, it ran past

@@ -82,6 +82,10 @@ caf::expected<int64_t> context::write_now(std::string sql, std::vector<sql_value
   return run_write(hc_.session, {std::move(sql), std::move(params)});
 }
 
+caf::expected<int64_t> context::checkpoint(std::string sql, std::vector<sql_value> params) {
+  return run_checkpoint(hc_.session, {std::move(sql), std::move(params)});
+}
+
 const std::string& context::temp_dir() const {
   return hc_.temp_dir;
 }

@@ -101,6 +101,12 @@ class context {
   /// keep, e.g. one result per item): retried once on a lost connection. How many
   /// rows it affected.
   caf::expected<int64_t> write_now(std::string sql, std::vector<sql_value> params = {});
+  /// As write_now, but the commit does not wait for the disk (synchronous_commit =
+  /// off): a checkpoint of progress that a redelivery can keep, costing no flush.
+  /// Visible at once; a server crash may lose the last fraction of a second of them
+  /// (the redelivery then redoes that work), and the ack's own commit makes every
+  /// earlier checkpoint durable, since the WAL is flushed in order.
+  caf::expected<int64_t> checkpoint(std::string sql, std::vector<sql_value> params = {});
   /// Where the handler may write temporary files: $TMPDIR, else /tmp.
   const std::string& temp_dir() const;
 

@@ -74,6 +74,9 @@ class pg_consumer_backend : public consumer_backend {
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
   }
+  caf::expected<std::vector<int64_t>> renew_all(const std::vector<lease>& ls) override {
+    return mailbox_.renew_leases(ls, qc_.visibility_timeout);
+  }
   void give_back(const delivery& d, const std::string& why) override {
     // Back at once: a drained node's work is for the other nodes (or its restart).
     (void)mailbox_.nack(d.to_lease(), std::chrono::milliseconds(0), why);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "persistence/execution_store.hpp"
@@ -19,10 +20,15 @@ struct pg_session::impl {
   caf::error conninfo_error;    // the dsn does not parse: every connect fails with this
   std::string server_settings;  // SET statements run on every new connection
   std::unique_ptr<pqxx::connection> conn;
+  /// Caller SQL prepared on this connection, by text (see tx_context::exec_text).
+  std::unordered_map<std::string, std::string> user_statements;
 
   /// Returns the live connection, opening one (with prepared queries) if needed.
   pqxx::connection& ensure();
-  void drop() { conn.reset(); }
+  void drop() {
+    conn.reset();
+    user_statements.clear();
+  }
 };
 
 class tx_context {
@@ -39,9 +45,25 @@ class tx_context {
 
   /// Runs a caller's own statement (not an embedded query) with text parameters;
   /// nullptr is NULL.
+  /// A statement runs prepared (parsed and planned once per connection), as the
+  /// embedded queries do, unless a pooler forbids it or the cache is full (a caller
+  /// building SQL text on the fly must not grow it without bound).
   pqxx::result exec_text(const std::string& text, const std::vector<const char*>& params) {
-    return work_.exec_params(text, pqxx::prepare::make_dynamic_params(params));
+    auto dynamic = pqxx::prepare::make_dynamic_params(params);
+    if (!session_.opts.prepared_statements || !session_.conn)
+      return work_.exec_params(text, dynamic);
+    auto& cache = session_.user_statements;
+    auto it = cache.find(text);
+    if (it == cache.end()) {
+      if (cache.size() >= max_user_statements) return work_.exec_params(text, dynamic);
+      auto name = "postbox_user_" + std::to_string(cache.size());
+      session_.conn->prepare(name, text);
+      it = cache.emplace(text, std::move(name)).first;
+    }
+    return work_.exec_prepared(it->second, dynamic);
   }
+
+  static constexpr size_t max_user_statements = 256;
 
   pqxx::transaction_base& work() { return work_; }
 

@@ -192,6 +192,31 @@ CAF_TEST(renewal keeps a message invisible past its first timeout) {
   CAF_CHECK_EQUAL(value_of(mailbox.depth("renew")), 0);
 }
 
+CAF_TEST(one statement renews every held lease and names the lost ones) {
+  for (int i = 0; i < 3; ++i) CAF_REQUIRE(mailbox.send(msg("renew_many", i)));
+  auto got = mailbox.read("renew_many", 3, 300ms, "worker");
+  CAF_REQUIRE_EQUAL(got->size(), 3u);
+  // The third lease moves on: read again by another reader after it expired.
+  auto stale = (*got)[2];
+  auto until = std::chrono::steady_clock::now() + 1200ms;  // four times the timeout
+  size_t stolen = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto lost = mailbox.renew_leases({(*got)[0].to_lease(), (*got)[1].to_lease()}, 300ms);
+    CAF_REQUIRE(lost);
+    CAF_CHECK(lost->empty());
+    stolen += mailbox.read("renew_many", 3, 30s, "thief")->size();
+    std::this_thread::sleep_for(100ms);
+  }
+  CAF_CHECK_EQUAL(stolen, 1u);  // only the one not renewed
+  auto lost = mailbox.renew_leases(
+      {(*got)[0].to_lease(), (*got)[1].to_lease(), stale.to_lease()}, 300ms);
+  CAF_REQUIRE(lost);
+  CAF_REQUIRE_EQUAL(lost->size(), 1u);
+  CAF_CHECK_EQUAL(lost->front(), stale.id);
+  CAF_CHECK(!mailbox.ack((*got)[0].to_lease()));
+  CAF_CHECK(!mailbox.ack((*got)[1].to_lease()));
+}
+
 CAF_TEST(nack makes a message visible again after its delay) {
   CAF_REQUIRE(mailbox.send(msg("nack", 1)));
   auto got = mailbox.read("nack", 1, 30s, "worker");

@@ -607,7 +607,7 @@ CAF_TEST(a redelivered batch skips the files it already recorded) {
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results"), 3);
 }
 
-CAF_TEST(a stale batch delivery changes nothing and its redelivery does not reprocess) {
+CAF_TEST(a stale batch delivery commits nothing and its redelivery records the batch once) {
   submit("e-stale", "counted", dir.files(3), 0);
   CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
   auto old = hold(file_batch_queue, 1, 1ms);
@@ -625,16 +625,45 @@ CAF_TEST(a stale batch delivery changes nothing and its redelivery does not repr
   CAF_CHECK_EQUAL(n("SELECT receipt FROM postbox.mailbox"), fresh.front().receipt);
   CAF_CHECK_EQUAL(queued(callback_queue), 0);
   CAF_CHECK_EQUAL(status("e-stale"), "EXECUTING");
-  // The results the stale delivery recorded are kept: the live delivery skips those files.
+  // A batch's results commit with its ack: the stale delivery's went with its rollback,
+  // and the live delivery processes the files again and records each once.
   CAF_CHECK_EQUAL(counted_calls->load(), 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results"), 0);
   auto live = handle_delivery(ctx, fresh.front());
   CAF_CHECK_EQUAL(to_string(live.what), std::string("acked"));
   CAF_CHECK_EQUAL(live.detail, "done; its group's callback fired");
-  CAF_CHECK_EQUAL(counted_calls->load(), 3);
+  CAF_CHECK_EQUAL(counted_calls->load(), 6);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results"), 3);
   drain();
   CAF_CHECK_EQUAL(status("e-stale"), "COMPLETED");
   CAF_CHECK_EQUAL(value_of(executions.get("e-stale")).files_done, 3);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+}
+
+CAF_TEST(a slow batch checkpoints its results and a stale delivery keeps them) {
+  // 600 ms a file: past one second the batch checkpoints what it has (without a
+  // flush of its own); the rest would commit with the ack.
+  auto files = dir.files(3);
+  submit("e-ckpt", "counted_slowly", files, 0);
+  CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
+  auto old = hold(file_batch_queue, 1, 1ms);
+  CAF_REQUIRE_EQUAL(old.size(), 1u);
+  std::this_thread::sleep_for(20ms);
+  auto fresh = hold(file_batch_queue, 1);
+  CAF_REQUIRE_EQUAL(fresh.size(), 1u);
+  auto r = handle_delivery(ctx, old.front());  // stale: its ack is refused
+  CAF_CHECK_EQUAL(to_string(r.what), std::string("lease_lost"));
+  CAF_CHECK_EQUAL(counted_calls->load(), 3);
+  // Two files were checkpointed (after 1.2 s); the third went with the refused ack.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-ckpt'"), 2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 0);
+  auto live = handle_delivery(ctx, fresh.front());
+  CAF_CHECK_EQUAL(to_string(live.what), std::string("acked"));
+  CAF_CHECK_EQUAL(counted_calls->load(), 4);  // only the file not checkpointed
+  drain();
+  CAF_CHECK_EQUAL(status("e-ckpt"), "COMPLETED");
+  CAF_CHECK_EQUAL(value_of(executions.get("e-ckpt")).files_done, 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-ckpt'"), 3);
 }
 
 CAF_TEST(an execution in flight across the upgrade to runtime groups completes) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actors/pipeline/pipeline.hpp"
@@ -39,6 +40,7 @@ workflows:
   chaos: {processor: chaos, batch_size: 2, options: {fail_on: "*.fail"}}
   slow: {processor: exec, batch_size: 1, options: {argv: ["/bin/sleep", "5"], timeout: 300ms}}
   counted: {processor: counted, batch_size: 10}
+  counted_slowly: {processor: counted_slowly, batch_size: 3}
   nul: {processor: exec, batch_size: 2, options: {argv: ["/usr/bin/printf", '{"a":"x\\u0000y"}'], timeout: 5s}}
 nodes:
   a:
@@ -55,7 +57,7 @@ nodes:
 }
 
 inline topology load_pipeline_topology() {
-  auto t = load_topology_string(pipeline_yaml(), "test.yaml", {"counted"});
+  auto t = load_topology_string(pipeline_yaml(), "test.yaml", {"counted", "counted_slowly"});
   if (!t) throw std::runtime_error("topology: " + describe(t.error()));
   return std::move(*t);
 }
@@ -63,22 +65,31 @@ inline topology load_pipeline_topology() {
 /// Succeeds on every file and counts its calls in a counter shared by all its instances.
 class counting_processor : public processor {
  public:
-  explicit counting_processor(std::shared_ptr<std::atomic<int>> calls) : calls_(std::move(calls)) {}
+  explicit counting_processor(std::shared_ptr<std::atomic<int>> calls,
+                              std::chrono::milliseconds pause = std::chrono::milliseconds(0))
+      : calls_(std::move(calls)), pause_(pause) {}
   processor_outcome process(const file_input& in) override {
+    if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
     ++*calls_;
     return {true, R"({"counted":")" + in.name + R"("})", ""};
   }
 
  private:
   std::shared_ptr<std::atomic<int>> calls_;
+  std::chrono::milliseconds pause_;
 };
 
-/// The built-ins plus `counted`, counting into `calls`.
+/// The built-ins plus `counted` and `counted_slowly` (600 ms a file), counting into `calls`.
 inline processor_registry pipeline_registry(std::shared_ptr<std::atomic<int>> calls) {
   auto reg = processor_registry::with_builtins();
   reg.add("counted", [calls](const std::string&) -> caf::expected<std::unique_ptr<processor>> {
     return std::unique_ptr<processor>(new counting_processor(calls));
   });
+  reg.add("counted_slowly",
+          [calls](const std::string&) -> caf::expected<std::unique_ptr<processor>> {
+            return std::unique_ptr<processor>(
+                new counting_processor(calls, std::chrono::milliseconds(600)));
+          });
   return reg;
 }
 

@@ -1,1 +1,0 @@
-SELECT name, encode(content, 'hex') FROM postbox.blobs WHERE id = $1
