@@ -457,12 +457,14 @@ class loader {
     const mapping all = open(section, {});
     for (const auto& q : all.entries) {
       check_name(q, section.path);
-      const mapping m = open(q, {"visibility_timeout", "max_attempts", "claim_batch",
+      const mapping m = open(q, {"visibility_timeout", "max_attempts", "claim_batch", "prefetch",
                                  "poll_interval", "max_handler_time"});
       queue_config c;
       if (const entry* e = m.given("visibility_timeout")) c.visibility_timeout = duration(*e);
       if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
       if (const entry* e = m.given("claim_batch")) c.claim_batch = positive(*e);
+      if (const entry* e = m.given("prefetch"))
+        c.prefetch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 0, 1000));
       if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
       if (const entry* e = m.given("max_handler_time")) c.max_handler_time = duration(*e);
       t.queues.emplace(q.key, c);

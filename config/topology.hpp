@@ -23,6 +23,10 @@ struct queue_config {
   int32_t max_attempts = 3;
   /// Messages claimed per round trip.
   int32_t claim_batch = 16;
+  /// Deliveries a consumer may claim ahead of its idle workers, to start them without
+  /// a claim of their own (one claim then serves several short tasks). 0: claim only
+  /// for idle workers, fairest between nodes and right for long tasks.
+  int32_t prefetch = 0;
   /// Wait between claims when the queue was empty.
   std::chrono::milliseconds poll_interval{1000};
   /// A handler still running after this is failed (an attempt, charged): its lease is

@@ -229,7 +229,9 @@ void poll(consumer_actor* self) {
   }
   int idle = idle_workers(st);
   if (idle == 0) return;  // a done_atom polls again
-  int want = std::min(idle, std::max(1, st.params.qc.claim_batch));
+  // With prefetch, the claim also takes deliveries for the workers that will be idle
+  // next; no claim is made again until they have all started (waiting is empty).
+  int want = std::min(idle + st.params.qc.prefetch, std::max(1, st.params.qc.claim_batch));
   auto got = st.backend->claim(want);
   if (!got) {
     if (st.params.metrics) st.params.metrics->claim_failed(st.params.queue);

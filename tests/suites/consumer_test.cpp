@@ -115,13 +115,14 @@ struct fixture : test_coordinator_fixture<> {
 
   void start(int concurrency, int max_attempts = 3,
              std::chrono::milliseconds max_handler_time = std::chrono::hours(1),
-             std::shared_ptr<solo_gate> gate = nullptr) {
+             std::shared_ptr<solo_gate> gate = nullptr, int prefetch = 0) {
     consumer_params p;
     p.queue = "file_batch";
     p.owner = "test/file_batch";
     p.qc.visibility_timeout = 3s;
     p.qc.max_attempts = max_attempts;
     p.qc.claim_batch = 16;
+    p.qc.prefetch = prefetch;
     p.qc.poll_interval = 1s;
     p.qc.max_handler_time = max_handler_time;
     p.drain_timeout = 10s;
@@ -166,6 +167,27 @@ CAF_TEST(claims only as many as there are idle workers) {
   release_all();
   release_all();
   CAF_CHECK_EQUAL(mailbox->handled.size(), 5u);
+  CAF_CHECK(mailbox->queued.empty());
+}
+
+CAF_TEST(prefetch claims ahead of idle workers and starts them without another claim) {
+  for (int i = 1; i <= 10; ++i) mailbox->add(i);
+  start(2, 3, std::chrono::hours(1), nullptr, 3);
+  CAF_REQUIRE_EQUAL(mailbox->claims.size(), 1u);
+  CAF_CHECK_EQUAL(mailbox->claims.front(), 5);  // two idle workers + three ahead
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 5u);
+  release_all();  // two done: two of the three waiting start, no claim meanwhile
+  CAF_CHECK_EQUAL(mailbox->handled.size(), 2u);
+  CAF_CHECK_EQUAL(mailbox->claims.size(), 1u);
+  sched.advance_time(1s);  // the waiting one is renewed like those running
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->renewed.size(), 3u);
+  release_all();  // the last waiting starts; then one idle worker claims 1 + 3
+  CAF_CHECK_EQUAL(mailbox->handled.size(), 4u);
+  CAF_REQUIRE_EQUAL(mailbox->claims.size(), 2u);
+  CAF_CHECK_EQUAL(mailbox->claims.back(), 4);
+  for (int i = 0; i < 6; ++i) release_all();
+  CAF_CHECK_EQUAL(mailbox->handled.size(), 10u);
   CAF_CHECK(mailbox->queued.empty());
 }
 
