@@ -18,7 +18,7 @@ help:
 	@echo "postbox make targets:"
 	@echo "  make demo    run the main job on a throwaway PostgreSQL it starts itself"
 	@echo "  make test    install deps, build, run every test (starts its own PostgreSQL)"
-	@echo "  make bench   mailbox throughput vs. raw SQL (pgbench) on the same server"
+	@echo "  make bench   mailbox msg/s vs. pgbench running the same SQL: same seconds, backlog, clients"
 	@echo "  make bench-pipeline  the pipeline end to end (20k, 200x100, 200k files; upload; latency)"
 	@echo "               next to the physical limit (pgbench: one batch's minimal SQL, same server)"
 	@echo "  make deps    apt-get install the Debian packages the project needs (idempotent)"
