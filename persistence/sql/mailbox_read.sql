@@ -32,6 +32,8 @@ WITH orphans AS (
 ), candidates AS (
   SELECT id FROM own UNION ALL SELECT id FROM orphans
 )
+-- The rows by id as an array: one index probe each. A join with the CTE (a generic
+-- plan guesses it holds thousands of rows) could merge or hash the whole mailbox.
 UPDATE postbox.mailbox m
 SET visible_at = now() + $3::bigint * interval '1 millisecond',
     read_ct = m.read_ct + 1,
@@ -45,8 +47,7 @@ SET visible_at = now() + $3::bigint * interval '1 millisecond',
                       THEN 'crashed its node while running alone (on ' || m.alone_on || ')'
                       ELSE m.last_error END,
     alone_on = NULL
-FROM candidates c
-WHERE m.id = c.id
+WHERE m.id = ANY (ARRAY(SELECT id FROM candidates))
 RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
           m.headers::text, m.read_ct, m.last_error,
           extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch,
