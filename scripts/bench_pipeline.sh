@@ -66,13 +66,23 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "${POSTBOX_DSN:-}" ]; then
-  "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
+  # pg_stat_statements counts the statements (round trips) per batch.
+  PGTEST_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'" \
+    "$ROOT/tests/harness/pgtest.sh" start "$STATE" --durable
   started_pg=1
   . "$STATE"
   BASE_DSN=$PGTEST_DSN
+  psql "$BASE_DSN" -X -q -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 else
   BASE_DSN=$POSTBOX_DSN
 fi
+
+# Statements the case's database ran (BEGIN and COMMIT included: each is a round trip), when
+# pg_stat_statements is loaded; empty otherwise.
+statements() {
+  q "$BASE_DSN" "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+                 WHERE d.datname = '$db'" 2>/dev/null || true
+}
 
 admin_sql() { PGOPTIONS="-c client_min_messages=warning" psql "$BASE_DSN" -X -q -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
 q() { psql "$1" -X -q -At -v ON_ERROR_STOP=1 -c "$2"; }
@@ -121,7 +131,7 @@ database:
   dsn: \${POSTBOX_DSN}
 queues:
   orchestrator: { visibility_timeout: 60s, max_attempts: 3 }
-  file_batch:   { visibility_timeout: 60s, max_attempts: 3, claim_batch: 16, poll_interval: 1s }
+  file_batch:   { visibility_timeout: 60s, max_attempts: 3, claim_batch: 16, prefetch: 4, poll_interval: 1s }
   callback:     { visibility_timeout: 60s, max_attempts: 5 }
 workflows:
   bench: { processor: checksum, batch_size: $BATCH }
@@ -164,7 +174,7 @@ cpu_of() {
   local hz total=0 f line
   hz=$(getconf CLK_TCK)
   for f in /proc/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null || continue
+    { read -r line <"$f"; } 2>/dev/null || continue
     [[ $line == *"($1)"* ]] || continue
     set -- "$1" ${line##*) }
     total=$((total + ${13} + ${14}))
@@ -205,12 +215,14 @@ run_case() {  # LABEL NODES FILES_TOTAL SUBMIT_FN
   "$submit"
   sleep 1.2  # the CLI's statistics reach pg_stat_database before the first reading
   read -r -a c0 <<<"$(counters)"
-  local pg0 pg1 node1
+  local pg0 pg1 node1 stmts
+  q "$BASE_DSN" "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
   pg0=$(cpu_of postgres)
   start_nodes "$k"
   wait_all_terminal "$(q "$DSN" "SELECT count(*) FROM postbox.executions")"
   pg1=$(cpu_of postgres)
   node1=$(cpu_of postbox-node)
+  stmts=$(statements)
   stop_nodes
   sleep 1.2
   read -r -a c1 <<<"$(counters)"
@@ -222,10 +234,11 @@ run_case() {  # LABEL NODES FILES_TOTAL SUBMIT_FN
   local commits flushes
   commits=$(awk -v a="${c0[0]}" -v b="${c1[0]}" -v n="$batches" 'BEGIN { printf "%.2f", (b - a) / n }')
   flushes=$(awk -v a="${c0[1]}" -v b="${c1[1]}" -v n="$batches" 'BEGIN { printf "%.2f", (b - a) / n }')
-  local cpu
+  local cpu trips=-
   cpu=$(awk -v a="$pg0" -v b="$pg1" -v c="$node1" -v n="$batches" \
     'BEGIN { printf "%.2f/%.2f", (b - a) * 1000 / n, c * 1000 / n }')
-  RESULTS+=("$(printf '%-26s %5d %8d %9s %9d %12s %12s %14s' "$label" "$k" "$total" "$secs" "$rate" "$commits" "$flushes" "$cpu")")
+  [ -n "$stmts" ] && trips=$(awk -v s="$stmts" -v n="$batches" 'BEGIN { printf "%.1f", s / n }')
+  RESULTS+=("$(printf '%-26s %5d %8d %9s %9d %12s %12s %14s %8s' "$label" "$k" "$total" "$secs" "$rate" "$commits" "$flushes" "$cpu" "$trips")")
   echo "${RESULTS[-1]}"
 }
 
@@ -356,8 +369,8 @@ if wants latency; then
 fi
 
 echo
-echo "case                       nodes    files   seconds   files/s commits/batch WAL flushes/batch  CPU ms/batch"
-echo "                                                                                       (postgres/nodes)"
+echo "case                       nodes    files   seconds   files/s commits/batch WAL flushes/batch  CPU ms/batch  round trips"
+echo "                                                                                       (postgres/nodes)  /batch"
 for r in "${RESULTS[@]}"; do echo "$r"; done
 if [ -n "$limit_rate" ]; then
   echo

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "actors/pipeline/pipeline.hpp"
@@ -97,40 +98,70 @@ caf::expected<processor*> processor_for(context& ctx, const processor_registry& 
   return raw;
 }
 
-/// bytea as the server prints it in text form: "\\x" and two hex digits per byte.
-std::string from_bytea_text(const std::string& text) {
+/// Hex text (encode(content, 'hex')) as bytes; nullopt if it is not hex.
+std::optional<std::string> from_hex(const std::string& hex) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return 0;
+    return -1;
   };
-  size_t from = text.rfind("\\x", 0) == 0 ? 2 : 0;
+  if (hex.size() % 2 != 0) return std::nullopt;
   std::string out;
-  out.reserve((text.size() - from) / 2);
-  for (size_t i = from; i + 1 < text.size(); i += 2)
-    out.push_back(static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1])));
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
   return out;
 }
+
+/// Uploaded content the batch query returns with the rows, at most: a larger blob is
+/// read on its own just before its file runs.
+constexpr int64_t inline_blob_bytes = 1 << 20;
 
 /// One file of the batch as file_batch_inputs.sql returned it.
 struct batch_file {
   std::string key;
-  bool done = false;        // an earlier delivery recorded its result
-  bool blob = false;        // an uploaded file (key blob:<id>)
-  bool blob_found = false;  // ... still stored
+  bool done = false;         // an earlier delivery recorded its result
+  bool blob = false;         // an uploaded file (key blob:<id>)
+  bool blob_found = false;   // ... still stored
+  bool blob_inline = false;  // ... and its content (hex) came with the batch query
   std::string blob_name;
   std::string blob_content;
 };
 
+/// The content of `f` (an uploaded file), read now if the batch query left it out.
+caf::error load_blob(context& ctx, batch_file& f) {
+  std::string hex;
+  if (f.blob_inline) {
+    hex = std::move(f.blob_content);
+  } else {
+    auto r = ctx.query(pipeline_sql("blobs_get"), {f.key.substr(5)});
+    if (!r) return r.error();
+    if (r->empty() || !(*r)[0][0]) {
+      f.blob_found = false;  // deleted since the batch query
+      return {};
+    }
+    hex = std::move(*(*r)[0][0]);
+  }
+  auto bytes = from_hex(hex);
+  if (!bytes) return make_error(errc::logic_error, "blob " + f.key.substr(5) + ": not hex");
+  f.blob_content = std::move(*bytes);
+  return {};
+}
+
 /// Runs the processor on one file (a path, or an uploaded blob written to a
 /// temporary file); an error return is the node's trouble (a full disk), retried.
-caf::expected<file_result> run_file(processor& proc, const batch_file& f,
+caf::expected<file_result> run_file(context& ctx, processor& proc, batch_file& f,
                                     const std::string& temp_dir) {
   file_result fr;
   fr.file_key = f.key;
   file_input in{f.key, f.key, base_name(f.key)};
   materialized tmp;
+  if (f.blob && f.blob_found)
+    if (auto err = load_blob(ctx, f)) return err;
   if (f.blob) {
     if (!f.blob_found) {
       fr.error = "blob " + f.key.substr(5) + " not found";
@@ -182,7 +213,8 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
     return outcome::reject(*mismatch);
   // The execution's status, what is already done and the blobs' contents: one query.
   auto rows =
-      ctx.query(pipeline_sql("file_batch_inputs"), {msg->execution_id, sql_text_array(msg->files)});
+      ctx.query(pipeline_sql("file_batch_inputs"),
+                {msg->execution_id, sql_text_array(msg->files), std::to_string(inline_blob_bytes)});
   if (!rows) return outcome::from(rows.error());
   std::string status_text, workflow = msg->workflow;
   if (rows->empty()) {  // an empty batch, or an unknown execution
@@ -213,7 +245,8 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
     f.blob = f.key.rfind("blob:", 0) == 0;
     f.blob_found = row[6].value_or("f") == "t";
     f.blob_name = row[4].value_or("");
-    if (row[5]) f.blob_content = from_bytea_text(*row[5]);
+    f.blob_inline = row[5].has_value();
+    if (row[5]) f.blob_content = std::move(*row[5]);
     files.push_back(std::move(f));
   }
   const auto& tmp = ctx.temp_dir();
@@ -221,10 +254,10 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
   auto since = std::chrono::steady_clock::now();
   for (size_t i = 0; i < files.size(); ++i) {
     if (files[i].done) continue;  // recorded by an earlier delivery of this batch
-    auto fr = run_file(**proc, files[i], tmp);
+    auto fr = run_file(ctx, **proc, files[i], tmp);
     if (!fr) return outcome::from(fr.error());
     pending.push_back(std::move(*fr));
-    files[i].blob_content.clear();
+    std::string().swap(files[i].blob_content);  // one blob in memory at a time
     bool more = i + 1 < files.size();
     if (more && std::chrono::steady_clock::now() - since >= checkpoint_after) {
       auto kept =

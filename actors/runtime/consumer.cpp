@@ -185,6 +185,10 @@ void dispatch(consumer_actor* self) {
       st.waiting.pop_front();
       continue;
     }
+    if (it->second.lost) {  // its lease moved on while it waited: not ours to run
+      forget(st, it);
+      continue;
+    }
     auto& f = it->second;
     const bool alone = f.d.suspect;
     bool charged = false;

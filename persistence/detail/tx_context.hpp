@@ -22,12 +22,14 @@ struct pg_session::impl {
   std::unique_ptr<pqxx::connection> conn;
   /// Caller SQL prepared on this connection, by text (see tx_context::exec_text).
   std::unordered_map<std::string, std::string> user_statements;
+  size_t user_statements_made = 0;  // names postbox_user_0.. on this connection
 
   /// Returns the live connection, opening one (with prepared queries) if needed.
   pqxx::connection& ensure();
   void drop() {
     conn.reset();
     user_statements.clear();
+    user_statements_made = 0;
   }
 };
 
@@ -46,8 +48,11 @@ class tx_context {
   /// Runs a caller's own statement (not an embedded query) with text parameters;
   /// nullptr is NULL.
   /// A statement runs prepared (parsed and planned once per connection), as the
-  /// embedded queries do, unless a pooler forbids it or the cache is full (a caller
-  /// building SQL text on the fly must not grow it without bound).
+  /// embedded queries do, unless a pooler forbids it or this connection has prepared
+  /// max_user_statements already (a caller building SQL text on the fly must not grow
+  /// the server's statements without bound). A prepared statement that fails is
+  /// forgotten: the next run prepares it afresh, so one prepared before a schema change
+  /// ("cached plan must not change result type") fails once, not until reconnect.
   pqxx::result exec_text(const std::string& text, const std::vector<const char*>& params) {
     auto dynamic = pqxx::prepare::make_dynamic_params(params);
     if (!session_.opts.prepared_statements || !session_.conn)
@@ -55,12 +60,18 @@ class tx_context {
     auto& cache = session_.user_statements;
     auto it = cache.find(text);
     if (it == cache.end()) {
-      if (cache.size() >= max_user_statements) return work_.exec_params(text, dynamic);
-      auto name = "postbox_user_" + std::to_string(cache.size());
+      if (session_.user_statements_made >= max_user_statements)
+        return work_.exec_params(text, dynamic);
+      auto name = "postbox_user_" + std::to_string(session_.user_statements_made++);
       session_.conn->prepare(name, text);
       it = cache.emplace(text, std::move(name)).first;
     }
-    return work_.exec_prepared(it->second, dynamic);
+    try {
+      return work_.exec_prepared(it->second, dynamic);
+    } catch (const pqxx::sql_error&) {
+      cache.erase(text);
+      throw;
+    }
   }
 
   static constexpr size_t max_user_statements = 256;

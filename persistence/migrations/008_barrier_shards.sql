@@ -23,8 +23,8 @@ CREATE TABLE postbox.barrier_shards (
 -- each one did (FOR KEY SHARE), so the concurrent arrivals of one group turned that row
 -- into a multixact rewritten by every arrival. barrier_arrive.sql inserts an arrival
 -- only for an armed group (it selects from the group's row), which is all the key
--- checked; the group's rows are never deleted while it runs (retention deletes a
--- finished group's arrivals with it).
+-- checked. Nothing deletes groups today; whatever prunes them later must delete a
+-- group's arrivals (and shards) with it, or a reused group id would find them.
 DO $$
 DECLARE fk text;
 BEGIN

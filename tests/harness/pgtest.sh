@@ -8,7 +8,8 @@
 # cluster itself lives in a 0755 folder of its own under $PGTEST_SERVER_TMP (default
 # /tmp), never under the checkout: as root the server runs as `postgres`, which cannot
 # traverse a checkout below a 0700 folder such as /root or a `mktemp -d` folder.
-# --durable keeps fsync/synchronous_commit on, for a fair benchmark.
+# --durable keeps fsync/synchronous_commit on, for a fair benchmark. $PGTEST_EXTRA_CONF (lines)
+# is appended to postgresql.conf (the pipeline benchmark loads pg_stat_statements with it).
 set -eu
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PORT_MIN=${PGTEST_PORT_MIN:-55700}; PORT_MAX=${PGTEST_PORT_MAX:-55899}
@@ -54,6 +55,7 @@ max_connections = 400
 shared_buffers = 128MB
 log_min_messages = warning
 CONF
+  if [ -n "${PGTEST_EXTRA_CONF:-}" ]; then printf '%s\n' "$PGTEST_EXTRA_CONF" >>"$dir/data/postgresql.conf"; fi
   if [ "${3:-}" != "--durable" ]; then
     printf 'fsync = off\nfull_page_writes = off\n' >>"$dir/data/postgresql.conf"
   fi
