@@ -69,6 +69,7 @@ pqxx::connection& pg_session::impl::ensure() {
     c->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
     std::string settings = server_settings;
+    if (opts.read_only) settings += "SET default_transaction_read_only = on;";
     if (opts.idle_in_transaction_timeout.count() > 0)
       settings += "SET idle_in_transaction_session_timeout = " +
                   std::to_string(opts.idle_in_transaction_timeout.count()) + ";";

@@ -36,6 +36,9 @@ struct session_options {
   /// notices a dead or frozen client. Off behind a transaction-mode pooler, where a
   /// session SET would land on other clients' connections.
   bool server_keepalives = true;
+  /// Every transaction of this connection is read-only (default_transaction_read_only):
+  /// a read runs as one statement, one round trip, and still cannot write.
+  bool read_only = false;
 };
 
 /// Whether a transaction that failed because its connection died is run again.

@@ -37,14 +37,14 @@ std::string sql_text_array(const std::vector<sql_value>& items) {
 
 caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_statement& q) {
   if (auto err = check_params(q.params)) return err;
-  // Reads only (BEGIN READ ONLY): a write here would commit outside the ack (and
-  // could run twice).
+  // Reads only: a write here would commit outside the ack (and could run twice). On a
+  // read-only session one statement (one round trip), else BEGIN READ ONLY .. COMMIT.
   return session.transact_value<std::vector<sql_row>>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<std::vector<sql_row>> {
         return rows_of(tx.exec_text(q.text, raw_params(q)));
       },
-      tx_kind::read_only);
+      session.options().read_only ? tx_kind::single_statement : tx_kind::read_only);
 }
 
 caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {

@@ -75,7 +75,7 @@ bool context::cancelled() {
 }
 
 caf::expected<std::vector<sql_row>> context::query(std::string sql, std::vector<sql_value> params) {
-  return run_query(hc_.session, {std::move(sql), std::move(params)});
+  return run_query(hc_.reads(), {std::move(sql), std::move(params)});
 }
 
 caf::expected<int64_t> context::write_now(std::string sql, std::vector<sql_value> params) {

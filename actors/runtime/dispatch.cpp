@@ -37,6 +37,17 @@ handler_context::handler_context(pg_session& s, const topology& t, const handler
 
 handler_context::~handler_context() = default;
 
+pg_session& handler_context::reads() {
+  if (topo.database.pooler != "none") return session;
+  if (!reads_) {
+    auto o = session.options();
+    o.application_name += "/reads";
+    o.read_only = true;
+    reads_ = std::make_unique<pg_session>(std::move(o));
+  }
+  return *reads_;
+}
+
 handler_result handle_delivery(handler_context& ctx, const delivery& d) {
   try {
     if (const handler_fn* handler = ctx.handlers.find(d.queue, d.type)) return (*handler)(ctx, d);

@@ -47,6 +47,14 @@ struct handler_context {
 
   handler_context(pg_session& s, const topology& t, const handler_registry& h, std::string o);
   ~handler_context();
+
+  /// Where a handler's reads (context::query) run: a read-only connection of this
+  /// worker's own, opened on first use, so a read is one round trip; behind a pooler
+  /// the worker's session (a second connection per worker could exhaust its pool).
+  pg_session& reads();
+
+ private:
+  std::unique_ptr<pg_session> reads_;
 };
 
 /// Dispatches by the delivery's type to the context's registry; a type it has no

@@ -278,6 +278,18 @@ CAF_TEST(caller SQL prepared before a schema change fails at most once and then 
   CAF_CHECK_EQUAL(after->at(0).at(1).value_or(""), "2");
 }
 
+CAF_TEST(a handler read runs on a read only connection and cannot write) {
+  auto ok = run_query(ctx.reads(), {"SELECT count(*) FROM notes", {}});
+  CAF_REQUIRE(ok);
+  CAF_CHECK_EQUAL(ok->at(0).at(0).value_or(""), "0");
+  auto write = run_query(ctx.reads(), {"INSERT INTO notes VALUES ('x', 'y') RETURNING key", {}});
+  CAF_REQUIRE(!write);
+  CAF_CHECK(test::contains(describe(write.error()), "read-only transaction"));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM notes"), 0);
+  CAF_CHECK_EQUAL(
+      n("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runtime-test/reads'"), 1);
+}
+
 CAF_TEST(the handler own row and the ack commit together or not at all) {
   send("notes", "note", encode_json(note{"k1", "first", 0}));
   int calls = 0;
