@@ -33,6 +33,7 @@ caf::expected<batch_completion> complete_batch(pg_session& session, const lease&
 namespace detail {
 
 caf::error record_terminal(tx_context& tx, const std::string& execution_id) {
+  tx.exec("executions_fence", execution_id);  // every batch recording results has ended
   auto counts = file_results_store::counts(tx, execution_id);
   if (!counts) return counts.error();
   if (auto err = execution_store::set_counts(tx, execution_id, counts->done, counts->failed))

@@ -58,11 +58,19 @@ caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {
 }
 
 caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s) {
-  if (auto err = check_params(s.params)) return err;
+  return run_checkpoint(session, std::vector<sql_statement>{s});
+}
+
+caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss) {
+  for (const auto& s : ss)
+    if (auto err = check_params(s.params)) return err;
   return session.transact_value<int64_t>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<int64_t> {
-        return static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
+        int64_t affected = 0;
+        for (const auto& s : ss)
+          affected = static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
+        return affected;
       },
       tx_kind::relaxed);
 }

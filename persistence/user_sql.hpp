@@ -43,6 +43,9 @@ caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s);
 /// synchronous commit on the server, whichever comes first. For progress that a
 /// server crash may lose and a redelivery redo: a checkpoint, never an outcome.
 caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s);
+/// The same for several statements, in order, in one such transaction; how many rows
+/// the last one affected.
+caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss);
 
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);

@@ -27,6 +27,8 @@ caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
     tx.note(done ? "callback already_completed" : "callback not_executing");
     return false;
   }
+  // Every batch recording results has committed (executions_fence.sql).
+  if (auto f = tx.query(pipeline_sql("executions_fence"), {id}); !f) return f.error();
   auto counts = tx.query(pipeline_sql("file_results_counts"), {id});
   if (!counts) return counts.error();
   if (auto r =

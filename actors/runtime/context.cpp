@@ -83,7 +83,11 @@ caf::expected<int64_t> context::write_now(std::string sql, std::vector<sql_value
 }
 
 caf::expected<int64_t> context::checkpoint(std::string sql, std::vector<sql_value> params) {
-  return run_checkpoint(hc_.session, {std::move(sql), std::move(params)});
+  return run_checkpoint(hc_.session, sql_statement{std::move(sql), std::move(params)});
+}
+
+caf::expected<int64_t> context::checkpoint(std::vector<sql_statement> statements) {
+  return run_checkpoint(hc_.session, statements);
 }
 
 const std::string& context::temp_dir() const {

@@ -107,6 +107,8 @@ class context {
   /// (the redelivery then redoes that work), and the ack's own commit makes every
   /// earlier checkpoint durable, since the WAL is flushed in order.
   caf::expected<int64_t> checkpoint(std::string sql, std::vector<sql_value> params = {});
+  /// Several statements, in order, in one such checkpoint; rows the last one affected.
+  caf::expected<int64_t> checkpoint(std::vector<sql_statement> statements);
   /// Where the handler may write temporary files: $TMPDIR, else /tmp.
   const std::string& temp_dir() const;
 

@@ -3,12 +3,13 @@
 -- done), all text[]. One multi-row insert: a batch's results commit in the ack's
 -- transaction (or in one checkpoint), never one commit per file. One row per
 -- (execution, file): a redelivered batch never records a file twice. Only while the
--- execution runs, checked under a share lock on its row: a transaction making it
--- terminal (and counting its results) either has committed, and nothing is recorded,
--- or waits for this one, and counts what it records.
+-- execution runs: the transaction runs executions_fence_shared.sql first, so a
+-- transaction making the execution terminal (and counting its results) either has
+-- committed, and this statement sees it and records nothing, or waits for this one
+-- and counts what it records.
 INSERT INTO postbox.file_results (execution_id, file_key, batch_index, status, result, error)
 SELECT $1, f.key, $2::int, f.status, f.result::jsonb, f.error
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS f(key, status, result, error)
 WHERE EXISTS (SELECT 1 FROM postbox.executions
-              WHERE id = $1 AND status IN ('QUEUED', 'EXECUTING') FOR SHARE)
+              WHERE id = $1 AND status IN ('QUEUED', 'EXECUTING'))
 ON CONFLICT (execution_id, file_key) DO NOTHING

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <caf/test/unit_test.hpp>
 #include <future>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "persistence/sql_registry.hpp"
@@ -664,6 +665,52 @@ CAF_TEST(a slow batch checkpoints its results and a stale delivery keeps them) {
   CAF_CHECK_EQUAL(status("e-ckpt"), "COMPLETED");
   CAF_CHECK_EQUAL(value_of(executions.get("e-ckpt")).files_done, 3);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-ckpt'"), 3);
+}
+
+CAF_TEST(a batch recording results and a move to a terminal status never cross) {
+  // What a transaction making an execution terminal does first (executions_fence.sql).
+  auto fence = [](const std::string& id) {
+    return "SELECT pg_advisory_xact_lock(1885501441, hashtext('" + id + "'))";
+  };
+  auto waiting_on_fence = [&] {
+    return n("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND "
+             "datname = current_database()") == 1;
+  };
+  // The terminal transaction first: the batch waits for it, then records nothing.
+  submit("e-late", "counted", dir.files(3), 0);
+  CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
+  {
+    pqxx::connection c{dsn};
+    pqxx::work terminal{c};
+    terminal.exec(fence("e-late"));
+    terminal.exec("UPDATE postbox.executions SET status = 'ERROR' WHERE id = 'e-late'");
+    auto batch = hold(file_batch_queue, 1);
+    CAF_REQUIRE_EQUAL(batch.size(), 1u);
+    auto done = std::async(std::launch::async, [&] { return handle_delivery(ctx, batch[0]); });
+    CAF_REQUIRE(test::wait_until(waiting_on_fence, 10s));
+    terminal.commit();
+    CAF_CHECK_EQUAL(to_string(done.get().what), std::string("acked"));
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-late'"), 0);
+  // The batch first: the terminal transaction waits for its commit and counts it all.
+  submit("e-early", "counted", dir.files(3), 0);
+  CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
+  std::future<std::string> counted;
+  ctx.before_commit = [&] {
+    counted = std::async(std::launch::async, [&] {
+      pqxx::connection c{dsn};
+      pqxx::work terminal{c};
+      terminal.exec(fence("e-early"));
+      auto r =
+          terminal.exec("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-early'");
+      terminal.commit();
+      return std::string(r[0][0].c_str());
+    });
+    CAF_REQUIRE(test::wait_until(waiting_on_fence, 10s));  // blocked by this batch
+  };
+  CAF_CHECK_EQUAL(step(file_batch_queue), 1);
+  ctx.before_commit = nullptr;
+  CAF_CHECK_EQUAL(counted.get(), "3");
 }
 
 CAF_TEST(an execution in flight across the upgrade to runtime groups completes) {
