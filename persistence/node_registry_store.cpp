@@ -39,6 +39,26 @@ caf::expected<node_claim> node_registry_store::register_node(
       tx_kind::single_statement);
 }
 
+caf::error node_registry_store::record_workflows(const std::string& node,
+                                                 const std::vector<workflow_row>& rows) {
+  if (rows.empty()) return {};
+  std::vector<std::optional<std::string>> names, processors;
+  std::vector<int64_t> sizes;
+  for (const auto& w : rows) {
+    names.emplace_back(w.name);
+    processors.emplace_back(w.processor);
+    sizes.push_back(w.batch_size);
+  }
+  return session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        tx.exec("workflows_record", detail::pg_text_array(names), detail::pg_text_array(processors),
+                detail::pg_int_array(sizes), node);
+        return {};
+      },
+      tx_kind::single_statement);
+}
+
 caf::expected<std::string> node_registry_store::node_handling(
     const std::string& queue, const std::string& type, const std::vector<std::string>& among) {
   return session_.transact_value<std::string>(

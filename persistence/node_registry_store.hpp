@@ -47,6 +47,15 @@ class node_registry_store {
   /// Upserts the row and sets heartbeat_at = now(); idempotent.
   caf::error heartbeat(const node_registration& node);
 
+  /// One workflow of a node's topology, as postbox.submit (SQL) checks it.
+  struct workflow_row {
+    std::string name;
+    std::string processor;
+    int32_t batch_size = 10;
+  };
+  /// Records the workflows of `node`'s topology (postbox.workflows).
+  caf::error record_workflows(const std::string& node, const std::vector<workflow_row>& rows);
+
  private:
   pg_session& session_;
 };

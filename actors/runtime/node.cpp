@@ -53,7 +53,18 @@ int claim_node_name(const runtime_config& rt) {
                 << "': " << describe(claim.error()) << "\n";
       return 1;
     }
-    if (claim->registered) return 0;
+    if (claim->registered) {
+      // postbox.submit (SQL) refuses a workflow no node's topology has.
+      std::vector<node_registry_store::workflow_row> workflows;
+      for (const auto& [name, w] : rt.topo.workflows)
+        workflows.push_back({name, w.processor, w.batch_size});
+      if (auto err = nodes.record_workflows(rt.node_name, workflows)) {
+        std::cerr << "postbox-node: cannot record the workflows of node '" << rt.node_name
+                  << "': " << describe(err) << "\n";
+        return 1;
+      }
+      return 0;
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       std::ostringstream age;
       age.precision(1);
