@@ -104,12 +104,37 @@ CAF_TEST(committed it creates exactly what the client creates) {
     CAF_CHECK_EQUAL(l, r);
     CAF_CHECK(!l.empty());
   };
+  // ROW(...)::text tells NULL from '' (concat_ws would skip a NULL).
   same(
-      "SELECT concat_ws('|', queue, type, org, payload - 'execution_id', headers, read_ct, "
-      "attempts, visible_at <= now()) FROM postbox.mailbox");
+      "SELECT ROW(queue, type, org, payload - 'execution_id', headers, read_ct, "
+      "attempts, visible_at <= now())::text FROM postbox.mailbox");
   same(
-      "SELECT concat_ws('|', org, workflow, status, batch_size, files_total, files_done, "
-      "headers) FROM (SELECT *, id AS execution_id FROM postbox.executions) e");
+      "SELECT ROW(org, workflow, status, batch_size, files_total, files_done, "
+      "headers)::text FROM (SELECT *, id AS execution_id FROM postbox.executions) e");
+  // With every default (no org: '' on the execution, NULL on the message).
+  submit_request plain;
+  plain.workflow = "sums";
+  plain.paths = {a};
+  auto plain_client = c.submit(plain);
+  CAF_REQUIRE(plain_client);
+  auto plain_sql = text("SELECT postbox.submit('sums', ARRAY['" + a + "'])");
+  auto message = [&](const std::string& id) {
+    return text(
+        "SELECT ROW(queue, type, org, payload - 'execution_id', headers)::text FROM "
+        "postbox.mailbox WHERE execution_id = '" +
+        id + "'");
+  };
+  CAF_CHECK_EQUAL(message(plain_client->execution_id), message(plain_sql));
+  auto execution = [&](const std::string& id) {
+    return text(
+        "SELECT ROW(org, batch_size, files_total, headers)::text FROM "
+        "postbox.executions WHERE id = '" +
+        id + "'");
+  };
+  CAF_CHECK_EQUAL(execution(plain_client->execution_id), execution(plain_sql));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE org IS NULL AND execution_id = '" +
+                    plain_sql + "'"),
+                  1);
   CAF_CHECK_EQUAL(text("SELECT payload->>'execution_id' FROM postbox.mailbox WHERE "
                        "execution_id = '" +
                        by_sql + "'"),
@@ -123,7 +148,7 @@ CAF_TEST(committed it creates exactly what the client creates) {
       headers + "')");
   auto row = [&](const std::string& id) {
     return text(
-        "SELECT concat_ws('|', queue, type, execution_id, org, payload, headers) FROM "
+        "SELECT ROW(queue, type, execution_id, org, payload, headers)::text FROM "
         "postbox.mailbox WHERE id = " +
         id);
   };
@@ -137,14 +162,14 @@ CAF_TEST(committed it creates exactly what the client creates) {
 
 CAF_TEST(bad arguments are refused with an error naming them) {
   CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY['/a'])"),
-                 "22023 ERROR:  postbox.submit: unknown workflow \"sums\" (known: none yet"));
+                 "22023 ERROR:  postbox.submit: unknown workflow 'sums' (known: none yet"));
   record_workflow();
   CAF_CHECK(says(refusal("SELECT postbox.submit('nope', ARRAY['/a'])"),
-                 "unknown workflow \"nope\" (known: sums)"));
+                 "unknown workflow 'nope' (known: sums)"));
   CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY[]::text[])"), "files is empty"));
   CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY['/a', NULL])"), "files[2] is empty"));
   CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY['/a'], 0)"),
-                 "batch_size must be a positive integer"));
+                 "batch_size must be from 1 to 1000000, got 0"));
   CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY['/a'], NULL, '', '[]')"),
                  "headers must be a JSON object, got array"));
   CAF_CHECK(says(refusal("SELECT postbox.send('', 't', '{}')"), "postbox.send: queue is required"));
@@ -163,9 +188,34 @@ CAF_TEST(bad arguments are refused with an error naming them) {
                          "'{\"execution_id\": \"e\", \"workflow\": \"sums\", \"files\": []}')"),
                  "payload.files (or blob_ids) must be a non-empty array of strings"));
   CAF_CHECK(says(refusal("SELECT postbox.send('callback', 'execution_callback', '{}')"),
-                 "payload.execution_id is required for a execution_callback"));
+                 "payload.execution_id is required for type execution_callback"));
+  // What the nodes' decoder refuses, SQL refuses too.
+  CAF_CHECK(says(refusal("SELECT postbox.send('q', 't', '{}', '{\"group\": {\"id\": \"g\", "
+                         "\"index\": -1}}')"),
+                 "headers.group must be"));
+  CAF_CHECK(says(refusal("SELECT postbox.send('q', 't', '{}', '{\"group\": {\"id\": \"\", "
+                         "\"index\": 0}}')"),
+                 "headers.group must be"));
+  CAF_CHECK(says(refusal("SELECT postbox.send('orchestrator', 'execute_workflow', "
+                         "'{\"execution_id\": \"e\", \"workflow\": \"sums\", \"files\": "
+                         "[\"/a\"], \"batch_size\": -3}')"),
+                 "payload.batch_size must be an integer from 0"));
+  CAF_CHECK(says(refusal("SELECT postbox.send('file_batch', 'process_file_batch', "
+                         "'{\"execution_id\": \"e\", \"batch_index\": 1.5, \"files\": []}')"),
+                 "payload.batch_index is required (an integer from 0)"));
+  CAF_CHECK(says(refusal("SELECT postbox.send('callback', 'execution_callback', "
+                         "'{\"execution_id\": \"A\"}', execution_id => 'B')"),
+                 "execution_id \"B\" differs from payload.execution_id \"A\""));
+  CAF_CHECK(says(refusal("SELECT postbox.submit('sums', ARRAY[['/a', '/b'], ['/c', '/d']])"),
+                 "files must be a one-dimensional text[]"));
+  CAF_CHECK(says(refusal("SELECT postbox.send('q', 't', '{}', delay => NULL)"),
+                 "delay must be an interval, got NULL"));
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.executions"), 0);
+  // JSON null in an optional field is "absent", as the nodes read it.
+  CAF_CHECK_EQUAL(refusal("SELECT postbox.send('q', 't', '{}', '{\"on_success\": null, "
+                          "\"reply_key\": null, \"group\": null, \"trace_id\": null}')"),
+                  "");
 }
 
 CAF_TEST(an execution submitted from sql runs on a node to completed) {
