@@ -29,6 +29,11 @@ const node_config* topology::node(const std::string& name) const {
   return i == nodes.end() ? nullptr : &i->second;
 }
 
+const program_config* topology::program(const std::string& name) const {
+  auto i = programs.find(name);
+  return i == programs.end() ? nullptr : &i->second;
+}
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -275,8 +280,8 @@ class loader {
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
-                           {"cluster", "database", "queues", "workflows", "webhooks", "usage",
-                            "reaper", "control", "nodes", "drain_timeout"});
+                           {"cluster", "database", "queues", "workflows", "programs", "webhooks",
+                            "usage", "reaper", "control", "nodes", "drain_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -291,6 +296,7 @@ class loader {
       fail(m.at, "database.dsn", "missing: the database needs a dsn");
     if (const entry* e = m.given("queues")) queues(*e, t);
     if (const entry* e = m.given("workflows")) workflows(*e, t);
+    if (const entry* e = m.given("programs")) programs(*e, t);
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
     if (const entry* e = m.given("usage")) t.usage = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
@@ -665,12 +671,67 @@ class loader {
           fail(e->value_mark(), e->path,
                "port " + std::to_string(c.http_port) + " is already the control_port");
       }
-      c.actors = actors(m);
+      c.actors = actors(m, t);
       t.nodes.emplace(n.key, std::move(c));
     }
   }
 
-  std::vector<actor_config> actors(const mapping& node) const {
+  // Each program: argv (strings, argv[0] not empty), the queue and types it serves,
+  // how many processes, extra environment.
+  void programs(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& p : all.entries) {
+      check_name(p, section.path);
+      const mapping m = open(p, {"argv", "queue", "types", "concurrency", "env"});
+      program_config c;
+      c.name = p.key;
+      c.argv = names_list(m, "argv", false);
+      if (c.argv[0].empty())
+        fail(m.given("argv")->value_mark(), m.child("argv") + "[0]",
+             "the program to run must not be empty");
+      const entry* queue = m.given("queue");
+      if (!queue) fail(m.at, m.child("queue"), "missing: a program serves one queue");
+      c.queue = string_of(*queue);
+      if (!valid_name(c.queue))
+        fail(queue->value_mark(), queue->path,
+             "invalid queue name " + shown(c.queue) + " (use letters, digits, '_', '-' or '.')");
+      c.types = names_list(m, "types", true);
+      if (const entry* e = m.given("concurrency")) c.concurrency = positive(*e);
+      if (const entry* e = m.given("env")) {
+        const mapping env = open(*e, {});
+        for (const auto& v : env.entries) {
+          if (!valid_var_name(v.key))
+            fail(v.key_node.Mark(), env.path, "invalid variable name " + shown(v.key));
+          c.env[v.key] = string_of(v);
+        }
+      }
+      t.programs.emplace(p.key, std::move(c));
+    }
+  }
+
+  // A required, non-empty sequence of strings under `key`; `names` also checks each is a
+  // valid name and given once (message types).
+  std::vector<std::string> names_list(const mapping& m, const std::string& key, bool names) const {
+    const entry* e = m.given(key);
+    if (!e) fail(m.at, m.child(key), "missing: a non-empty list is required");
+    if (!e->value.IsSequence() || e->value.size() == 0)
+      fail(e->value_mark(), e->path, "expected a non-empty list, got " + kind_of(e->value));
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < e->value.size(); ++i) {
+      const std::string path = e->path + "[" + std::to_string(i) + "]";
+      const YAML::Node item = e->value[i];
+      std::string v = scalar_of(item, item.Mark(), path, "a string");
+      if (names && !valid_name(v))
+        fail(item.Mark(), path,
+             "invalid type name " + shown(v) + " (use letters, digits, '_', '-' or '.')");
+      if (names && std::find(out.begin(), out.end(), v) != out.end())
+        fail(item.Mark(), path, "type " + shown(v) + " is listed twice");
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  std::vector<actor_config> actors(const mapping& node, const topology& t) const {
     const entry* list = node.find("actors");
     const std::string path = node.child("actors");
     if (!list) fail(node.at, path, "missing: a node needs at least one actor");
@@ -685,8 +746,32 @@ class loader {
       const YAML::Mark item_mark = it->IsNull() ? list->value.Mark() : it->Mark();
       if (!it->IsMap())
         fail(item_mark, item, "expected a mapping like { role: file_batch }, got " + kind_of(*it));
-      const mapping m = open(*it, item_mark, item, item, {"role", "concurrency", "queue"});
+      const mapping m =
+          open(*it, item_mark, item, item, {"role", "concurrency", "queue", "program"});
       actor_config a;
+      if (const entry* p = m.given("program")) {
+        // { program: NAME }: a consumer of the program's queue, one process per worker.
+        if (const entry* e = m.given("role") ? m.given("role") : m.given("queue"))
+          fail(e->key_node.Mark(), m.path,
+               "a program actor takes no " + e->key + " (the program names its queue)");
+        a.program = string_of(*p);
+        const program_config* prog = t.program(a.program);
+        if (!prog) {
+          std::vector<std::string> known;
+          for (const auto& [name, _] : t.programs) known.push_back(name);
+          fail(p->value_mark(), p->path,
+               "unknown program " + shown(a.program) + suggestion(a.program, known) +
+                   (known.empty() ? "; no programs are declared (top-level key programs)"
+                                  : "; programs: " + joined(known)));
+        }
+        a.role = "consumer";
+        a.queue = prog->queue;
+        a.concurrency = prog->concurrency;
+        if (const entry* e = m.given("concurrency")) a.concurrency = positive(*e);
+        check_unique(out, a, item_mark, item);
+        out.push_back(std::move(a));
+        continue;
+      }
       // { queue: NAME } alone is a generic consumer: it serves that queue with the
       // handlers the node has for its messages' types.
       const entry* role = m.given("role");
@@ -711,18 +796,23 @@ class loader {
           fail(e->value_mark(), e->path,
                "invalid queue name " + shown(a.queue) + " (use letters, digits, '_', '-' or '.')");
       }
-      for (std::size_t j = 0; j < out.size(); ++j) {
-        if (!a.queue.empty() && out[j].queue == a.queue)
-          fail(item_mark, item,
-               "queue " + a.queue + " is already consumed by actors[" + std::to_string(j) +
-                   "] (raise its concurrency instead)");
-        if (a.queue.empty() && out[j].role == a.role)
-          fail(item_mark, item,
-               "role " + a.role + " is already listed as actors[" + std::to_string(j) + "]");
-      }
+      check_unique(out, a, item_mark, item);
       out.push_back(std::move(a));
     }
     return out;
+  }
+
+  void check_unique(const std::vector<actor_config>& out, const actor_config& a,
+                    const YAML::Mark& item_mark, const std::string& item) const {
+    for (std::size_t j = 0; j < out.size(); ++j) {
+      if (!a.queue.empty() && out[j].queue == a.queue)
+        fail(item_mark, item,
+             "queue " + a.queue + " is already consumed by actors[" + std::to_string(j) +
+                 "] (raise its concurrency instead)");
+      if (a.queue.empty() && out[j].role == a.role)
+        fail(item_mark, item,
+             "role " + a.role + " is already listed as actors[" + std::to_string(j) + "]");
+    }
   }
 
   // A listed queue nobody consumes is almost always a typo of one that is consumed.

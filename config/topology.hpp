@@ -77,6 +77,22 @@ struct reaper_config {
   std::chrono::milliseconds tombstone_retention{std::chrono::hours{24}};
 };
 
+/// A handler written in any language: a program postbox starts and keeps, fed one
+/// message at a time as a JSON line on stdin, answering one JSON line on stdout
+/// (README, "Handlers in any language"). A node runs it with `{ program: NAME }`.
+struct program_config {
+  std::string name;
+  /// No shell; argv[0] is looked up on PATH unless it contains a '/'.
+  std::vector<std::string> argv;
+  /// The queue it serves, and the message types it handles there.
+  std::string queue;
+  std::vector<std::string> types;
+  /// Processes, each handling one message at a time.
+  int32_t concurrency = 1;
+  /// Added to (or replacing in) the node's environment.
+  std::map<std::string, std::string> env;
+};
+
 /// One actor pool on a node. Roles: orchestrator, file_batch, callback (queue consumers whose
 /// `queue` defaults to the role name), consumer (`{ queue: NAME }` alone: any queue, served by
 /// the node's handlers for its messages' types), reaper and outbox (no queue; `queue` empty).
@@ -84,6 +100,9 @@ struct actor_config {
   std::string role;
   int32_t concurrency = 1;
   std::string queue;
+  /// `{ program: NAME }`: a consumer of the program's queue whose workers each keep one
+  /// process of it (concurrency defaults to the program's).
+  std::string program;
 };
 
 /// One node (process). Ports of 0 mean "not published".
@@ -121,6 +140,8 @@ struct topology {
   database_config database;
   std::map<std::string, queue_config> queues;
   std::map<std::string, workflow_config> workflows;
+  /// External programs that nodes may run as handlers.
+  std::map<std::string, program_config> programs;
   webhook_config webhooks;
   /// Where usage records are POSTed (same shape as webhooks); without a url they stay
   /// pending in the outbox, undelivered.
@@ -139,6 +160,8 @@ struct topology {
   const queue_config& queue(const std::string& name) const;
   /// The named node, or nullptr.
   const node_config* node(const std::string& name) const;
+  /// The named program, or nullptr.
+  const program_config* program(const std::string& name) const;
 };
 
 /// Loads and validates a topology file. Every problem is one errc::config_error whose text is

@@ -81,4 +81,12 @@ std::string describe(const caf::error& err) {
   return head + ": " + flat;
 }
 
+std::string detail_of(const caf::error& err) {
+  std::string text = describe(err);
+  const auto& ctx = err.context();
+  if (!err || ctx.size() != 1 || !ctx.match_element<std::string>(0)) return text;
+  auto colon = text.find(": ");
+  return colon == std::string::npos ? text : text.substr(colon + 2);
+}
+
 }  // namespace postbox

@@ -44,4 +44,8 @@ bool is(const caf::error& err, errc code);
 /// One human line: "lease_lost: ack of message 17 with a stale receipt".
 std::string describe(const caf::error& err);
 
+/// describe() without the code: the detail alone when there is one ("ack of message 17
+/// with a stale receipt"), for texts that already say what failed.
+std::string detail_of(const caf::error& err);
+
 }  // namespace postbox

@@ -14,6 +14,7 @@
 #include "actors/runtime/actors.hpp"
 #include "actors/runtime/atoms.hpp"
 #include "actors/runtime/log.hpp"
+#include "actors/runtime/program_handler.hpp"
 #include "actors/transports/control.hpp"
 #include "actors/transports/http_server.hpp"
 #include "actors/transports/node_http.hpp"
@@ -93,6 +94,10 @@ int run_node(const node_options& opts, handler_registry handlers) {
     for (const auto& [name, _] : topo->nodes) names += (names.empty() ? "" : ", ") + name;
     std::cerr << "postbox-node: " << topo->source << ": no node '" << opts.node_name
               << "' (nodes: " << names << ")\n";
+    return 2;
+  }
+  if (auto err = register_programs(handlers, *topo, opts.node_name)) {
+    std::cerr << "postbox-node: " << topo->source << ": " << detail_of(err) << "\n";
     return 2;
   }
   auto rt = std::make_shared<runtime_config>();

@@ -476,3 +476,58 @@ CAF_TEST(usage records have their own url) {
   expect_error(db + one_node + "usage: {url: 'ftp://x'}\n",
                {"bad.yaml:3:14: usage.url: expected an http:// or https:// URL"});
 }
+
+CAF_TEST(a program is declared once and run by name) {
+  const std::string prog =
+      "programs:\n"
+      "  py:\n"
+      "    argv: [python3, worker.py, '--flag']\n"
+      "    queue: executor\n"
+      "    types: [tool_call, tool_batch]\n"
+      "    concurrency: 3\n"
+      "    env: {PYTHONUNBUFFERED: '1'}\n";
+  auto t = load_topology_string(db + prog + "nodes: {a: {actors: [{program: py}]}}\n", "ok.yaml");
+  CAF_REQUIRE(t);
+  const program_config* p = t->program("py");
+  CAF_REQUIRE(p != nullptr);
+  CAF_CHECK_EQUAL(p->argv.size(), 3u);
+  CAF_CHECK_EQUAL(p->argv[2], "--flag");
+  CAF_CHECK_EQUAL(p->queue, "executor");
+  CAF_CHECK_EQUAL(p->types.size(), 2u);
+  CAF_CHECK_EQUAL(p->concurrency, 3);
+  CAF_CHECK_EQUAL(p->env.at("PYTHONUNBUFFERED"), "1");
+  const auto& a = t->node("a")->actors.at(0);
+  CAF_CHECK_EQUAL(a.program, "py");
+  CAF_CHECK_EQUAL(a.queue, "executor");
+  CAF_CHECK_EQUAL(a.concurrency, 3);
+  // A node may run it with fewer processes; its queue counts as consumed.
+  auto t2 = load_topology_string(db + prog + "queues: {executor: {max_attempts: 1}}\n" +
+                                     "nodes: {a: {actors: [{program: py, concurrency: 1}]}}\n",
+                                 "ok.yaml");
+  CAF_REQUIRE(t2);
+  CAF_CHECK_EQUAL(t2->node("a")->actors.at(0).concurrency, 1);
+}
+
+CAF_TEST(a bad program declaration names the key) {
+  expect_error(db + "programs: {py: {argv: [python3], queue: q, types: [t]}}\n" +
+                   "nodes: {a: {actors: [{program: pyy}]}}\n",
+               {"nodes.a.actors[0].program: unknown program 'pyy' (did you mean 'py'?)"});
+  expect_error(db + "programs: {py: {queue: q, types: [t]}}\n" + one_node,
+               {"programs.py.argv: missing"});
+  expect_error(db + "programs: {py: {argv: [], queue: q, types: [t]}}\n" + one_node,
+               {"programs.py.argv: expected a non-empty list"});
+  expect_error(db + "programs: {py: {argv: [x], types: [t]}}\n" + one_node,
+               {"programs.py.queue: missing"});
+  expect_error(db + "programs: {py: {argv: [x], queue: q, types: [t, t]}}\n" + one_node,
+               {"programs.py.types[1]: type 't' is listed twice"});
+  expect_error(db + "programs: {py: {argv: [x], queue: q, types: [t], concurency: 2}}\n" + one_node,
+               {"unknown key 'concurency' (did you mean 'concurrency'?)"});
+  expect_error(db + "programs: {py: {argv: [x], queue: q, types: [t]}}\n" +
+                   "nodes: {a: {actors: [{program: py, queue: q}]}}\n",
+               {"a program actor takes no queue"});
+  expect_error(db + "programs: {py: {argv: [x], queue: q, types: [t]}}\n" +
+                   "nodes: {a: {actors: [{program: py}, {queue: q}]}}\n",
+               {"queue q is already consumed by actors[0]"});
+  expect_error(db + one_node.substr(0, 0) + "nodes: {a: {actors: [{program: py}]}}\n",
+               {"no programs are declared"});
+}

@@ -1,0 +1,232 @@
+#include "actors/runtime/child_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#include "messages/error.hpp"
+
+extern char** environ;
+
+namespace postbox {
+
+namespace {
+
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
+
+}  // namespace
+
+caf::expected<std::string> find_executable(const std::string& program) {
+  if (program.find('/') != std::string::npos) {
+    if (::access(program.c_str(), X_OK) == 0) return program;
+    return make_error(errc::config_error, "cannot start '" + program + "': " + errno_text(errno));
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = dirs.find(':', start);
+    std::string dir =
+        dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + program;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return make_error(errc::config_error, "cannot start '" + program + "': not found on PATH");
+}
+
+namespace {
+
+/// A pipe whose ends are both >= 3 (the child's dup2 onto 0..2 must not clobber one)
+/// and close-on-exec.
+bool make_pipe(int (&fds)[2]) {
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  for (int& fd : fds) {
+    if (fd >= 3) continue;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    if (moved < 0) return false;
+    fd = moved;
+  }
+  return true;
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+// Between fork and exec in a copy of a multi-threaded process: async-signal-safe calls
+// only; the parent prepared every argument.
+[[noreturn]] void run_child(const char* path, char* const* argv, char* const* envp, int in, int out,
+                            int err, int report, pid_t parent) {
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
+    int e = errno;
+    [[maybe_unused]] auto n = ::write(report, &e, sizeof e);
+    ::_exit(127);
+  }
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  ::execve(path, argv, envp);
+  int e = errno;
+  [[maybe_unused]] auto n = ::write(report, &e, sizeof e);
+  ::_exit(127);
+}
+
+}  // namespace
+
+caf::expected<std::unique_ptr<child_process>> child_process::start(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  if (argv.empty() || argv[0].empty())
+    return make_error(errc::config_error, "cannot start a program without argv");
+  auto path = find_executable(argv[0]);
+  if (!path) return path.error();
+  std::vector<std::string> args = argv;
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
+  arg_ptrs.push_back(nullptr);
+  std::vector<std::string> vars;
+  for (char** e = environ; e && *e; ++e) {
+    std::string v = *e;
+    auto eq = v.find('=');
+    if (eq != std::string::npos && env.count(v.substr(0, eq))) continue;
+    vars.push_back(std::move(v));
+  }
+  for (const auto& [k, v] : env) vars.push_back(k + "=" + v);
+  std::vector<char*> env_ptrs;
+  for (auto& v : vars) env_ptrs.push_back(v.data());
+  env_ptrs.push_back(nullptr);
+
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, report[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int* p : {in, out, err, report}) {
+      close_fd(p[0]);
+      close_fd(p[1]);
+    }
+  };
+  if (!make_pipe(in) || !make_pipe(out) || !make_pipe(err) || !make_pipe(report)) {
+    int e = errno;
+    close_all();
+    return make_error(errc::io_error, "cannot start '" + argv[0] + "': pipe: " + errno_text(e));
+  }
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    close_all();
+    return make_error(errc::io_error, "cannot start '" + argv[0] + "': fork: " + errno_text(e));
+  }
+  if (pid == 0)
+    run_child(path->c_str(), arg_ptrs.data(), env_ptrs.data(), in[0], out[1], err[1], report[1],
+              parent);
+  // Ours: the parent's copies of the child's ends close; the report pipe tells whether
+  // execve worked (EOF: it did, the close-on-exec end went away).
+  close_fd(in[0]);
+  close_fd(out[1]);
+  close_fd(err[1]);
+  close_fd(report[1]);
+  std::unique_ptr<child_process> child{new child_process()};
+  child->pid_ = pid;
+  child->in_ = in[1];
+  child->out_ = out[0];
+  child->err_ = err[0];
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  close_fd(report[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    child->stop(0);
+    return make_error(errc::config_error,
+                      "cannot start '" + argv[0] + "': " + errno_text(child_errno));
+  }
+  for (int fd : {child->in_, child->out_, child->err_})
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return child;
+}
+
+child_process::~child_process() {
+  if (!reaped_) stop(0);
+  close_fd(in_);
+  close_fd(out_);
+  close_fd(err_);
+}
+
+void child_process::close_stdin() {
+  close_fd(in_);
+}
+
+void child_process::kill() {
+  // Safe until it is reaped: a zombie keeps its pid, so its group id is still ours.
+  if (reaped_) return;
+  if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
+}
+
+void child_process::reaped(int status) {
+  reaped_ = true;
+  if (WIFEXITED(status))
+    exit_text_ = "exited with status " + std::to_string(WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    exit_text_ = "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                 ::strsignal(WTERMSIG(status)) + ")";
+  else
+    exit_text_ = "ended";
+}
+
+bool child_process::exited() {
+  if (reaped_) return true;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    reaped(status);
+    // What it started in its group may still run: it goes with it.
+    ::kill(-pid_, SIGKILL);
+  } else if (r < 0) {
+    reaped_ = true;  // not our child any more (SIGCHLD ignored): nothing to wait for
+    exit_text_ = "ended (status unknown)";
+  }
+  return reaped_;
+}
+
+void child_process::stop(int ms) {
+  for (int waited = 0; waited < ms && !exited(); waited += 10) ::usleep(10000);
+  if (exited()) return;
+  kill();
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_)
+    reaped(status);
+  else
+    reaped_ = true;
+}
+
+}  // namespace postbox

@@ -1,0 +1,63 @@
+// A child process with pipes on its stdin, stdout and stderr, started without a shell
+// in a process group of its own, so that killing it also kills what it started. It
+// dies with the thread that started it (PR_SET_PDEATHSIG): a node that is killed -9
+// leaves no program behind. No CAF, no database: the caller decides what a line means.
+#pragma once
+
+#include <sys/types.h>
+
+#include <caf/expected.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace postbox {
+
+/// `program` as execve needs it: as given when it contains a '/' (if executable), else
+/// found on PATH. The error says why not.
+caf::expected<std::string> find_executable(const std::string& program);
+
+class child_process {
+ public:
+  /// Starts argv[0] (looked up on PATH unless it contains a '/') with `env` added to
+  /// this process's environment. Its pipe ends on our side are non-blocking. The error
+  /// says why it could not start ("cannot start 'x': No such file or directory").
+  static caf::expected<std::unique_ptr<child_process>> start(
+      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+
+  /// Kills the group and reaps the child unless it was reaped already.
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  int stdin_fd() const { return in_; }
+  int stdout_fd() const { return out_; }
+  int stderr_fd() const { return err_; }
+  /// Closes our end of its stdin: the child reads EOF.
+  void close_stdin();
+
+  /// SIGKILL to its process group (and to it, should it have left the group).
+  void kill();
+  /// True once it has exited; reaps it then (see exit_text).
+  bool exited();
+  /// Waits up to `ms` for it to exit by itself, then kills it; reaps it either way.
+  void stop(int ms);
+  /// How it ended: "exited with status 3", "was killed by signal 9 (Killed)"; empty
+  /// while it runs.
+  const std::string& exit_text() const { return exit_text_; }
+
+ private:
+  child_process() = default;
+  void reaped(int status);
+
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  int err_ = -1;
+  bool reaped_ = false;
+  std::string exit_text_;
+};
+
+}  // namespace postbox

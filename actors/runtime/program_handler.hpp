@@ -1,0 +1,23 @@
+// External programs as handlers: for each program a node runs (`{ program: NAME }`),
+// its types on its queue are handled by a process of it that each worker keeps.
+// postbox does the leasing, renewal, retries, poison handling, continuations and
+// fan-in; the program only answers one line per message.
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include "actors/runtime/handler_registry.hpp"
+#include "config/topology.hpp"
+
+namespace postbox {
+
+/// Registers the programs node `node` runs into `handlers` (for their queue and types,
+/// replacing a compiled handler of the same type there). Fails, naming the program,
+/// when one cannot be found on PATH.
+caf::error register_programs(handler_registry& handlers, const topology& topo,
+                             const std::string& node);
+
+/// The handler that feeds one program's messages to the worker's process of it.
+handler_fn program_handler(const program_config& program);
+
+}  // namespace postbox

@@ -1,0 +1,283 @@
+// Handlers as external programs, end to end: a real postbox-node runs a Python test
+// program (tests/support/programs/echo_program.py) on queue `work`, two processes.
+// Messages carry on_success / on_error continuations to queue `seen`, which nobody
+// consumes: each continuation that fired is a row there, so "fired once" is a count.
+#define CAF_SUITE programs
+#include <caf/test/unit_test.hpp>
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "support/node_process.hpp"
+#include "support/pg_fixture.hpp"
+
+using namespace postbox;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_text(const std::string& path);
+
+std::string source_path(const std::string& rel) {
+  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
+  return std::string(root ? root : ".") + "/" + rel;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Running (a zombie, killed but not yet reaped by its parent, counts as gone).
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+struct fixture {
+  std::string dsn = test::create_migrated_database("programs");
+  std::string dir = test::make_temp_dir("programs");
+
+  std::string topology(const std::string& max_handler_time = "1m", int max_attempts = 2,
+                       const std::string& argv0 = "python3") {
+    return test::write_file(dir + "/programs.yaml", R"(cluster: programs
+database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  work: { visibility_timeout: 2s, max_attempts: )" + std::to_string(max_attempts) +
+                                                        R"(, max_handler_time: )" +
+                                                        max_handler_time +
+                                                        R"(, poll_interval: 200ms }
+programs:
+  echo:
+    argv: [")" + argv0 + R"(", ")" + source_path("tests/support/programs/echo_program.py") +
+                                                        R"("]
+    queue: work
+    types: [job]
+    concurrency: 2
+    env: { PYTHONDONTWRITEBYTECODE: "1" }
+nodes:
+  p:
+    actors:
+      - { program: echo }
+)");
+  }
+
+  std::unique_ptr<test::node_process> node(const std::string& topo) {
+    auto p = std::make_unique<test::node_process>(topo, "p", dsn);
+    CAF_REQUIRE(p->start());
+    return p;
+  }
+
+  /// Sends a job through the SQL API with continuations naming `tag`; its message id.
+  long long job(const std::string& tag, const std::string& payload,
+                const std::string& extra_headers = "") {
+    return std::stoll(text(
+        "SELECT postbox.send('work', 'job', '" + payload +
+        "'::jsonb, headers => '{\"on_success\": {\"queue\": \"seen\", \"type\": \"ok\", "
+        "\"payload\": {\"tag\": \"" +
+        tag +
+        "\"}}, \"on_error\": {\"queue\": \"seen\", \"type\": \"error\", \"payload\": {\"tag\": "
+        "\"" +
+        tag + "\"}}" + extra_headers + "}'::jsonb)"));
+  }
+
+  long long n(const std::string& sql) { return test::count(dsn, sql); }
+  std::string text(const std::string& sql) { return test::scalar(dsn, sql); }
+  /// Continuations of `tag` of `type` (ok or error) that fired.
+  long long fired(const std::string& tag, const std::string& type) {
+    return n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'seen' AND type = '" + type +
+             "' AND payload->>'tag' = '" + tag + "'");
+  }
+  std::string seen(const std::string& tag, const std::string& field) {
+    return text("SELECT payload->>'" + field +
+                "' FROM postbox.mailbox WHERE queue = 'seen' AND payload->>'tag' = '" + tag + "'");
+  }
+  bool work_done(std::chrono::milliseconds deadline = 30s) {
+    return test::wait_until(
+        [&] { return n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'work'") == 0; },
+        deadline, 100ms);
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(programs_tests, fixture)
+
+CAF_TEST(a program answers success failure rejection sends replies and logs stderr) {
+  auto topo = topology();
+  auto p = node(topo);
+  auto ok_id = job("ok", R"({"do": "ok", "value": 41})", R"(, "reply_key": "k-ok")");
+  job("error", R"({"do": "error"})");
+  job("reject", R"({"do": "reject"})");
+  auto send_id = job("send", R"({"do": "send"})");
+  auto err_id = job("stderr", R"({"do": "stderr"})");
+  CAF_REQUIRE(work_done());
+  // Success: on_success once, with the program's result; the reply stored once.
+  CAF_CHECK_EQUAL(fired("ok", "ok"), 1);
+  CAF_CHECK_EQUAL(fired("ok", "error"), 0);
+  CAF_CHECK_EQUAL(text("SELECT payload->'result'->>'value' FROM postbox.mailbox WHERE queue = "
+                       "'seen' AND payload->>'tag' = 'ok'"),
+                  "41");
+  CAF_CHECK_EQUAL(text("SELECT payload->'result'->>'attempt' FROM postbox.mailbox WHERE queue = "
+                       "'seen' AND payload->>'tag' = 'ok'"),
+                  "1");
+  CAF_CHECK_EQUAL(seen("ok", "message_id"), std::to_string(ok_id));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.replies WHERE reply_key = 'k-ok' AND "
+                    "body = '{\"value\": 41}' AND message_id = " +
+                    std::to_string(ok_id)),
+                  1);
+  // A failure is an attempt: two (max_attempts 2), then the dead letter and on_error once.
+  CAF_CHECK_EQUAL(fired("error", "error"), 1);
+  CAF_CHECK_EQUAL(fired("error", "ok"), 0);
+  auto error = seen("error", "error");
+  CAF_MESSAGE("on_error of a failing program: " << error);
+  CAF_CHECK(error.find("program echo: asked to fail (attempt 2)") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE attempts = 2 AND "
+                    "payload->>'do' = 'error'"),
+                  1);
+  // retry false: dead-lettered after its first attempt.
+  CAF_CHECK_EQUAL(fired("reject", "error"), 1);
+  CAF_CHECK(seen("reject", "error").find("rejected for good") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE read_ct = 1 AND "
+                    "payload->>'do' = 'reject'"),
+                  1);
+  // send: both messages enqueued with the ack, inheriting nothing but what they say.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'sink' AND type = "
+                    "'sunk' AND payload->>'from' = '" +
+                    std::to_string(send_id) + "'"),
+                  2);
+  CAF_CHECK_EQUAL(fired("send", "ok"), 1);
+  CAF_CHECK_EQUAL(fired("stderr", "ok"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 2);
+  // stderr went to the node's log, tagged with the program and the message.
+  CAF_CHECK(test::wait_until(
+      [&] {
+        return p->log().find("message " + std::to_string(err_id) + ": hello from stderr") !=
+               std::string::npos;
+      },
+      5s));
+  p->signal(SIGTERM);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+}
+
+CAF_TEST(a program crash fails only its message while its neighbours complete) {
+  auto topo = topology();
+  auto p = node(topo);
+  for (int i = 0; i < 8; ++i) job("n" + std::to_string(i), R"({"do": "slow", "ms": 150})");
+  job("crash", R"({"do": "crash"})");
+  for (int i = 8; i < 16; ++i) job("n" + std::to_string(i), R"({"do": "slow", "ms": 150})");
+  CAF_REQUIRE(work_done(60s));
+  CAF_CHECK(p->running());
+  for (int i = 0; i < 16; ++i) {
+    CAF_CHECK_EQUAL(fired("n" + std::to_string(i), "ok"), 1);
+    CAF_CHECK_EQUAL(fired("n" + std::to_string(i), "error"), 0);
+  }
+  CAF_CHECK_EQUAL(fired("crash", "error"), 1);
+  CAF_CHECK_EQUAL(fired("crash", "ok"), 0);
+  auto error = seen("crash", "error");
+  CAF_MESSAGE("on_error of the crash: " << error);
+  CAF_CHECK(error.find("exited with status 3 before answering") != std::string::npos);
+  CAF_CHECK(error.find("crashing on purpose") != std::string::npos);
+  // Only the culprit was charged; every neighbour ran once.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE payload->>'do' = 'crash' "
+                    "AND attempts = 2"),
+                  1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'seen' AND "
+                    "(payload->'result'->>'attempt')::int > 1"),
+                  0);
+  CAF_CHECK(p->log().find("restarting in") != std::string::npos);
+  p->signal(SIGTERM);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+}
+
+CAF_TEST(a program that hangs past max_handler_time is killed and fails only that message) {
+  // 4s: a loaded machine may take a second to start Python, inside the first message's time.
+  auto topo = topology("4s", 1);
+  auto p = node(topo);
+  const std::string pidfile = dir + "/hang.pid";
+  job("hang", R"({"do": "hang", "pidfile": ")" + pidfile + R"("})");
+  job("beside", R"({"do": "slow", "ms": 100})");
+  CAF_REQUIRE(work_done());
+  CAF_CHECK_EQUAL(fired("hang", "error"), 1);
+  CAF_CHECK_EQUAL(fired("hang", "ok"), 0);
+  CAF_CHECK_EQUAL(fired("beside", "ok"), 1);
+  auto error = seen("hang", "error");
+  CAF_MESSAGE("on_error of the hang: " << error);
+  CAF_CHECK(error.find("did not answer within max_handler_time (4s); killed") != std::string::npos);
+  pid_t hung = static_cast<pid_t>(std::atol(read_text(pidfile).c_str()));
+  CAF_CHECK(hung > 0);
+  CAF_CHECK(test::wait_until([&] { return !process_alive(hung); }, 5s));
+  // The worker was kept (the program killed, not the thread): nothing stuck.
+  CAF_CHECK(p->log().find("stuck in a handler") == std::string::npos);
+  // The next message runs on a fresh process.
+  job("after", R"({"do": "ok", "value": 1})");
+  CAF_REQUIRE(work_done());
+  CAF_CHECK_EQUAL(fired("after", "ok"), 1);
+  p->signal(SIGTERM);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+}
+
+CAF_TEST(garbage output fails the message and a large answer is stored whole) {
+  auto topo = topology("1m", 1);
+  auto p = node(topo);
+  job("garbage", R"({"do": "garbage"})");
+  CAF_REQUIRE(work_done());
+  CAF_CHECK_EQUAL(fired("garbage", "error"), 1);
+  CAF_CHECK_EQUAL(fired("garbage", "ok"), 0);
+  auto error = seen("garbage", "error");
+  CAF_MESSAGE("on_error of garbage: " << error);
+  CAF_CHECK(error.find("wrote garbage") != std::string::npos);
+  CAF_CHECK(error.find("this is not json") != std::string::npos);
+  // 5 MB in one answer line.
+  job("large", R"({"do": "large", "size": 5000000})");
+  CAF_REQUIRE(work_done());
+  CAF_CHECK_EQUAL(fired("large", "ok"), 1);
+  CAF_CHECK_EQUAL(n("SELECT length(payload->'result'->>'data') FROM postbox.mailbox WHERE queue = "
+                    "'seen' AND payload->>'tag' = 'large'"),
+                  5000000);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+  p->signal(SIGTERM);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+}
+
+CAF_TEST(a program killed while idle is restarted without charging the next message) {
+  auto topo = topology("1m", 1);
+  auto p = node(topo);
+  const std::string pidfile = dir + "/idle.pid";
+  job("first", R"({"do": "ok", "pidfile": ")" + pidfile + R"("})");
+  CAF_REQUIRE(work_done());
+  pid_t first = static_cast<pid_t>(std::atol(read_text(pidfile).c_str()));
+  CAF_REQUIRE(first > 0);
+  ::kill(first, SIGKILL);
+  CAF_CHECK(test::wait_until([&] { return !process_alive(first); }, 5s));
+  // Both processes may serve it; with max_attempts 1 a charge would dead-letter it.
+  for (int i = 0; i < 4; ++i) job("again" + std::to_string(i), R"({"do": "ok"})");
+  CAF_REQUIRE(work_done());
+  for (int i = 0; i < 4; ++i) CAF_CHECK_EQUAL(fired("again" + std::to_string(i), "ok"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  // A node killed -9 takes its programs with it.
+  job("last", R"({"do": "ok", "pidfile": ")" + pidfile + R"("})");
+  CAF_REQUIRE(work_done());
+  pid_t last = static_cast<pid_t>(std::atol(read_text(pidfile).c_str()));
+  CAF_REQUIRE(process_alive(last));
+  p->signal(SIGKILL);
+  p->wait_exit(10s);
+  CAF_CHECK(test::wait_until([&] { return !process_alive(last); }, 5s));
+}
+
+CAF_TEST(a node refuses to start a program it cannot find) {
+  auto topo = topology("1m", 1, "no-such-program-xyz");
+  auto p = node(topo);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 2);
+  CAF_CHECK(p->log().find("program echo: cannot start 'no-such-program-xyz': not found on PATH") !=
+            std::string::npos);
+  CAF_MESSAGE("node log: " << p->log());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

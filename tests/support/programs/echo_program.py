@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+# A test program for external-program handlers: does what each message's payload
+# says ("do": ok | error | reject | crash | hang | garbage | large | send | stderr |
+# slow), so tests can drive every path of the protocol.
+import json
+import os
+import sys
+import time
+
+
+def answer(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    for line in sys.stdin:
+        msg = json.loads(line)
+        p = msg["payload"]
+        do = p.get("do", "ok")
+        if p.get("pidfile"):
+            with open(p["pidfile"], "w") as f:
+                f.write(str(os.getpid()))
+        base = {"pid": os.getpid(), "attempt": msg["attempt"], "id": msg["id"],
+                "deadline_ms": msg["deadline_ms"]}
+        if do == "ok":
+            answer({"ok": True, "result": dict(base, value=p.get("value")),
+                    "reply": {"value": p.get("value")}})
+        elif do == "error":
+            answer({"ok": False, "error": "asked to fail (attempt %d)" % msg["attempt"]})
+        elif do == "reject":
+            answer({"ok": False, "error": "rejected for good", "retry": False})
+        elif do == "crash":
+            print("crashing on purpose", file=sys.stderr, flush=True)
+            os._exit(3)
+        elif do == "hang":
+            time.sleep(3600)
+        elif do == "garbage":
+            sys.stdout.write("this is not json\n")
+            sys.stdout.flush()
+        elif do == "large":
+            answer({"ok": True, "result": {"data": "x" * int(p["size"])}})
+        elif do == "send":
+            answer({"ok": True, "result": base,
+                    "send": [{"queue": "sink", "type": "sunk",
+                              "payload": {"from": msg["id"], "n": i}} for i in range(2)]})
+        elif do == "stderr":
+            print("hello from stderr", file=sys.stderr, flush=True)
+            answer({"ok": True, "result": base})
+        elif do == "slow":
+            time.sleep(p.get("ms", 200) / 1000.0)
+            answer({"ok": True, "result": base})
+        else:
+            answer({"ok": False, "error": "unknown do: %r" % do, "retry": False})
+
+
+if __name__ == "__main__":
+    main()
