@@ -152,6 +152,18 @@ CAF_TEST(ask prints the reply and a later client fetches the same one) {
   CAF_CHECK_EQUAL(cr->request_id, "cpp-ask-1");
   CAF_CHECK_EQUAL(parse_object(cr->body).at("text").as_string(), "ABC");
   CAF_CHECK_EQUAL(replies("cpp-ask-1"), 1);
+  // Polling alone (as behind a transaction-mode pooler, where LISTEN cannot work)
+  // gets the answer too.
+  ask_options polled;
+  polled.request_id = "cpp-ask-polled";
+  polled.wait.timeout = 30s;
+  polled.wait.listen = false;
+  polled.wait.poll = 100ms;
+  auto pr = c.ask("executor", "tool_call", R"({"tool":"upper","input":"p"})", polled);
+  CAF_REQUIRE(pr);
+  CAF_CHECK(pr->status == reply_status::ok);
+  CAF_CHECK_EQUAL(parse_object(pr->body).at("text").as_string(), "P");
+  CAF_CHECK_EQUAL(replies("cpp-ask-polled"), 1);
   auto fetched = c.fetch_reply("cpp-ask-1");
   CAF_REQUIRE(fetched);
   CAF_CHECK(fetched->status == reply_status::ok);
@@ -175,7 +187,7 @@ CAF_TEST(ask prints the reply and a later client fetches the same one) {
       },
       15s));
   CAF_CHECK_EQUAL(replies("batch-1"), 0);
-  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.replies"), 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.replies"), 4);
 
   // An unknown request id is an error, not a wait.
   auto unknown = cli({"reply", "no-such-request"});
