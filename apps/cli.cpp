@@ -1,5 +1,6 @@
 // Commands of the `postbox` client. Errors go to stderr as one line; the exit
-// code is 0 on success, 1 when the command failed, 2 on a bad invocation.
+// code is 0 on success, 1 when the command failed, 2 on a bad invocation, 3 when
+// `ask` / `reply` saw no reply in time (the request may still answer).
 #include "apps/cli.hpp"
 
 #include <unistd.h>
@@ -56,6 +57,10 @@ const char* usage =
     "  send --queue Q --type T --json-payload J [--on-success C] [--on-error C] [--headers H]\n"
     "                                   any message (the pipeline's types are validated; other\n"
     "                                   types need a JSON object); C = {queue, type, payload}\n"
+    "  ask --queue Q --type T --json-payload J [--timeout D] [--headers H] [--request-id ID]\n"
+    "                                   send a request and print the handler's reply (JSON);\n"
+    "                                   exit 1 if dead-lettered, 3 if no reply within D (30s)\n"
+    "  reply REQUEST_ID [--wait D]      the stored reply to an earlier ask (exit codes as ask)\n"
     "  pause QUEUE | resume QUEUE       stop / restart claiming QUEUE on every node (control "
     "plane)\n"
     "  drain NODE                       the node stops claiming, finishes, exits 0 (control "
@@ -521,6 +526,99 @@ int cmd_send(const invocation& inv) {
   return 0;
 }
 
+/// Exit code of `ask` / `reply` when no reply came in time (the request may still answer).
+constexpr int exit_no_reply = 3;
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '\r', ' ');
+  return text;
+}
+
+/// Prints a reply: its body on stdout (with --json: the request, message and
+/// status around it); a dead letter or a missed deadline as one line on stderr.
+int print_reply(const invocation& inv, const ask_reply& r, const std::string& waited) {
+  if (inv.json) {
+    json::object o{{"request_id", r.request_id}, {"message_id", r.message_id}};
+    json::error_code ec;
+    switch (r.status) {
+      case reply_status::ok: {
+        auto body = json::parse(r.body, ec);
+        o["status"] = "ok";
+        o["reply"] = ec ? json::value(r.body) : body;
+        break;
+      }
+      case reply_status::error:
+        o["status"] = "error";
+        o["error"] = r.error;
+        break;
+      case reply_status::pending:
+        o["status"] = "pending";
+        break;
+    }
+    std::cout << json::serialize(o) << "\n";
+  }
+  auto request = "request " + r.request_id + " (message " + std::to_string(r.message_id) + ")";
+  switch (r.status) {
+    case reply_status::ok:
+      if (!inv.json) std::cout << r.body << "\n";
+      return 0;
+    case reply_status::error:
+      return fail(request + " was dead-lettered: " + one_line(r.error));
+    case reply_status::pending:
+      break;
+  }
+  return fail("no reply to " + request + (waited.empty() ? " yet" : " within " + waited) +
+                  "; fetch it later with: postbox reply " + r.request_id,
+              exit_no_reply);
+}
+
+/// Waiting for replies: LISTEN unless behind a transaction-mode pooler (then polling).
+reply_wait reply_wait_for(const invocation& inv, std::chrono::milliseconds timeout) {
+  reply_wait w;
+  w.timeout = timeout;
+  w.listen = !(inv.topo && inv.topo->database.pooler == "transaction");
+  return w;
+}
+
+int cmd_ask(const invocation& inv) {
+  auto o = parse_options(
+      inv.args, {"--queue", "--type", "--json-payload", "--headers", "--timeout", "--request-id"},
+      {});
+  if (!o.error.empty() || !o.positional.empty())
+    return fail("ask: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
+  for (const char* required : {"--queue", "--type", "--json-payload"})
+    if (!o.values.count(required)) return fail(std::string("ask needs ") + required, 2);
+  std::string waited = o.get("--timeout", "30s");
+  auto timeout = parse_duration(waited);
+  if (!timeout) return fail("ask: --timeout: " + describe(timeout.error()), 2);
+  ask_options options;
+  options.headers = o.get("--headers", "{}");
+  options.request_id = o.get("--request-id");
+  options.wait = reply_wait_for(inv, *timeout);
+  client c{session_for(inv)};
+  auto r = c.ask(o.get("--queue"), o.get("--type"), o.get("--json-payload"), options);
+  if (!r) return fail(r.error(), "ask failed");
+  return print_reply(inv, *r, waited);
+}
+
+int cmd_reply(const invocation& inv) {
+  auto o = parse_options(inv.args, {"--wait"}, {});
+  if (!o.error.empty()) return fail("reply: " + o.error, 2);
+  if (o.positional.size() != 1) return fail("reply needs exactly one REQUEST_ID", 2);
+  std::string waited = o.get("--wait");
+  std::chrono::milliseconds wait{0};
+  if (!waited.empty()) {
+    auto d = parse_duration(waited);
+    if (!d) return fail("reply: --wait: " + describe(d.error()), 2);
+    wait = *d;
+  }
+  client c{session_for(inv)};
+  auto r = c.fetch_reply(o.positional[0], reply_wait_for(inv, wait));
+  if (!r) return fail(r.error(), "reply failed");
+  return print_reply(inv, *r, waited);
+}
+
 /// pause / resume / drain: through the first node's control actor that answers.
 int cmd_control(const invocation& inv) {
   if (inv.args.size() != 1)
@@ -592,6 +690,8 @@ int run(int argc, char** argv) {
                                                                  {"nodes", cmd_nodes},
                                                                  {"dead-letters", cmd_dead_letters},
                                                                  {"send", cmd_send},
+                                                                 {"ask", cmd_ask},
+                                                                 {"reply", cmd_reply},
                                                                  {"pause", cmd_control},
                                                                  {"resume", cmd_control},
                                                                  {"drain", cmd_control}};

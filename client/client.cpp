@@ -17,6 +17,8 @@
 #include "persistence/blob_store.hpp"
 #include "persistence/file_results_store.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "persistence/notification_listener.hpp"
+#include "persistence/reply_store.hpp"
 #include "persistence/units_of_work.hpp"
 
 namespace postbox {
@@ -233,6 +235,103 @@ caf::expected<int64_t> client::send(const std::string& queue, const std::string&
   }
   mailbox_store mailbox{*session_};
   return mailbox.send(m);
+}
+
+namespace {
+
+/// Reply keys are 1 to 256 bytes (postbox.reply_key_ok, migration 011).
+constexpr size_t max_request_id = 256;
+
+/// Waits on the replies table for `request_id` until `until`: re-read after every
+/// NOTIFY naming it and at least every `wait.poll`. A listener that fails is
+/// dropped; polling carries on alone.
+caf::expected<ask_reply> await_reply(reply_store& replies,
+                                     std::unique_ptr<notification_listener>& listener,
+                                     const std::string& request_id, int64_t message_id,
+                                     std::chrono::steady_clock::time_point until,
+                                     const reply_wait& wait) {
+  using clock = std::chrono::steady_clock;
+  for (;;) {
+    auto got = replies.lookup(request_id, message_id);
+    if (!got) return got.error();
+    switch (got->status) {
+      case reply_lookup::state::replied:
+        return ask_reply{request_id, got->message_id, reply_status::ok, got->body, ""};
+      case reply_lookup::state::failed:
+        return ask_reply{request_id, got->message_id, reply_status::error, "null", got->error};
+      case reply_lookup::state::unanswered:
+        if (message_id)
+          return make_error(errc::not_found, "request " + request_id + " (message " +
+                                                 std::to_string(message_id) +
+                                                 ") was handled without a reply");
+        return make_error(errc::not_found,
+                          "no request " + request_id +
+                              ": no reply is stored and no such request waits (never sent, "
+                              "handled without a reply, or pruned after reply_retention)");
+      case reply_lookup::state::waiting:
+        message_id = got->message_id;
+        break;
+    }
+    auto now = clock::now();
+    if (now >= until) return ask_reply{request_id, message_id, reply_status::pending, "null", ""};
+    auto next_poll = std::min(until, now + wait.poll);
+    while (listener && clock::now() < next_poll) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_poll - clock::now());
+      auto keys = listener->wait(std::max(left, std::chrono::milliseconds(1)));
+      if (!keys) {
+        listener.reset();
+      } else if (std::find(keys->begin(), keys->end(), request_id) != keys->end()) {
+        break;
+      }
+    }
+    if (!listener) std::this_thread::sleep_until(next_poll);
+  }
+}
+
+/// A listener on postbox_reply that is listening now (so no NOTIFY sent after this
+/// returns is missed), or none when LISTEN is off or failed: then we poll.
+std::unique_ptr<notification_listener> reply_listener(const pg_session& session,
+                                                      const reply_wait& wait) {
+  if (!wait.listen || wait.timeout.count() <= 0) return nullptr;
+  auto l = std::make_unique<notification_listener>(session.options().dsn, "postbox_reply");
+  if (!l->wait(std::chrono::milliseconds(0))) return nullptr;
+  return l;
+}
+
+}  // namespace
+
+caf::expected<ask_reply> client::ask(const std::string& queue, const std::string& type,
+                                     const std::string& json_payload, const ask_options& options) {
+  auto headers = decode_message_headers(options.headers.empty() ? "{}" : options.headers);
+  if (!headers) return headers.error();
+  std::string id = options.request_id;
+  if (id.empty()) id = headers->reply_key;
+  if (id.empty()) id = new_execution_id();
+  if (!headers->reply_key.empty() && headers->reply_key != id)
+    return make_error(errc::invalid_argument,
+                      "the headers' reply_key differs from the request id " + id);
+  if (id.size() > max_request_id)
+    return make_error(errc::invalid_argument,
+                      "a request id is at most " + std::to_string(max_request_id) + " bytes");
+  headers->reply_key = id;
+  auto until = std::chrono::steady_clock::now() + options.wait.timeout;
+  // Listen before sending: a reply cannot come before the request.
+  auto listener = reply_listener(*session_, options.wait);
+  auto message_id = send(queue, type, json_payload, to_json(*headers));
+  if (!message_id) return message_id.error();
+  reply_store replies{*session_};
+  return await_reply(replies, listener, id, *message_id, until, options.wait);
+}
+
+caf::expected<ask_reply> client::fetch_reply(const std::string& request_id,
+                                             const reply_wait& wait) {
+  if (request_id.empty() || request_id.size() > max_request_id)
+    return make_error(errc::invalid_argument,
+                      "a request id is 1 to " + std::to_string(max_request_id) + " bytes");
+  auto until = std::chrono::steady_clock::now() + wait.timeout;
+  auto listener = reply_listener(*session_, wait);
+  reply_store replies{*session_};
+  return await_reply(replies, listener, request_id, 0, until, wait);
 }
 
 }  // namespace postbox

@@ -1,9 +1,12 @@
 // The postbox client API: what the `postbox` CLI does, for a user's own program.
-// Submit executions over files, follow them, send any typed message, inspect.
+// Submit executions over files, follow them, send any typed message, ask a
+// handler for its reply, inspect.
 //
 //   postbox::client c{"host=... dbname=..."};
 //   auto sub = c.submit({"docs", {"/data/in"}});          // execution_id
 //   auto done = c.wait(sub->execution_id);                // terminal record
+//   auto r = c.ask("executor", "tool_call", R"({"tool":"upper","input":"hi"})");
+//   if (r && r->status == postbox::reply_status::ok) use(r->body);  // {"text":"HI"}
 #pragma once
 
 #include <caf/expected.hpp>
@@ -32,6 +35,41 @@ struct submitted {
   int32_t files = 0;
 };
 
+/// How a request ended (durable ask).
+enum class reply_status {
+  ok,       // the handler replied: `body`
+  error,    // the request was dead-lettered: `error` is the reason
+  pending,  // no reply before the deadline: fetch it later with fetch_reply(request_id)
+};
+
+struct ask_reply {
+  std::string request_id;  // the reply key the request was sent with
+  int64_t message_id = 0;  // the request message
+  reply_status status = reply_status::pending;
+  std::string body = "null";  // JSON text (ok)
+  std::string error;          // (error)
+};
+
+/// How long and how a client waits for a reply.
+struct reply_wait {
+  /// 0: look once.
+  std::chrono::milliseconds timeout{30000};
+  /// Wake on NOTIFY postbox_reply (a dedicated connection). Turn off behind a
+  /// transaction-mode pooler, where LISTEN does not work: the table is polled anyway.
+  bool listen = true;
+  /// The table is re-read this often whatever NOTIFY does, so a lost notification
+  /// costs latency, never an answer.
+  std::chrono::milliseconds poll{500};
+};
+
+struct ask_options {
+  /// Headers of the request (continuations, trace id); its reply_key is the request id.
+  std::string headers = "{}";
+  /// The request id (reply key, 1 to 256 bytes); empty: a new UUID.
+  std::string request_id;
+  reply_wait wait;
+};
+
 class client {
  public:
   explicit client(std::string dsn, std::string application_name = "postbox-client");
@@ -56,6 +94,19 @@ class client {
   /// identity columns come from the body. Returns the message id.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}");
+  /// Durable ask: sends the message with a reply key (the request id) and waits for
+  /// the handler's reply (ctx.reply), stored with its ack, or for the request's dead
+  /// letter. A deadline that passes is not an error: status pending, and the reply
+  /// stays fetchable by request id (until the reaper's reply_retention). An error
+  /// when the message is refused, or was handled without a reply (not_found).
+  caf::expected<ask_reply> ask(const std::string& queue, const std::string& type,
+                               const std::string& json_payload, const ask_options& options = {});
+  /// The reply to an earlier request (sent by any process), waiting up to
+  /// `wait.timeout` for it (by default: look once). not_found when nothing is stored
+  /// and no such request waits in the mailbox.
+  caf::expected<ask_reply> fetch_reply(const std::string& request_id,
+                                       const reply_wait& wait = reply_wait{
+                                           std::chrono::milliseconds(0)});
   inspect_store& inspect();
   pg_session& session();
 

@@ -640,11 +640,13 @@ class loader {
   }
 
   reaper_config reaper(const entry& section) const {
-    const mapping m = open(section, {"interval", "stuck_after", "tombstone_retention"});
+    const mapping m =
+        open(section, {"interval", "stuck_after", "tombstone_retention", "reply_retention"});
     reaper_config c;
     if (const entry* e = m.given("interval")) c.interval = duration(*e);
     if (const entry* e = m.given("stuck_after")) c.stuck_after = duration(*e);
     if (const entry* e = m.given("tombstone_retention")) c.tombstone_retention = duration(*e);
+    if (const entry* e = m.given("reply_retention")) c.reply_retention = duration(*e);
     return c;
   }
 

@@ -70,11 +70,13 @@ struct webhook_config {
   std::chrono::milliseconds timeout{5000};
 };
 
-/// The reaper: returns expired leases, finds stuck executions, prunes old tombstones.
+/// The reaper: returns expired leases, finds stuck executions, prunes old tombstones
+/// and replies (durable ask) older than `reply_retention`.
 struct reaper_config {
   std::chrono::milliseconds interval{5000};
   std::chrono::milliseconds stuck_after{120000};
   std::chrono::milliseconds tombstone_retention{std::chrono::hours{24}};
+  std::chrono::milliseconds reply_retention{std::chrono::hours{24}};
 };
 
 /// A handler written in any language: a program postbox starts and keeps, fed one

@@ -96,4 +96,8 @@ caf::expected<int64_t> maintenance_store::prune_dead_letters(std::chrono::millis
   return delete_older(session_, "reaper_prune_dead_letters", age);
 }
 
+caf::expected<int64_t> maintenance_store::prune_replies(std::chrono::milliseconds age) {
+  return delete_older(session_, "reaper_prune_replies", age);
+}
+
 }  // namespace postbox

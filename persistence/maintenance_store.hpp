@@ -28,6 +28,8 @@ class maintenance_store {
   caf::expected<int64_t> prune_tombstones(std::chrono::milliseconds age);
   caf::expected<int64_t> prune_delivered_outbox(std::chrono::milliseconds age);
   caf::expected<int64_t> prune_dead_letters(std::chrono::milliseconds age);
+  /// Replies (durable ask) older than `age`; returns how many.
+  caf::expected<int64_t> prune_replies(std::chrono::milliseconds age);
 
  private:
   pg_session& session_;

@@ -32,6 +32,9 @@ caf::expected<reaper_counts> reaper::run_once() {
   auto dead = store_.prune_dead_letters(settings_.dead_letter_retention);
   if (!dead) return dead.error();
   c.dead_letters_pruned = *dead;
+  auto replies = store_.prune_replies(settings_.reply_retention);
+  if (!replies) return replies.error();
+  c.replies_pruned = *replies;
   return c;
 }
 

@@ -2,7 +2,8 @@
 // executions not yet terminal with no live work for `stuck_after` end in ERROR
 // (with their webhook), stale claims nothing will finish are released,
 // tombstones past retention and delivered outbox rows are pruned, and dead
-// letters older than 30 days are removed. Every sweep is one run_once() call.
+// letters older than 30 days and replies older than reply_retention are removed.
+// Every sweep is one run_once() call.
 #pragma once
 
 #include <caf/expected.hpp>
@@ -19,6 +20,8 @@ struct reaper_settings {
   std::chrono::milliseconds tombstone_retention{std::chrono::hours{24}};
   std::chrono::milliseconds outbox_retention{std::chrono::hours{24}};
   std::chrono::milliseconds dead_letter_retention{std::chrono::hours{24 * 30}};
+  /// A reply (durable ask) can be fetched by request id this long.
+  std::chrono::milliseconds reply_retention{std::chrono::hours{24}};
   /// The leader lease outlives two missed sweeps, so it moves within seconds of a
   /// leader's death but not on one slow sweep.
   std::chrono::milliseconds lease_ttl() const { return interval * 2 + std::chrono::seconds(1); }
@@ -33,6 +36,7 @@ struct reaper_counts {
   int64_t tombstones_pruned = 0;
   int64_t outbox_pruned = 0;
   int64_t dead_letters_pruned = 0;
+  int64_t replies_pruned = 0;
 };
 
 class reaper {

@@ -24,6 +24,7 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
   s.interval = rt->topo.reaper.interval;
   s.stuck_after = rt->topo.reaper.stuck_after;
   s.tombstone_retention = rt->topo.reaper.tombstone_retention;
+  s.reply_retention = rt->topo.reaper.reply_retention;
   st.sweeper = std::make_unique<reaper>(*st.session, s, rt->node_name);
   // Resign while the state still exists (attach_functor runs after it is gone),
   // so another node takes the lease at once instead of after its TTL.

@@ -14,29 +14,36 @@ namespace tools {
 
 namespace {
 
-/// The expensive call (an LLM, a paid API) in the real system; here two small tools.
+/// The expensive call (an LLM, a paid API) in the real system; here small tools.
+/// The result goes to on_success and, for a caller that asked (`postbox ask`), is
+/// also the reply: both commit with the ack, so a redelivery never answers twice.
 postbox::outcome run_tool(postbox::context& ctx, const tool_call& call) {
+  std::string result;
   if (call.tool == "wordcount") {
     std::istringstream in(call.input);
     std::string word;
     int64_t words = 0;
     while (in >> word) ++words;
-    return postbox::outcome::ok(postbox::json_text{"{\"words\": " + std::to_string(words) + "}"});
-  }
-  if (call.tool == "upper") {
+    result = boost::json::serialize(boost::json::object{{"words", words}});
+  } else if (call.tool == "upper") {
     std::string out = call.input;
     for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return postbox::outcome::ok(std::map<std::string, std::string>{{"text", out}});
-  }
-  if (call.tool == "sleep") {  // a slow call: sleeps `input` milliseconds
+    result = boost::json::serialize(boost::json::object{{"text", out}});
+  } else if (call.tool == "sleep") {
+    // A slow call: sleeps `input` milliseconds; names its delivery (the receipt), so
+    // one can tell which delivery of a redelivered call answered.
     auto ms = std::min<int64_t>(std::max<int64_t>(std::atoll(call.input.c_str()), 0), 60000);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return postbox::outcome::ok(postbox::json_text{"{\"slept_ms\": " + std::to_string(ms) + "}"});
+    result = boost::json::serialize(
+        boost::json::object{{"slept_ms", ms}, {"receipt", ctx.fencing_token()}});
+  } else {
+    // With max_attempts 1 on the executor queue this is not retried: it is
+    // dead-lettered, the caller's on_error gets this text and an asker this error.
+    return postbox::outcome::fail("no tool named '" + call.tool + "' (attempt " +
+                                  std::to_string(ctx.attempt()) + ")");
   }
-  // With max_attempts 1 on the executor queue this is not retried: it is
-  // dead-lettered and the caller's on_error gets this text.
-  return postbox::outcome::fail("no tool named '" + call.tool + "' (attempt " +
-                                std::to_string(ctx.attempt()) + ")");
+  ctx.reply(postbox::json_text{result});
+  return postbox::outcome::ok(postbox::json_text{result});
 }
 
 /// Records a finished call in the example's own table, with the continuation's ack.
