@@ -1,9 +1,9 @@
 // The Python example (apps/examples/python) as its README runs it: enqueue.py's one
 // transaction (committed, and rolled back), node `py` (postbox-node serving the executor
 // queue with worker.py) and node `callbacks` (postbox-example-tools) from a copy of
-// python.yaml, continuations into tool_outcomes, and `postbox ask` answered by the
-// Python worker. Without a python3 that imports psycopg each test says SKIPPED and
-// checks nothing (`make deps` installs python3-psycopg).
+// python.yaml, continuations into tool_outcomes, a worker killed mid call, and `postbox
+// ask` answered by the Python worker. Without a python3 that imports psycopg each test
+// says SKIPPED and checks nothing (`make deps` installs python3-psycopg).
 #define CAF_SUITE python_example
 #include <fcntl.h>
 #include <spawn.h>
@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -69,12 +70,12 @@ test::cli_result run(const std::vector<std::string>& args) {
   return r;
 }
 
-/// The first python3 that imports psycopg: $POSTBOX_PYTHON, Debian's (python3-psycopg
-/// serves /usr/bin/python3, which a pyenv or venv python3 first on PATH does not see),
-/// then python3 on PATH. "" if none.
+/// The python3 that runs enqueue.py and worker.py: $POSTBOX_PYTHON if set, else the first
+/// that imports psycopg of Debian's (python3-psycopg serves /usr/bin/python3, which a
+/// pyenv or venv python3 first on PATH does not see) and python3 on PATH. "" if none.
 std::string python_with_psycopg() {
   std::vector<std::string> candidates = {"/usr/bin/python3", "python3"};
-  if (const char* p = std::getenv("POSTBOX_PYTHON")) candidates.insert(candidates.begin(), p);
+  if (const char* p = std::getenv("POSTBOX_PYTHON"); p && *p) candidates = {p};
   for (const auto& python : candidates)
     if (run({python, "-c", "import psycopg"}).exit_code == 0) return python;
   return "";
@@ -87,6 +88,28 @@ bool same_json(const std::string& got, const std::string& want) {
   bool same = !ec && v == boost::json::parse(want);
   if (!same) CAF_MESSAGE("expected JSON " << want << ", got: " << got);
   return same;
+}
+
+/// The processes running worker.py whose parent is `node` (the programs it keeps).
+std::vector<pid_t> worker_pids(pid_t node) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto stat = read_text(it->path().string() + "/stat");
+    auto comm_end = stat.rfind(')');  // the fields after comm: state, ppid, ...
+    if (comm_end == std::string::npos) continue;
+    std::istringstream rest(stat.substr(comm_end + 1));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == node &&
+        read_text(it->path().string() + "/cmdline").find("worker.py") != std::string::npos)
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
 }
 
 struct fixture {
@@ -103,7 +126,9 @@ struct fixture {
   /// True (and says why) when there is no python3 with psycopg: the test checks nothing.
   bool skipped() const {
     if (!python.empty()) return false;
-    std::string reason = "no python3 imports psycopg (make deps installs python3-psycopg)";
+    std::string reason =
+        "no python3 imports psycopg (make deps installs python3-psycopg; "
+        "POSTBOX_PYTHON names another python3)";
     CAF_MESSAGE("SKIPPED: " << reason);
     std::cerr << "python_example: SKIPPED (not failed): " << reason << std::endl;
     return true;
@@ -137,6 +162,11 @@ struct fixture {
                                  "CALLBACKS_HTTP_PORT=0"});
     p->use_binary(binary);
     CAF_REQUIRE(p->start());
+    // Started: it takes SIGTERM as a drain from here on (an early one would kill it).
+    auto& started = *p;
+    if (!test::wait_until([&] { return started.log().find("node started") != std::string::npos; },
+                          20s, 50ms))
+      CAF_FAIL("node " << name << " did not start:\n" << started.log());
     return p;
   }
 
@@ -278,6 +308,47 @@ CAF_TEST(enqueue call chains tool_done and tool_failed once each through the pyt
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM tool_outcomes"), 2);
   // The worker logged to the node's log, never onto the protocol.
   CAF_CHECK(py->log().find("worker.py: ready") != std::string::npos);
+}
+
+CAF_TEST(a worker killed mid call fails only that call and the next call runs) {
+  if (skipped()) return;
+  auto topo = topology();
+  auto py = node(topo, "py", "postbox-node");
+  auto callbacks = node(topo, "callbacks", "postbox-example-tools");
+  auto slow = enqueue_py({"call", "--tool", "sleep", "--input", "20000", "--call-id", "c-slow"});
+  CAF_REQUIRE_EQUAL(slow.exit_code, 0);
+  // The call is claimed and a worker runs: kill every worker.py, as the README does.
+  std::vector<pid_t> workers;
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        workers = worker_pids(py->pid());
+        return !workers.empty() && n("SELECT count(*) FROM postbox.mailbox WHERE id = " +
+                                     trimmed(slow.out) + " AND read_ct > 0") == 1;
+      },
+      15s, 50ms));
+  for (auto pid : workers) ::kill(pid, SIGKILL);
+  CAF_MESSAGE("killed " << workers.size() << " worker(s)");
+  if (!outcomes(1)) dump(*py);
+  CAF_REQUIRE(outcomes(1, 1s));
+  auto error = text("SELECT status || ': ' || error FROM tool_outcomes WHERE call_id = 'c-slow'");
+  CAF_MESSAGE("tool_failed recorded: " << error);
+  CAF_CHECK(error.find("failed: ") == 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE type = 'tool_call' AND "
+                    "attempts = 1"),
+                  1);
+  // The node starts the worker again: the next call is answered.
+  auto next = enqueue_py({"call", "--tool", "upper", "--input", "again", "--call-id", "c-next"});
+  CAF_REQUIRE_EQUAL(next.exit_code, 0);
+  if (!outcomes(2)) dump(*py);
+  CAF_CHECK(same_json(text("SELECT result::text FROM tool_outcomes WHERE call_id = 'c-next' AND "
+                           "status = 'done'"),
+                      R"({"text": "AGAIN"})"));
+  CAF_CHECK(mailbox_empty());
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM tool_outcomes"), 2);
+  py->signal(SIGTERM);
+  callbacks->signal(SIGTERM);
+  CAF_CHECK_EQUAL(py->wait_exit(20s), 0);
+  CAF_CHECK_EQUAL(callbacks->wait_exit(20s), 0);
 }
 
 CAF_TEST(postbox ask is answered by the python worker) {
