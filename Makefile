@@ -7,10 +7,12 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DPOSTBOX_WERROR=ON
 endif
 
-# Exactly the Debian packages the project needs (build, tests, demo, benchmark).
+# Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
+# python3-psycopg for the Python example in apps/examples/python and its test).
 PACKAGES := build-essential cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
-  postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose
+  postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose \
+  python3 python3-psycopg
 
 .PHONY: help deps build test demo bench bench-pipeline format clean
 
