@@ -38,12 +38,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-const char* const duration_help = "use a positive integer with ms, s, m or h, e.g. 30s";
+const char* const duration_help = "use a positive integer with ms, s, m, h or d, e.g. 30s";
 
 std::optional<milliseconds> duration_of(const std::string& text) {
   std::size_t i = 0;
   int64_t n = 0;
-  constexpr int64_t limit = std::numeric_limits<int64_t>::max() / 3600000;
+  constexpr int64_t limit = std::numeric_limits<int64_t>::max() / 86400000;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
     n = n * 10 + (text[i++] - '0');
     if (n > limit) return std::nullopt;
@@ -54,6 +54,7 @@ std::optional<milliseconds> duration_of(const std::string& text) {
   if (unit == "s") return milliseconds{n * 1000};
   if (unit == "m") return milliseconds{n * 60000};
   if (unit == "h") return milliseconds{n * 3600000};
+  if (unit == "d") return milliseconds{n * 86400000};
   return std::nullopt;
 }
 
@@ -281,7 +282,7 @@ class loader {
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
                            {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                            "usage", "reaper", "control", "nodes", "drain_timeout"});
+                            "usage", "reaper", "retention", "control", "nodes", "drain_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -300,6 +301,7 @@ class loader {
     if (const entry* e = m.given("webhooks")) t.webhooks = webhooks(*e);
     if (const entry* e = m.given("usage")) t.usage = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
+    if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     const entry* nodes_entry = m.find("nodes");
@@ -647,6 +649,19 @@ class loader {
     if (const entry* e = m.given("stuck_after")) c.stuck_after = duration(*e);
     if (const entry* e = m.given("tombstone_retention")) c.tombstone_retention = duration(*e);
     if (const entry* e = m.given("reply_retention")) c.reply_retention = duration(*e);
+    return c;
+  }
+
+  retention_config retention(const entry& section) const {
+    const mapping m =
+        open(section, {"completed", "failed", "dead_letters", "outbox_delivered", "batch"});
+    retention_config c;
+    if (const entry* e = m.given("completed")) c.completed = duration(*e);
+    if (const entry* e = m.given("failed")) c.failed = duration(*e);
+    if (const entry* e = m.given("dead_letters")) c.dead_letters = duration(*e);
+    if (const entry* e = m.given("outbox_delivered")) c.outbox_delivered = duration(*e);
+    if (const entry* e = m.given("batch"))
+      c.batch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 1, 100000));
     return c;
   }
 

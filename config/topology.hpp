@@ -79,6 +79,18 @@ struct reaper_config {
   std::chrono::milliseconds reply_retention{std::chrono::hours{24}};
 };
 
+/// How long finished work is kept; the reaper's leader prunes what is older, in
+/// statements of at most `batch` rows. An execution goes with everything it owns
+/// (file results, uploaded blobs, its groups and arrivals, claim, outbox rows); one not
+/// yet terminal is never touched.
+struct retention_config {
+  std::chrono::milliseconds completed{std::chrono::hours{24 * 7}};  // COMPLETED executions
+  std::chrono::milliseconds failed{std::chrono::hours{24 * 30}};    // ERROR and STOPPED
+  std::chrono::milliseconds dead_letters{std::chrono::hours{24 * 30}};
+  std::chrono::milliseconds outbox_delivered{std::chrono::hours{24}};
+  int32_t batch = 1000;
+};
+
 /// A handler written in any language: a program postbox starts and keeps, fed one
 /// message at a time as a JSON line on stdin, answering one JSON line on stdout
 /// (README, "Handlers in any language"). A node runs it with `{ program: NAME }`.
@@ -149,6 +161,7 @@ struct topology {
   /// pending in the outbox, undelivered.
   webhook_config usage;
   reaper_config reaper;
+  retention_config retention;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.

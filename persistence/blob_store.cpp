@@ -22,9 +22,11 @@ std::string to_hex(const std::string& bytes) {
 
 }  // namespace
 
-caf::expected<int64_t> blob_store::put_all(tx_context& tx, const blob_source& next) {
-  pqxx::stream_to copy{tx.work(), "postbox.blobs",
-                       std::vector<std::string>{"id", "name", "size", "sha256", "content"}};
+caf::expected<int64_t> blob_store::put_all(tx_context& tx, const blob_source& next,
+                                           const std::string& execution_id) {
+  pqxx::stream_to copy{
+      tx.work(), "postbox.blobs",
+      std::vector<std::string>{"id", "name", "size", "sha256", "content", "execution_id"}};
   int64_t n = 0;
   for (;;) {
     auto b = next();
@@ -32,7 +34,7 @@ caf::expected<int64_t> blob_store::put_all(tx_context& tx, const blob_source& ne
     if (!*b) break;
     // bytea in COPY's text format: "\x" and hex (stream_to escapes the backslash).
     copy << std::make_tuple((*b)->id, (*b)->name, static_cast<int64_t>((*b)->content.size()),
-                            (*b)->sha256, "\\x" + to_hex((*b)->content));
+                            (*b)->sha256, "\\x" + to_hex((*b)->content), execution_id);
     ++n;
   }
   copy.complete();

@@ -33,7 +33,8 @@ class blob_store {
 
   /// Streams every blob of `next` into the table with one COPY inside `tx`, one at a
   /// time (memory holds one file, whatever the upload's size). Returns how many.
-  static caf::expected<int64_t> put_all(tx_context& tx, const blob_source& next);
+  static caf::expected<int64_t> put_all(tx_context& tx, const blob_source& next,
+                                        const std::string& execution_id);
 
  private:
   pg_session& session_;

@@ -70,34 +70,127 @@ caf::expected<std::vector<std::string>> maintenance_store::release_stale_claims(
       tx_kind::single_statement);
 }
 
-namespace {
-
-caf::expected<int64_t> delete_older(pg_session& s, const char* query,
-                                    std::chrono::milliseconds age) {
-  return s.transact_value<int64_t>(
+caf::expected<int64_t> maintenance_store::delete_step(const char* query,
+                                                      const std::vector<std::string>& args,
+                                                      prune_tally& into) {
+  auto n = session_.transact_value<int64_t>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<int64_t> {
-        return static_cast<int64_t>(tx.exec(query, ms(age)).affected_rows());
+        pqxx::result r;
+        if (args.size() == 1)
+          r = tx.exec(query, args[0], batch_);
+        else
+          r = tx.exec(query, args[0], args[1], batch_);
+        return static_cast<int64_t>(r.affected_rows());
       },
       tx_kind::single_statement);
+  if (!n) return n.error();
+  into.rows += *n;
+  into.statements += 1;
+  into.max_rows_per_statement = std::max(into.max_rows_per_statement, *n);
+  return *n;
+}
+
+caf::error maintenance_store::delete_all(const char* query, const std::vector<std::string>& args,
+                                         prune_tally& into) {
+  for (int i = 0; i < budget_; ++i) {
+    auto n = delete_step(query, args, into);
+    if (!n) return n.error();
+    if (*n < batch_) return {};
+  }
+  return {};
+}
+
+caf::error maintenance_store::prune_tombstones(std::chrono::milliseconds age, prune_tally& into) {
+  return delete_all("reaper_prune_tombstones", {std::to_string(ms(age))}, into);
+}
+
+caf::error maintenance_store::prune_delivered_outbox(std::chrono::milliseconds age,
+                                                     prune_tally& into) {
+  return delete_all("reaper_prune_outbox", {std::to_string(ms(age))}, into);
+}
+
+caf::error maintenance_store::prune_dead_letters(std::chrono::milliseconds age, prune_tally& into) {
+  return delete_all("reaper_prune_dead_letters", {std::to_string(ms(age))}, into);
+}
+
+caf::error maintenance_store::prune_replies(std::chrono::milliseconds age, prune_tally& into) {
+  return delete_all("reaper_prune_replies", {std::to_string(ms(age))}, into);
+}
+
+namespace {
+
+/// At most `limit` ids from a one-column pick query with (age ms[, statuses]).
+caf::expected<std::vector<std::string>> pick(pg_session& s, const char* query,
+                                             const std::vector<std::string>& statuses,
+                                             std::chrono::milliseconds age, int limit) {
+  return s.transact_value<std::vector<std::string>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<std::string>> {
+        pqxx::result r =
+            statuses.empty()
+                ? tx.exec(query, ms(age), limit)
+                : tx.exec(query, detail::pg_text_array({statuses.begin(), statuses.end()}), ms(age),
+                          limit);
+        std::vector<std::string> ids;
+        for (const auto& row : r) ids.push_back(row[0].c_str());
+        return ids;
+      },
+      tx_kind::read_only);
 }
 
 }  // namespace
 
-caf::expected<int64_t> maintenance_store::prune_tombstones(std::chrono::milliseconds age) {
-  return delete_older(session_, "reaper_prune_tombstones", age);
+caf::error maintenance_store::prune_executions(const std::vector<std::string>& statuses,
+                                               std::chrono::milliseconds age, prune_tally& into) {
+  // A hundred executions at a time: their rows go in bounded statements, children
+  // first, the executions last, so a sweep cut short finds what is left next time.
+  for (int round = 0; into.statements < budget_; ++round) {
+    auto ids = pick(session_, "retention_pick_executions", statuses, age, 100);
+    if (!ids) return ids.error();
+    if (ids->empty()) return {};
+    const std::string executions = detail::pg_text_array({ids->begin(), ids->end()});
+    if (auto err = delete_all("retention_delete_file_results", {executions}, into)) return err;
+    if (auto err = delete_all("retention_delete_blobs", {executions}, into)) return err;
+    if (auto err = delete_all("retention_delete_arrivals", {"{}", executions}, into)) return err;
+    auto owners = session_.transact_value<std::pair<int64_t, int64_t>>(
+        retry_policy::once,
+        [&](tx_context& tx) -> caf::expected<std::pair<int64_t, int64_t>> {
+          auto r = tx.exec("retention_delete_owners", std::string("{}"), executions);
+          return std::make_pair(r[0][0].as<int64_t>(), r[0][1].as<int64_t>());
+        },
+        tx_kind::single_statement);
+    if (!owners) return owners.error();
+    into.statements += 1;
+    into.groups += owners->first;
+    into.executions += owners->second;
+    into.rows += owners->first + owners->second;
+    if (owners->second == 0) return {};  // nothing could go (e.g. rows of a concurrent sweep)
+  }
+  return {};
 }
 
-caf::expected<int64_t> maintenance_store::prune_delivered_outbox(std::chrono::milliseconds age) {
-  return delete_older(session_, "reaper_prune_outbox", age);
-}
-
-caf::expected<int64_t> maintenance_store::prune_dead_letters(std::chrono::milliseconds age) {
-  return delete_older(session_, "reaper_prune_dead_letters", age);
-}
-
-caf::expected<int64_t> maintenance_store::prune_replies(std::chrono::milliseconds age) {
-  return delete_older(session_, "reaper_prune_replies", age);
+caf::error maintenance_store::prune_groups(std::chrono::milliseconds age, prune_tally& into) {
+  for (int round = 0; into.statements < budget_; ++round) {
+    auto ids = pick(session_, "retention_pick_groups", {}, age, 100);
+    if (!ids) return ids.error();
+    if (ids->empty()) return {};
+    const std::string groups = detail::pg_text_array({ids->begin(), ids->end()});
+    if (auto err = delete_all("retention_delete_arrivals", {groups, "{}"}, into)) return err;
+    auto n = session_.transact_value<int64_t>(
+        retry_policy::once,
+        [&](tx_context& tx) -> caf::expected<int64_t> {
+          auto r = tx.exec("retention_delete_owners", groups, std::string("{}"));
+          return r[0][0].as<int64_t>();
+        },
+        tx_kind::single_statement);
+    if (!n) return n.error();
+    into.statements += 1;
+    into.groups += *n;
+    into.rows += *n;
+    if (*n == 0) return {};
+  }
+  return {};
 }
 
 }  // namespace postbox

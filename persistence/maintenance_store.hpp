@@ -11,9 +11,21 @@
 
 namespace postbox {
 
+/// What a prune did: rows deleted, statements run, the most rows one statement
+/// deleted, and for prune_executions the executions (or groups) removed.
+struct prune_tally {
+  int64_t rows = 0;
+  int64_t statements = 0;
+  int64_t max_rows_per_statement = 0;
+  int64_t executions = 0;
+  int64_t groups = 0;
+};
+
 class maintenance_store {
  public:
-  explicit maintenance_store(pg_session& session) : session_(session) {}
+  /// `batch`: rows per delete statement; `budget`: statements per prune call.
+  explicit maintenance_store(pg_session& session, int batch = 1000, int budget = 1000)
+      : session_(session), batch_(batch), budget_(budget) {}
 
   /// Takes or renews leadership `name` for `ttl`; the term when `holder` leads, 0 when not.
   caf::expected<int64_t> acquire_leadership(const std::string& name, const std::string& holder,
@@ -25,14 +37,30 @@ class maintenance_store {
   caf::expected<std::vector<std::string>> fail_stranded(std::chrono::milliseconds stuck_after,
                                                         int limit);
   caf::expected<std::vector<std::string>> release_stale_claims(std::chrono::milliseconds age);
-  caf::expected<int64_t> prune_tombstones(std::chrono::milliseconds age);
-  caf::expected<int64_t> prune_delivered_outbox(std::chrono::milliseconds age);
-  caf::expected<int64_t> prune_dead_letters(std::chrono::milliseconds age);
-  /// Replies (durable ask) older than `age`; returns how many.
-  caf::expected<int64_t> prune_replies(std::chrono::milliseconds age);
+  /// The prunes below delete at most `batch` rows a statement, each statement its own
+  /// transaction (no long locks), until nothing is left or `budget` statements ran.
+  /// Each reports rows deleted and statements run into `into`.
+  caf::error prune_tombstones(std::chrono::milliseconds age, prune_tally& into);
+  caf::error prune_delivered_outbox(std::chrono::milliseconds age, prune_tally& into);
+  caf::error prune_dead_letters(std::chrono::milliseconds age, prune_tally& into);
+  /// Replies (durable ask) older than `age`.
+  caf::error prune_replies(std::chrono::milliseconds age, prune_tally& into);
+  /// Terminal executions of `statuses` finished more than `age` ago, with everything
+  /// they own (file results, blobs, groups and arrivals, claim, outbox rows); `into.rows`
+  /// counts every row deleted, `into.executions` the executions.
+  caf::error prune_executions(const std::vector<std::string>& statuses,
+                              std::chrono::milliseconds age, prune_tally& into);
+  /// Groups of no execution that fired more than `age` ago, with their arrivals.
+  caf::error prune_groups(std::chrono::milliseconds age, prune_tally& into);
 
  private:
+  caf::expected<int64_t> delete_step(const char* query, const std::vector<std::string>& args,
+                                     prune_tally& into);
+  caf::error delete_all(const char* query, const std::vector<std::string>& args, prune_tally& into);
+
   pg_session& session_;
+  int batch_;
+  int budget_;
 };
 
 }  // namespace postbox

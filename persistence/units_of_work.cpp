@@ -103,7 +103,7 @@ caf::error submit_execution(pg_session& session, const new_execution& execution,
                             const outgoing_message& orchestration, const blob_source* blobs) {
   return session.transact(retry_policy::never, [&](tx_context& tx) -> caf::error {
     if (blobs) {
-      auto n = blob_store::put_all(tx, *blobs);
+      auto n = blob_store::put_all(tx, *blobs, execution.id);
       if (!n) return n.error();
     }
     auto created = execution_store::create(tx, execution, orchestration.headers);

@@ -1,6 +1,8 @@
 // One reaper sweep.
 #include "actors/maintenance/reaper.hpp"
 
+#include <algorithm>
+
 namespace postbox {
 
 namespace {
@@ -8,7 +10,9 @@ constexpr const char* lease_name = "reaper";
 }
 
 reaper::reaper(pg_session& session, reaper_settings settings, std::string holder)
-    : store_(session), settings_(settings), holder_(std::move(holder)) {}
+    : store_(session, settings.prune_batch, settings.prune_budget),
+      settings_(settings),
+      holder_(std::move(holder)) {}
 
 caf::expected<reaper_counts> reaper::run_once() {
   reaper_counts c;
@@ -23,18 +27,56 @@ caf::expected<reaper_counts> reaper::run_once() {
   auto released = store_.release_stale_claims(settings_.stuck_after);
   if (!released) return released.error();
   c.claims_released = static_cast<int>(released->size());
-  auto tombs = store_.prune_tombstones(settings_.tombstone_retention);
-  if (!tombs) return tombs.error();
-  c.tombstones_pruned = *tombs;
-  auto outbox = store_.prune_delivered_outbox(settings_.outbox_retention);
-  if (!outbox) return outbox.error();
-  c.outbox_pruned = *outbox;
-  auto dead = store_.prune_dead_letters(settings_.dead_letter_retention);
-  if (!dead) return dead.error();
-  c.dead_letters_pruned = *dead;
-  auto replies = store_.prune_replies(settings_.reply_retention);
-  if (!replies) return replies.error();
-  c.replies_pruned = *replies;
+  // Each prune deletes in bounded statements; the tally of each kind is kept apart so
+  // the sweep can report it, and summed for the whole sweep.
+  auto step = [&](auto&& prune, int64_t& count) -> caf::error {
+    prune_tally t;
+    auto err = prune(t);
+    count = t.rows;
+    c.rows_pruned += t.rows;
+    c.prune_statements += t.statements;
+    c.max_rows_per_statement = std::max(c.max_rows_per_statement, t.max_rows_per_statement);
+    c.groups_pruned += t.groups;
+    c.executions_pruned += t.executions;
+    return err;
+  };
+  int64_t ignored = 0;
+  if (auto err = step(
+          [&](prune_tally& t) { return store_.prune_tombstones(settings_.tombstone_retention, t); },
+          c.tombstones_pruned))
+    return err;
+  if (auto err = step(
+          [&](prune_tally& t) {
+            return store_.prune_delivered_outbox(settings_.outbox_retention, t);
+          },
+          c.outbox_pruned))
+    return err;
+  if (auto err = step(
+          [&](prune_tally& t) {
+            return store_.prune_dead_letters(settings_.dead_letter_retention, t);
+          },
+          c.dead_letters_pruned))
+    return err;
+  if (auto err =
+          step([&](prune_tally& t) { return store_.prune_replies(settings_.reply_retention, t); },
+               c.replies_pruned))
+    return err;
+  if (auto err = step(
+          [&](prune_tally& t) {
+            return store_.prune_executions({"COMPLETED"}, settings_.completed_retention, t);
+          },
+          ignored))
+    return err;
+  if (auto err = step(
+          [&](prune_tally& t) {
+            return store_.prune_executions({"ERROR", "STOPPED"}, settings_.failed_retention, t);
+          },
+          ignored))
+    return err;
+  if (auto err = step(
+          [&](prune_tally& t) { return store_.prune_groups(settings_.completed_retention, t); },
+          ignored))
+    return err;
   return c;
 }
 

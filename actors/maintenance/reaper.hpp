@@ -22,6 +22,13 @@ struct reaper_settings {
   std::chrono::milliseconds dead_letter_retention{std::chrono::hours{24 * 30}};
   /// A reply (durable ask) can be fetched by request id this long.
   std::chrono::milliseconds reply_retention{std::chrono::hours{24}};
+  /// Terminal executions, with everything they own: COMPLETED after `completed`,
+  /// ERROR and STOPPED after `failed`. Groups of no execution after `completed`.
+  std::chrono::milliseconds completed_retention{std::chrono::hours{24 * 7}};
+  std::chrono::milliseconds failed_retention{std::chrono::hours{24 * 30}};
+  /// Rows per delete statement, and statements per prune kind and sweep.
+  int prune_batch = 1000;
+  int prune_budget = 1000;
   /// The leader lease outlives two missed sweeps, so it moves within seconds of a
   /// leader's death but not on one slow sweep.
   std::chrono::milliseconds lease_ttl() const { return interval * 2 + std::chrono::seconds(1); }
@@ -37,6 +44,13 @@ struct reaper_counts {
   int64_t outbox_pruned = 0;
   int64_t dead_letters_pruned = 0;
   int64_t replies_pruned = 0;
+  int64_t executions_pruned = 0;  // terminal executions removed with what they owned
+  int64_t groups_pruned = 0;      // fired groups (of executions or not)
+  /// Every row the sweep's prunes deleted, the statements they took, and the most
+  /// rows one statement deleted (bounded by prune_batch).
+  int64_t rows_pruned = 0;
+  int64_t prune_statements = 0;
+  int64_t max_rows_per_statement = 0;
 };
 
 class reaper {

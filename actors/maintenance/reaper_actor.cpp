@@ -25,6 +25,11 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
   s.stuck_after = rt->topo.reaper.stuck_after;
   s.tombstone_retention = rt->topo.reaper.tombstone_retention;
   s.reply_retention = rt->topo.reaper.reply_retention;
+  s.completed_retention = rt->topo.retention.completed;
+  s.failed_retention = rt->topo.retention.failed;
+  s.dead_letter_retention = rt->topo.retention.dead_letters;
+  s.outbox_retention = rt->topo.retention.outbox_delivered;
+  s.prune_batch = rt->topo.retention.batch;
   st.sweeper = std::make_unique<reaper>(*st.session, s, rt->node_name);
   // Resign while the state still exists (attach_functor runs after it is gone),
   // so another node takes the lease at once instead of after its TTL.
@@ -45,6 +50,12 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
                                         ? "reaper: leading (term " + std::to_string(r->term) + ")"
                                         : "reaper: no longer leading");
           s2.leading = r->leader;
+          if (r->rows_pruned > 0)
+            log_line(rt->node_name, "reaper: pruned " + std::to_string(r->rows_pruned) +
+                                        " row(s) past retention (" +
+                                        std::to_string(r->executions_pruned) +
+                                        " execution(s)) in " + std::to_string(r->prune_statements) +
+                                        " statement(s)");
           if (r->stranded_failed + r->claims_released > 0)
             log_line(rt->node_name, "reaper: " + std::to_string(r->stranded_failed) +
                                         " stranded execution(s) failed, " +

@@ -531,3 +531,27 @@ CAF_TEST(a bad program declaration names the key) {
   expect_error(db + one_node.substr(0, 0) + "nodes: {a: {actors: [{program: py}]}}\n",
                {"no programs are declared"});
 }
+
+CAF_TEST(retention is per state in durations with days) {
+  auto t = load_topology_string(db + one_node +
+                                    "retention: {completed: 7d, failed: 720h, dead_letters: 30d, "
+                                    "outbox_delivered: 1d, batch: 500}\n",
+                                "ok.yaml");
+  CAF_REQUIRE(t);
+  CAF_CHECK(t->retention.completed == std::chrono::hours(24 * 7));
+  CAF_CHECK(t->retention.failed == std::chrono::hours(720));
+  CAF_CHECK(t->retention.dead_letters == std::chrono::hours(24 * 30));
+  CAF_CHECK(t->retention.outbox_delivered == std::chrono::hours(24));
+  CAF_CHECK_EQUAL(t->retention.batch, 500);
+  auto d = load_topology_string(db + one_node, "ok.yaml");
+  CAF_REQUIRE(d);
+  CAF_CHECK(d->retention.completed == std::chrono::hours(24 * 7));
+  CAF_CHECK(d->retention.failed == std::chrono::hours(24 * 30));
+  CAF_CHECK_EQUAL(d->retention.batch, 1000);
+  expect_error(db + one_node + "retention: {complete: 7d}\n",
+               {"retention: unknown key 'complete' (did you mean 'completed'?)"});
+  expect_error(db + one_node + "retention: {failed: 7 days}\n",
+               {"retention.failed: invalid duration '7 days'"});
+  expect_error(db + one_node + "retention: {batch: 0}\n",
+               {"retention.batch: must be an integer from 1 to 100000"});
+}
