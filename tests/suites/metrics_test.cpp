@@ -219,7 +219,7 @@ CAF_TEST(a node serves metrics that promtool accepts and that match the database
   auto topology = test::write_file(dir + "/metrics.yaml", R"(cluster: metrics
 database: { dsn: "${POSTBOX_DSN}" }
 queues:
-  work: { visibility_timeout: 1500ms, max_attempts: 2, poll_interval: 100ms }
+  work: { visibility_timeout: 3s, max_attempts: 2, poll_interval: 100ms }
 programs:
   echo:
     argv: [python3, ")" + source_path("tests/support/programs/echo_program.py") +
@@ -249,11 +249,11 @@ nodes:
             "\"ok\", \"payload\": {}}, \"on_error\": {\"queue\": \"seen\", \"type\": \"error\", "
             "\"payload\": {}}}')");
   };
-  // Three successes (one slow enough to have its lease renewed), one failure charged
+  // Three successes (one running across a renewal tick: every vt / 3), one failure charged
   // twice and then dead-lettered (max_attempts 2), one rejected (dead-lettered at once).
   send(R"({"do": "ok", "value": 1})");
   send(R"({"do": "ok", "value": 2})");
-  send(R"({"do": "slow", "ms": 1500})");
+  send(R"({"do": "slow", "ms": 2500})");
   send(R"({"do": "error"})");
   send(R"({"do": "reject"})");
   // Waiting in `seen` for an hour: delayed, not ready.
@@ -284,7 +284,7 @@ nodes:
   CAF_CHECK_EQUAL(
       value_of(text, "postbox_handler_duration_seconds_bucket{queue=\"work\",le=\"+Inf\"}"), 6);
   CAF_CHECK_GREATER_OR_EQUAL(value_of(text, "postbox_handler_duration_seconds_sum" + q("work")),
-                             1.5);
+                             2.5);
   CAF_CHECK_GREATER_OR_EQUAL(value_of(text, "postbox_lease_renewals_total" + q("work")), 1);
   CAF_CHECK_EQUAL(value_of(text, "postbox_lease_losses_total" + q("work")), 0);
   CAF_CHECK_GREATER_OR_EQUAL(value_of(text, "postbox_reaper_runs_total{result=\"swept\"}"), 1);
