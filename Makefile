@@ -8,11 +8,12 @@ CMAKE_FLAGS += -DPOSTBOX_WERROR=ON
 endif
 
 # Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
-# python3-psycopg for the Python example in apps/examples/python and its test).
+# python3-psycopg for the Python example in apps/examples/python and its test; prometheus
+# for promtool, which the metrics suite runs on /metrics).
 PACKAGES := build-essential cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
   postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose \
-  python3 python3-psycopg
+  python3 python3-psycopg prometheus
 
 .PHONY: help deps build test demo bench bench-pipeline format clean
 

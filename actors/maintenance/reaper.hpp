@@ -8,6 +8,7 @@
 
 #include <caf/expected.hpp>
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "persistence/maintenance_store.hpp"
@@ -51,6 +52,18 @@ struct reaper_counts {
   int64_t rows_pruned = 0;
   int64_t prune_statements = 0;
   int64_t max_rows_per_statement = 0;
+
+  /// The counts above by kind, as /metrics labels them (postbox_reaper_rows_total).
+  std::map<std::string, int64_t> rows_by_kind() const {
+    return {{"executions_failed", stranded_failed},
+            {"claims_released", claims_released},
+            {"tombstones_pruned", tombstones_pruned},
+            {"outbox_pruned", outbox_pruned},
+            {"dead_letters_pruned", dead_letters_pruned},
+            {"replies_pruned", replies_pruned},
+            {"executions_pruned", executions_pruned},
+            {"groups_pruned", groups_pruned}};
+  }
 };
 
 class reaper {

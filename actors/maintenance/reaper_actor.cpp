@@ -43,8 +43,10 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
         auto& s2 = self->state;
         auto r = s2.sweeper->run_once();
         if (!r) {
+          rt->metrics->reaper_ran("error", reaper_counts{}.rows_by_kind());
           log_line(rt->node_name, "reaper: " + describe(r.error()));
         } else {
+          rt->metrics->reaper_ran(r->leader ? "swept" : "standby", r->rows_by_kind());
           if (r->leader != s2.leading)
             log_line(rt->node_name, r->leader
                                         ? "reaper: leading (term " + std::to_string(r->term) + ")"

@@ -203,7 +203,10 @@ void dispatch(consumer_actor* self) {
         st.gate->finished(true);
         log_line(st.params.owner, "message " + std::to_string(f.d.id) +
                                       " could not be marked as running alone: " + describe(err));
-        if (!is(err, errc::lease_lost)) st.backend->give_back(f.d, describe(err));
+        if (!is(err, errc::lease_lost)) {
+          st.backend->give_back(f.d, describe(err));
+          if (st.params.metrics) st.params.metrics->handled(st.params.queue, "given_back");
+        }
         st.flights.erase(it);
         continue;
       }
@@ -293,6 +296,9 @@ void renew_all(consumer_actor* self) {
                                   " leases failed: " + describe(lost.error()));
     return;
   }
+  if (st.params.metrics)
+    st.params.metrics->leases_renewed(
+        st.params.queue, held.size() - std::min(held.size(), lost->size()), lost->size());
   for (auto id : *lost) {
     auto f = st.flights.find(id);
     if (f == st.flights.end()) continue;
@@ -378,9 +384,10 @@ void drain_deadline(consumer_actor* self) {
     auto it = st.flights.begin();
     auto f = it->second;
     forget(st, it);
-    if (!f.lost)
-      st.backend->give_back(f.d, "node drained while it ran (drain_timeout " +
-                                     ms_text(st.params.drain_timeout) + ")");
+    if (f.lost) continue;
+    st.backend->give_back(
+        f.d, "node drained while it ran (drain_timeout " + ms_text(st.params.drain_timeout) + ")");
+    if (st.params.metrics) st.params.metrics->handled(st.params.queue, "given_back");
   }
   finish_if_drained(self);
 }
@@ -415,7 +422,10 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         auto d = it->second.d;
         bool lost = it->second.lost;
         forget(s, it);
-        if (!lost) s.backend->fail(d, "worker crashed: " + self->system().render(dm.reason));
+        if (!lost) {
+          s.backend->fail(d, "worker crashed: " + self->system().render(dm.reason));
+          if (s.params.metrics) s.params.metrics->handled(s.params.queue, "crashed");
+        }
       }
       end_run(s, static_cast<int>(i));
       s.workers[i] = nullptr;
@@ -510,6 +520,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
           auto d = it->second.d;
           forget(s, it);
           s.backend->give_back(d, "node draining before it started");
+          if (s.params.metrics) s.params.metrics->handled(s.params.queue, "given_back");
         }
         log_line(s.params.owner,
                  "draining: " + std::to_string(s.flights.size()) + " delivery(ies) in flight");

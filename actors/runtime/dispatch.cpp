@@ -145,7 +145,7 @@ handler_result store_failure(handler_context& ctx, const delivery& d, const caf:
   }
   text = "failed with " + text;
   (void)mailbox.fail(d.to_lease(), backoff_delay(d.attempts + 1), text);
-  return {handled::retry_later, text};
+  return {handled::retry_later, text, true};
 }
 
 }  // namespace postbox

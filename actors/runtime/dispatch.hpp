@@ -29,6 +29,9 @@ const char* to_string(handled x);
 struct handler_result {
   handled what = handled::acked;
   std::string detail;
+  /// retry_later only: the attempt was charged to the message (a failure), not
+  /// given back uncharged (the database's or the node's trouble).
+  bool charged = false;
 };
 
 /// Everything a handler needs; one per worker (each worker owns its session).

@@ -1,35 +1,74 @@
-// node_metrics: a mutex-guarded map; updated by consumer and worker threads.
+// node_metrics: a mutex-guarded map; updated by consumer, worker and reaper threads.
 #include "actors/runtime/node_metrics.hpp"
 
-#include <sstream>
+#include <algorithm>
+
+#include "actors/runtime/prometheus_text.hpp"
 
 namespace postbox {
 
-void node_metrics::consumer_tick(const std::string& queue, std::chrono::milliseconds stale_after) {
+node_metrics::node_metrics() = default;
+
+node_metrics::queue_counters& node_metrics::queue(const std::string& name) {
+  auto& q = queues_[name];
+  if (q.handler.counts.empty()) q.handler.counts.assign(prom::duration_buckets().size() + 1, 0);
+  return q;
+}
+
+void node_metrics::consumer_tick(const std::string& name, std::chrono::milliseconds stale_after) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto& q = queues_[queue];
+  auto& q = queue(name);
   q.last_tick = std::chrono::steady_clock::now();
   q.stale_after = stale_after;
 }
 
-void node_metrics::claimed(const std::string& queue, size_t n) {
+void node_metrics::claimed(const std::string& name, size_t n) {
   std::lock_guard<std::mutex> guard{mtx_};
-  queues_[queue].claimed += n;
+  queue(name).claimed += n;
 }
 
-void node_metrics::claim_failed(const std::string& queue) {
+void node_metrics::claim_failed(const std::string& name) {
   std::lock_guard<std::mutex> guard{mtx_};
-  ++queues_[queue].claim_errors;
+  ++queue(name).claim_errors;
 }
 
-void node_metrics::handled(const std::string& queue, const std::string& outcome) {
+void node_metrics::handled(const std::string& name, const std::string& outcome) {
   std::lock_guard<std::mutex> guard{mtx_};
-  ++queues_[queue].outcomes[outcome];
+  auto& q = queue(name);
+  ++q.outcomes[outcome];
+  if (outcome == "acked")
+    ++q.acks;
+  else if (outcome == "given_back")
+    ++q.nacks;
+  else if (outcome == "failed" || outcome == "timed_out" || outcome == "crashed")
+    ++q.failures;
+  else if (outcome == "dead_lettered")
+    ++q.poisons;
 }
 
-void node_metrics::stuck_workers(const std::string& queue, int delta) {
+void node_metrics::handler_duration(const std::string& name, std::chrono::nanoseconds d) {
+  const double s = std::chrono::duration<double>(d).count();
+  const auto& bounds = prom::duration_buckets();
+  // The first bucket whose upper bound holds s (le is "less than or equal").
+  const size_t i =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), s) - bounds.begin());
   std::lock_guard<std::mutex> guard{mtx_};
-  queues_[queue].stuck += delta;
+  auto& h = queue(name).handler;
+  ++h.counts[i];
+  h.sum += s;
+  ++h.count;
+}
+
+void node_metrics::leases_renewed(const std::string& name, size_t renewed, size_t lost) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& q = queue(name);
+  q.renewals += renewed;
+  q.leases_lost += lost;
+}
+
+void node_metrics::stuck_workers(const std::string& name, int delta) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  queue(name).stuck += delta;
 }
 
 int node_metrics::stuck_workers() const {
@@ -37,6 +76,14 @@ int node_metrics::stuck_workers() const {
   int n = 0;
   for (const auto& [_, q] : queues_) n += q.stuck;
   return n;
+}
+
+void node_metrics::reaper_ran(const std::string& result,
+                              const std::map<std::string, int64_t>& rows) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ++reaper_runs_[result];
+  for (const auto& [kind, n] : rows)
+    reaper_rows_[kind] += static_cast<uint64_t>(std::max<int64_t>(n, 0));
 }
 
 bool node_metrics::healthy(std::string& why) const {
@@ -59,33 +106,75 @@ bool node_metrics::healthy(std::string& why) const {
   return true;
 }
 
-std::string node_metrics::prometheus() const {
+void node_metrics::write(prom::writer& out) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  std::ostringstream out;
   auto now = std::chrono::steady_clock::now();
-  out << "# HELP postbox_claimed_total Deliveries claimed by this node.\n"
-         "# TYPE postbox_claimed_total counter\n";
-  for (const auto& [name, q] : queues_)
-    out << "postbox_claimed_total{queue=\"" << name << "\"} " << q.claimed << "\n";
-  out << "# HELP postbox_stuck_workers Workers stuck in a handler past max_handler_time.\n"
-         "# TYPE postbox_stuck_workers gauge\n";
-  for (const auto& [name, q] : queues_)
-    out << "postbox_stuck_workers{queue=\"" << name << "\"} " << q.stuck << "\n";
-  out << "# HELP postbox_claim_errors_total Claims that failed (database unreachable).\n"
-         "# TYPE postbox_claim_errors_total counter\n";
-  for (const auto& [name, q] : queues_)
-    out << "postbox_claim_errors_total{queue=\"" << name << "\"} " << q.claim_errors << "\n";
-  out << "# HELP postbox_handled_total Deliveries handled, by outcome.\n"
-         "# TYPE postbox_handled_total counter\n";
-  for (const auto& [name, q] : queues_)
-    for (const auto& [outcome, n] : q.outcomes)
-      out << "postbox_handled_total{queue=\"" << name << "\",outcome=\"" << outcome << "\"} " << n
-          << "\n";
-  out << "# HELP postbox_consumer_loop_age_seconds Time since each consumer loop last ran.\n"
-         "# TYPE postbox_consumer_loop_age_seconds gauge\n";
-  for (const auto& [name, q] : queues_)
-    out << "postbox_consumer_loop_age_seconds{queue=\"" << name << "\"} "
-        << std::chrono::duration<double>(now - q.last_tick).count() << "\n";
+  auto per_queue = [&](const char* name, const char* type, const char* help, auto value) {
+    out.family(name, type, help);
+    for (const auto& [q, c] : queues_) out.sample(name, {{"queue", q}}, value(c));
+  };
+  per_queue("postbox_claimed_total", "counter", "Deliveries claimed by this node.",
+            [](const queue_counters& c) { return static_cast<double>(c.claimed); });
+  per_queue("postbox_claim_errors_total", "counter",
+            "Claims that failed (the database was unreachable or refused).",
+            [](const queue_counters& c) { return static_cast<double>(c.claim_errors); });
+  per_queue("postbox_acks_total", "counter",
+            "Deliveries acked by this node: the effect and the ack committed together.",
+            [](const queue_counters& c) { return static_cast<double>(c.acks); });
+  per_queue("postbox_nacks_total", "counter",
+            "Deliveries given back uncharged (lost connection, drain, another node's type).",
+            [](const queue_counters& c) { return static_cast<double>(c.nacks); });
+  per_queue("postbox_failures_total", "counter",
+            "Failed attempts charged to the message (handler error, max_handler_time, worker "
+            "crash).",
+            [](const queue_counters& c) { return static_cast<double>(c.failures); });
+  per_queue("postbox_poisons_total", "counter", "Messages this node moved to dead_letters.",
+            [](const queue_counters& c) { return static_cast<double>(c.poisons); });
+  per_queue("postbox_lease_renewals_total", "counter", "Leases renewed by this node.",
+            [](const queue_counters& c) { return static_cast<double>(c.renewals); });
+  per_queue("postbox_lease_losses_total", "counter",
+            "Leases found lost when renewing (the message was read again elsewhere).",
+            [](const queue_counters& c) { return static_cast<double>(c.leases_lost); });
+  out.family("postbox_handled_total", "counter", "Deliveries ended on this node, by outcome.");
+  for (const auto& [q, c] : queues_)
+    for (const auto& [outcome, n] : c.outcomes)
+      out.sample("postbox_handled_total", {{"queue", q}, {"outcome", outcome}},
+                 static_cast<double>(n));
+  out.family("postbox_handler_duration_seconds", "histogram",
+             "Time a handler ran, its commit included.");
+  const auto& bounds = prom::duration_buckets();
+  for (const auto& [q, c] : queues_) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= bounds.size(); ++i) {
+      cumulative += c.handler.counts[i];
+      out.sample("postbox_handler_duration_seconds_bucket",
+                 {{"queue", q}, {"le", i < bounds.size() ? prom::format_value(bounds[i]) : "+Inf"}},
+                 static_cast<double>(cumulative));
+    }
+    out.sample("postbox_handler_duration_seconds_sum", {{"queue", q}}, c.handler.sum);
+    out.sample("postbox_handler_duration_seconds_count", {{"queue", q}},
+               static_cast<double>(c.handler.count));
+  }
+  per_queue("postbox_stuck_workers", "gauge", "Workers stuck in a handler past max_handler_time.",
+            [](const queue_counters& c) { return static_cast<double>(c.stuck); });
+  out.family("postbox_consumer_loop_age_seconds", "gauge",
+             "Time since each consumer loop of this node last ran.");
+  for (const auto& [q, c] : queues_)
+    if (c.stale_after.count() != 0)
+      out.sample("postbox_consumer_loop_age_seconds", {{"queue", q}},
+                 std::chrono::duration<double>(now - c.last_tick).count());
+  out.family("postbox_reaper_runs_total", "counter",
+             "Reaper ticks on this node: swept (it leads), standby (another node leads), error.");
+  for (const auto& [result, n] : reaper_runs_)
+    out.sample("postbox_reaper_runs_total", {{"result", result}}, static_cast<double>(n));
+  out.family("postbox_reaper_rows_total", "counter", "Rows the reaper's sweeps changed, by kind.");
+  for (const auto& [kind, n] : reaper_rows_)
+    out.sample("postbox_reaper_rows_total", {{"kind", kind}}, static_cast<double>(n));
+}
+
+std::string node_metrics::prometheus() const {
+  prom::writer out;
+  write(out);
   return out.str();
 }
 

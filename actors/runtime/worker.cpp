@@ -23,6 +23,13 @@ struct worker_state {
   std::unique_ptr<handler_context> ctx;
 };
 
+/// The outcome as /metrics counts it: retry_later split into a charged failure
+/// and an uncharged give-back.
+std::string metrics_outcome(const handler_result& r) {
+  if (r.what == handled::retry_later) return r.charged ? "failed" : "given_back";
+  return to_string(r.what);
+}
+
 caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, std::string owner,
                      int index) {
   install_quiet_handlers(self, owner);
@@ -31,8 +38,10 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
   return {
       [=](const delivery& d) -> caf::message {
+        const auto started = std::chrono::steady_clock::now();
         auto r = handle_delivery(*self->state.ctx, d);
-        rt->metrics->handled(d.queue, to_string(r.what));
+        rt->metrics->handler_duration(d.queue, std::chrono::steady_clock::now() - started);
+        rt->metrics->handled(d.queue, metrics_outcome(r));
         if (r.what != handled::acked)
           log_line(self->state.ctx->owner, "message " + std::to_string(d.id) + " (" + d.type +
                                                "): " + to_string(r.what) + ": " + r.detail);

@@ -1,12 +1,18 @@
-// Routes of the node's HTTP endpoint. Database reads use one session of their
-// own, serialized by a mutex (requests are rare: scrapes and a dashboard).
+// Routes of the node's HTTP endpoint. The dashboard's database reads use one
+// session, serialized by a mutex; /metrics reads its gauges on another, on a
+// thread of its own with a deadline (requests are rare: scrapes and a dashboard).
 #include "actors/transports/node_http.hpp"
 
+#include <condition_variable>
 #include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
+#include "actors/runtime/prometheus_text.hpp"
 #include "actors/transports/http_server.hpp"
 #include "persistence/inspect_store.hpp"
+#include "persistence/metrics_store.hpp"
 
 namespace postbox {
 
@@ -35,33 +41,120 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+/// Cluster gauges read from the database, one read at a time on a thread of their
+/// own: a scrape waits for it at most scrape_wait, so an unreachable or slow database
+/// never hangs /metrics (that scrape says postbox_database_up 0 instead). A read still
+/// running when the next scrape comes is waited for, not doubled.
+struct gauge_reader {
+  static constexpr std::chrono::milliseconds statement_timeout{2000};
+  static constexpr std::chrono::milliseconds scrape_wait{3000};
+
+  std::vector<std::string> queues;  // always shown
+  std::unique_ptr<pg_session> session;
+  std::mutex mtx;
+  std::condition_variable done;
+  bool running = false;
+  uint64_t reads = 0;  // completed
+  caf::expected<cluster_gauges> last{caf::error{}};
+  double last_seconds = 0;
+
+  /// The outcome of a read that ended after this call began, or an error.
+  static caf::expected<cluster_gauges> read(const std::shared_ptr<gauge_reader>& self,
+                                            double& seconds) {
+    std::unique_lock<std::mutex> lock{self->mtx};
+    const uint64_t before = self->reads;
+    if (!self->running) {
+      self->running = true;
+      std::thread([self] {
+        const auto started = std::chrono::steady_clock::now();
+        metrics_store store{*self->session};
+        auto r = store.gauges(self->queues, statement_timeout);
+        std::lock_guard<std::mutex> guard{self->mtx};
+        self->last = std::move(r);
+        self->last_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        self->running = false;
+        ++self->reads;
+        self->done.notify_all();
+      }).detach();
+    }
+    if (!self->done.wait_for(lock, scrape_wait, [&] { return self->reads > before; }))
+      return make_error(errc::timeout, "the database did not answer within " +
+                                           std::to_string(scrape_wait.count()) + "ms");
+    seconds = self->last_seconds;
+    return self->last;
+  }
+};
+
+std::vector<std::string> topology_queues(const topology& t) {
+  std::set<std::string> out;
+  for (const auto& [name, _] : t.queues) out.insert(name);
+  for (const auto& [_, n] : t.nodes)
+    for (const auto& a : n.actors)
+      if (!a.queue.empty()) out.insert(a.queue);
+  for (const auto& [_, p] : t.programs)
+    if (!p.queue.empty()) out.insert(p.queue);
+  return {out.begin(), out.end()};
+}
+
 struct endpoint_state {
   runtime_ptr rt;
   std::mutex mtx;
-  std::unique_ptr<pg_session> session;
+  std::unique_ptr<pg_session> session;  // the dashboard's
+  std::shared_ptr<gauge_reader> gauges;
 };
 
-std::string queue_metrics(endpoint_state& st) {
-  std::lock_guard<std::mutex> guard{st.mtx};
-  inspect_store inspect{*st.session};
-  auto qs = inspect.queues();
-  std::ostringstream out;
-  out << "# HELP postbox_queue_messages Messages in the mailbox, by queue and state.\n"
-         "# TYPE postbox_queue_messages gauge\n";
-  if (!qs) return out.str() + "# queue metrics unavailable: " + describe(qs.error()) + "\n";
-  for (const auto& q : *qs) {
-    out << "postbox_queue_messages{queue=\"" << q.queue << "\",state=\"ready\"} " << q.ready << "\n"
-        << "postbox_queue_messages{queue=\"" << q.queue << "\",state=\"in_flight\"} " << q.in_flight
-        << "\n"
-        << "postbox_queue_messages{queue=\"" << q.queue << "\",state=\"delayed\"} " << q.delayed
-        << "\n"
-        << "postbox_queue_messages{queue=\"" << q.queue << "\",state=\"dead\"} " << q.dead << "\n";
-  }
-  out << "# HELP postbox_queue_oldest_age_seconds Age of the oldest message per queue.\n"
-         "# TYPE postbox_queue_oldest_age_seconds gauge\n";
-  for (const auto& q : *qs)
-    out << "postbox_queue_oldest_age_seconds{queue=\"" << q.queue << "\"} " << q.oldest_age_s
-        << "\n";
+/// The database's families: every one has HELP and TYPE, with samples only when
+/// the read succeeded.
+void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>& g,
+                          double seconds) {
+  out.family("postbox_database_up", "gauge",
+             "1 when this scrape read the database gauges below, 0 when the database did not "
+             "answer in time (they are then absent).");
+  out.sample("postbox_database_up", {}, g ? 1 : 0);
+  out.family("postbox_database_scrape_duration_seconds", "gauge",
+             "How long the database gauges took to read.");
+  if (g) out.sample("postbox_database_scrape_duration_seconds", {}, seconds);
+  auto per_queue = [&](const char* name, const char* help, auto value) {
+    out.family(name, "gauge", help);
+    if (g)
+      for (const auto& q : g->queues) out.sample(name, {{"queue", q.queue}}, value(q));
+  };
+  per_queue("postbox_queue_depth", "Messages ready to be claimed now (cluster-wide).",
+            [](const queue_gauges& q) { return static_cast<double>(q.ready); });
+  per_queue("postbox_queue_in_flight", "Messages leased by a consumer (cluster-wide).",
+            [](const queue_gauges& q) { return static_cast<double>(q.in_flight); });
+  per_queue("postbox_queue_delayed",
+            "Messages visible only later and not leased: retry backoff or a delayed send.",
+            [](const queue_gauges& q) { return static_cast<double>(q.delayed); });
+  per_queue("postbox_queue_oldest_ready_age_seconds",
+            "How long the longest-waiting ready message has been claimable (0 when none is).",
+            [](const queue_gauges& q) { return q.oldest_ready_age_s; });
+  per_queue("postbox_dead_letters", "Dead letters not yet retried.",
+            [](const queue_gauges& q) { return static_cast<double>(q.dead_letters); });
+  out.family("postbox_claims_active", "gauge",
+             "Orchestration claims held (executions started and not yet terminal).");
+  if (g) out.sample("postbox_claims_active", {}, static_cast<double>(g->claims_active));
+  out.family("postbox_outbox_pending", "gauge", "Outbox rows waiting for delivery, by kind.");
+  if (g)
+    for (const auto& o : g->outbox)
+      out.sample("postbox_outbox_pending", {{"kind", o.kind}}, static_cast<double>(o.pending));
+  out.family("postbox_outbox_failed", "gauge",
+             "Outbox rows that gave up after max_attempts, by kind.");
+  if (g)
+    for (const auto& o : g->outbox)
+      out.sample("postbox_outbox_failed", {{"kind", o.kind}}, static_cast<double>(o.failed));
+}
+
+std::string metrics_page(endpoint_state& st) {
+  prom::writer out;
+  out.family("postbox_node_up", "gauge", "1 while this node serves (labelled with its name).");
+  out.sample("postbox_node_up", {{"node", st.rt->node_name}}, 1);
+  st.rt->metrics->write(out);
+  double seconds = 0;
+  auto g = gauge_reader::read(st.gauges, seconds);
+  write_cluster_gauges(out, g, seconds);
+  if (!g) out.comment("database gauges unavailable: " + describe(g.error()));
   return out.str();
 }
 
@@ -115,6 +208,9 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
   auto st = std::make_shared<endpoint_state>();
   st->rt = rt;
   st->session = std::make_unique<pg_session>(rt->session("postbox-http"));
+  st->gauges = std::make_shared<gauge_reader>();
+  st->gauges->queues = topology_queues(rt->topo);
+  st->gauges->session = std::make_unique<pg_session>(rt->session("postbox-metrics"));
   const auto& node = rt->node();
   auto server = std::make_unique<http_server>(
       node.host, node.http_port, [st](const http_request& req) -> http_reply {
@@ -124,9 +220,7 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
           return {503, "text/plain", "unhealthy: " + why + "\n"};
         }
         if (req.target == "/metrics")
-          return {200, "text/plain; version=0.0.4",
-                  "postbox_node_up{node=\"" + st->rt->node_name + "\"} 1\n" +
-                      st->rt->metrics->prometheus() + queue_metrics(*st)};
+          return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_page(*st)};
         if (req.target == "/" || req.target == "/index.html")
           return {200, "text/html; charset=utf-8", dashboard(*st)};
         return {404, "text/plain", "not found\n"};

@@ -69,8 +69,10 @@ nodes:
   CAF_CHECK_EQUAL(metrics.status, 200);
   CAF_CHECK(metrics.body.find("postbox_handled_total{queue=\"file_batch\",outcome=\"acked\"} 2") !=
             std::string::npos);
-  CAF_CHECK(metrics.body.find("postbox_queue_messages{queue=\"orchestrator\",state=\"ready\"} 0") !=
+  CAF_CHECK(metrics.body.find("postbox_queue_depth{queue=\"orchestrator\"} 0") !=
             std::string::npos);
+  CAF_CHECK(metrics.body.find("postbox_acks_total{queue=\"file_batch\"} 2") != std::string::npos);
+  CAF_CHECK(metrics.body.find("postbox_database_up 1") != std::string::npos);
   auto page = http_get(base + "/", 2s);
   CAF_CHECK_EQUAL(page.status, 200);
   CAF_CHECK(page.body.find(sub->execution_id) != std::string::npos);

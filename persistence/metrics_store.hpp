@@ -1,0 +1,49 @@
+// The cluster-wide gauges a node's /metrics shows: per queue (ready, in flight,
+// delayed, oldest ready age, dead letters), outbox per kind, active claims. One
+// read-only statement under a statement timeout (metrics_gauges.sql).
+#pragma once
+
+#include <caf/expected.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "persistence/pg_session.hpp"
+
+namespace postbox {
+
+struct queue_gauges {
+  std::string queue;
+  int64_t ready = 0;      // visible now
+  int64_t in_flight = 0;  // leased
+  int64_t delayed = 0;    // visible later, not leased (nacked with backoff, sent with a delay)
+  double oldest_ready_age_s = 0;  // how long the longest-waiting ready message has been ready
+  int64_t dead_letters = 0;       // not yet retried
+};
+
+struct outbox_gauges {
+  std::string kind;
+  int64_t pending = 0;
+  int64_t failed = 0;
+};
+
+struct cluster_gauges {
+  std::vector<queue_gauges> queues;
+  std::vector<outbox_gauges> outbox;
+  int64_t claims_active = 0;
+};
+
+class metrics_store {
+ public:
+  explicit metrics_store(pg_session& session) : session_(session) {}
+
+  /// `queues` always show (zeros when empty); the server cancels the read after
+  /// `timeout`. Never retried: the next scrape asks again.
+  caf::expected<cluster_gauges> gauges(const std::vector<std::string>& queues,
+                                       std::chrono::milliseconds timeout);
+
+ private:
+  pg_session& session_;
+};
+
+}  // namespace postbox

@@ -1,0 +1,67 @@
+-- The cluster's gauges for /metrics, in one statement (one round trip per scrape).
+-- Rows: ('queue', queue, ready, in_flight, delayed, oldest_ready_age_s, dead_letters),
+-- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0).
+-- $1 (text[]): queues that always show (the topology's), also when empty.
+--
+-- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
+-- dead_letters_queue_idx (one index descent per distinct queue, never a walk of the
+-- mailbox). ready counts the queue's ready range of mailbox_claim_idx (an index-only
+-- scan: proportional to that backlog, not to the table); in_flight and delayed read
+-- the rows with visible_at in the future (leases and delays, bounded by the consumers'
+-- prefetch and by what was sent with a delay); the oldest ready row is the first
+-- entry of the ready range. A backlog of millions of ready rows makes the ready count
+-- cost about a second per million; the caller bounds the statement with a timeout.
+-- dead_letters walks the queue's dead letters by dead_letters_queue_idx (pruned after
+-- retention). Active claims use claims_state_idx; pending outbox rows the partial
+-- outbox_due_idx. Failed outbox rows have no index: that count scans the outbox
+-- (delivered rows are pruned after a day, failed ones are few; a partial index
+-- WHERE state = 'failed' would make it a probe).
+-- EXPLAIN (ANALYZE, BUFFERS) on 200k mailbox rows (150k ready in one queue, 30k
+-- delayed, 20 small queues), 105k dead letters and 100k outbox rows: no sequential
+-- scan of the mailbox (index-only scans of mailbox_claim_idx, heap fetches 0) nor of
+-- dead_letters (bitmap scans of dead_letters_queue_idx); one of the outbox for the
+-- failed count (1,177 buffers); 12k buffers in all, most of them the ready count and
+-- the dead letters' heap rows (retried_at).
+WITH RECURSIVE mailbox_queues AS (
+  (SELECT queue FROM postbox.mailbox ORDER BY queue LIMIT 1)
+  UNION ALL
+  SELECT (SELECT m.queue FROM postbox.mailbox m WHERE m.queue > q.queue ORDER BY m.queue LIMIT 1)
+  FROM mailbox_queues q WHERE q.queue IS NOT NULL
+), dead_queues AS (
+  (SELECT queue FROM postbox.dead_letters ORDER BY queue LIMIT 1)
+  UNION ALL
+  SELECT (SELECT d.queue FROM postbox.dead_letters d WHERE d.queue > q.queue
+          ORDER BY d.queue LIMIT 1)
+  FROM dead_queues q WHERE q.queue IS NOT NULL
+), names AS (
+  SELECT queue FROM mailbox_queues WHERE queue IS NOT NULL
+  UNION SELECT queue FROM dead_queues WHERE queue IS NOT NULL
+  UNION SELECT unnest($1::text[])
+), pending AS (
+  SELECT kind, count(*) AS n FROM postbox.outbox WHERE state = 'pending' GROUP BY kind
+), failed AS (
+  SELECT kind, count(*) AS n FROM postbox.outbox WHERE state = 'failed' GROUP BY kind
+), kinds AS (
+  -- The kinds outbox_enqueue_terminal.sql writes, and any other present.
+  SELECT kind FROM (VALUES ('webhook'), ('usage')) AS k(kind)
+  UNION SELECT kind FROM pending UNION SELECT kind FROM failed
+)
+SELECT 'queue' AS section, n.queue AS label,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.queue = n.queue AND m.visible_at <= now())::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.queue = n.queue AND m.visible_at > now() AND m.receipt IS NOT NULL)::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.queue = n.queue AND m.visible_at > now() AND m.receipt IS NULL)::float8,
+       COALESCE((SELECT extract(epoch FROM now() - m.visible_at) FROM postbox.mailbox m
+                 WHERE m.queue = n.queue AND m.visible_at <= now()
+                 ORDER BY m.visible_at LIMIT 1), 0)::float8,
+       (SELECT count(*) FROM postbox.dead_letters d
+        WHERE d.queue = n.queue AND d.retried_at IS NULL)::float8
+FROM names n
+UNION ALL
+SELECT 'outbox', k.kind, COALESCE(p.n, 0)::float8, COALESCE(f.n, 0)::float8, 0, 0, 0
+FROM kinds k LEFT JOIN pending p ON p.kind = k.kind LEFT JOIN failed f ON f.kind = k.kind
+UNION ALL
+SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
+ORDER BY 1, 2
