@@ -26,7 +26,11 @@ bool is_transient_sqlstate(const std::string& state) {
 
 /// Translates the exception in flight; sets `dead` when the connection is unusable.
 /// Messages are scrubbed of the DSN's password (libpq may echo conninfo pieces).
-caf::error translate_current(bool& dead, const std::string& dsn) {
+/// `writes`: the transaction may write, so 25006 (read-only transaction) means the
+/// server is a standby now — after a failover a connection can land on the old primary
+/// or, without target_session_attrs=read-write, on a standby: drop it and reconnect,
+/// never charging the message. In a read-only transaction 25006 is the statement's fault.
+caf::error translate_current(bool& dead, const std::string& dsn, bool writes = false) {
   auto clean = [&](const std::string& text) { return scrub_secrets(text, dsn); };
   try {
     throw;
@@ -42,7 +46,7 @@ caf::error translate_current(bool& dead, const std::string& dsn) {
   } catch (const pqxx::integrity_constraint_violation& e) {
     return make_error(errc::constraint_violation, clean(e.what()));
   } catch (const pqxx::sql_error& e) {
-    if (is_connection_sqlstate(e.sqlstate())) {
+    if (is_connection_sqlstate(e.sqlstate()) || (writes && e.sqlstate() == "25006")) {
       dead = true;
       return make_error(errc::connection_lost, clean(e.what()));
     }
@@ -172,7 +176,8 @@ caf::error pg_session::transact(retry_policy policy,
       }
       // On error `w` rolls back when it goes out of scope.
     } catch (...) {
-      err = translate_current(dead, impl_->opts.dsn);
+      err = translate_current(dead, impl_->opts.dsn,
+                              kind != tx_kind::read_only && !impl_->opts.read_only);
     }
     if (!dead) return err;
     impl_->drop();

@@ -157,4 +157,42 @@ CAF_TEST(logic errors are never retried and dead connections once) {
   CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM public.t"), 2);
 }
 
+CAF_TEST(a write that lands on a read only server is a lost connection not the message fault) {
+  // What a connection sees after a failover when it reached a standby (or the demoted
+  // old primary): 25006 on its first write. It is dropped and retried like a lost
+  // connection, so the message is never charged; a read-only transaction's 25006 stays
+  // the statement's error.
+  pg_session s{{dsn, "standby-victim"}};
+  mailbox_store mb{s};
+  CAF_REQUIRE(mb.send(msg("q")));
+  auto got = value_of(mb.read("q", 1, 30s, "w"));
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  const auto before = s.backend_pid();
+  const std::string db = test::scalar(dsn, "SELECT current_database()");
+  test::exec(test::server_dsn(),
+             "ALTER DATABASE \"" + db + "\" SET default_transaction_read_only = on");
+  CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "standby-victim"), 1);
+  auto err = mb.ack(got.front().to_lease());
+  CAF_CHECK(is(err, errc::connection_lost));
+  CAF_MESSAGE("ack on a read-only server: " << describe(err));
+  auto sent = mb.send(msg("q"));
+  CAF_CHECK(!sent && is(sent.error(), errc::connection_lost));
+  // Its read count only: no attempt was charged, nothing was lost.
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE attempts = 0"), 1);
+  test::exec(test::server_dsn(),
+             "ALTER DATABASE \"" + db + "\" RESET default_transaction_read_only");
+  CAF_CHECK(!mb.ack(got.front().to_lease()));  // a fresh connection: a writable server again
+  CAF_CHECK_NOT_EQUAL(s.backend_pid(), before);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox"), 0);
+  // In a read-only transaction the same error is the statement's: not retried, not "lost".
+  auto ro = s.transact(
+      retry_policy::once,
+      [](tx_context& tx) -> caf::error {
+        tx.exec_text("CREATE TABLE public.nope (x int)", std::vector<const char*>{});
+        return {};
+      },
+      tx_kind::read_only);
+  CAF_CHECK(is(ro, errc::logic_error));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
