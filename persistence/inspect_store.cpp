@@ -118,4 +118,41 @@ caf::expected<int64_t> inspect_store::dead_letter_retry(int64_t id) {
       });
 }
 
+caf::expected<std::vector<batch_overview>> inspect_store::execution_batches(
+    const std::string& execution_id) {
+  return session_.transact_value<std::vector<batch_overview>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<batch_overview>> {
+        std::vector<batch_overview> out;
+        for (const auto& row : tx.exec("execution_batches", execution_id))
+          out.push_back({row[0].as<int32_t>(), row[1].as<int64_t>(), row[2].as<int64_t>()});
+        return out;
+      },
+      tx_kind::read_only);
+}
+
+caf::expected<std::vector<failed_file>> inspect_store::failed_files(const std::string& execution_id,
+                                                                    int limit) {
+  return session_.transact_value<std::vector<failed_file>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<failed_file>> {
+        std::vector<failed_file> out;
+        for (const auto& row : tx.exec("execution_failed_files", execution_id, limit))
+          out.push_back({row[0].c_str(), row[1].as<int32_t>(), row[2].c_str()});
+        return out;
+      },
+      tx_kind::read_only);
+}
+
+caf::expected<int64_t> inspect_store::dead_letters_retry_queue(const std::string& queue,
+                                                               int limit) {
+  return session_.transact_value<int64_t>(
+      retry_policy::never, [&](tx_context& tx) -> caf::expected<int64_t> {
+        int64_t n = 0;
+        for (const auto& row : tx.exec("dead_letters_pending_ids", queue, limit))
+          n += tx.exec("dead_letters_retry", row[0].as<int64_t>()).empty() ? 0 : 1;
+        return n;
+      });
+}
+
 }  // namespace postbox

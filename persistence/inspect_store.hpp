@@ -20,6 +20,19 @@ struct queue_overview {
   double oldest_age_s = 0;
 };
 
+/// One batch of an execution, by the results its files recorded.
+struct batch_overview {
+  int32_t index = 0;
+  int64_t done = 0;
+  int64_t failed = 0;
+};
+
+struct failed_file {
+  std::string file_key;
+  int32_t batch_index = 0;
+  std::string error;
+};
+
 struct node_overview {
   std::string name;
   std::string host;
@@ -64,7 +77,12 @@ class inspect_store {
   caf::expected<std::vector<dead_letter_record>> dead_letters(int limit);
   caf::expected<dead_letter_record> dead_letter(int64_t id);
   /// Re-enqueues it with a fresh read count; the record stays. Returns the new message id.
+  caf::expected<std::vector<batch_overview>> execution_batches(const std::string& execution_id);
+  caf::expected<std::vector<failed_file>> failed_files(const std::string& execution_id, int limit);
   caf::expected<int64_t> dead_letter_retry(int64_t id);
+  /// Retries every dead letter of `queue` not yet retried (at most `limit`, oldest
+  /// first) in one transaction; how many.
+  caf::expected<int64_t> dead_letters_retry_queue(const std::string& queue, int limit = 1000);
 
  private:
   pg_session& session_;

@@ -142,14 +142,15 @@ class session : public std::enable_shared_from_this<session> {
         return plain(http::status::internal_server_error, version,
                      "handler returned invalid status " + std::to_string(out.status) + "\n",
                      keep_alive);
-      if (has_line_break(out.content_type))
+      if (has_line_break(out.content_type) || has_line_break(out.location))
         return plain(http::status::internal_server_error, version,
-                     "handler returned an invalid content type\n", keep_alive);
+                     "handler returned an invalid content type or location\n", keep_alive);
       auto res = std::make_shared<response>();
       res->version(version);
       res->result(static_cast<unsigned>(out.status));
       res->set(http::field::server, "postbox");
       res->set(http::field::content_type, out.content_type);
+      if (!out.location.empty()) res->set(http::field::location, out.location);
       res->keep_alive(keep_alive);
       if (out.status == 204 || out.status == 304) {
         // These must not carry a body (prepare_payload would throw).

@@ -20,9 +20,18 @@ struct http_request {
 };
 
 struct http_reply {
+  http_reply() = default;
+  http_reply(int status_code, std::string type, std::string text, std::string where = {})
+      : status(status_code),
+        content_type(std::move(type)),
+        body(std::move(text)),
+        location(std::move(where)) {}
+
   int status = 200;
   std::string content_type = "text/plain";
   std::string body;
+  /// Sent as Location when not empty (a 303 after a form POST).
+  std::string location;
 };
 
 /// Serves every request with one handler, called on the server's single I/O

@@ -10,36 +10,14 @@
 #include <thread>
 
 #include "actors/runtime/prometheus_text.hpp"
+#include "actors/transports/control.hpp"
+#include "actors/transports/dashboard.hpp"
 #include "actors/transports/http_server.hpp"
-#include "persistence/inspect_store.hpp"
 #include "persistence/metrics_store.hpp"
 
 namespace postbox {
 
 namespace {
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 /// Cluster gauges read from the database, one read at a time on a thread of their
 /// own: a scrape waits for it at most scrape_wait, so an unreachable or slow database
@@ -101,6 +79,7 @@ struct endpoint_state {
   runtime_ptr rt;
   std::mutex mtx;
   std::unique_ptr<pg_session> session;  // the dashboard's
+  dashboard_env dashboard;
   std::shared_ptr<gauge_reader> gauges;
 };
 
@@ -158,56 +137,24 @@ std::string metrics_page(endpoint_state& st) {
   return out.str();
 }
 
-std::string dashboard(endpoint_state& st) {
-  std::string why;
-  bool ok = st.rt->metrics->healthy(why);
-  std::ostringstream out;
-  out << "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-         "content=\"2\"><title>postbox "
-      << html_escape(st.rt->node_name)
-      << "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-         "td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}</style></head>"
-         "<body><h1>postbox node "
-      << html_escape(st.rt->node_name) << " (" << html_escape(st.rt->topo.cluster) << ")</h1><p>"
-      << (ok ? "healthy" : "UNHEALTHY: " + html_escape(why)) << "</p>";
-  std::lock_guard<std::mutex> guard{st.mtx};
-  inspect_store inspect{*st.session};
-  if (auto qs = inspect.queues()) {
-    out << "<h2>Queues</h2><table><tr><th>queue</th><th>ready</th><th>in flight</th>"
-           "<th>delayed</th><th>dead</th></tr>";
-    for (const auto& q : *qs)
-      out << "<tr><td>" << html_escape(q.queue) << "</td><td>" << q.ready << "</td><td>"
-          << q.in_flight << "</td><td>" << q.delayed << "</td><td>" << q.dead << "</td></tr>";
-    out << "</table>";
-  }
-  if (auto es = inspect.executions(std::nullopt, std::nullopt, 10)) {
-    out << "<h2>Executions</h2><table><tr><th>execution</th><th>workflow</th><th>status</th>"
-           "<th>done</th><th>failed</th><th>error</th></tr>";
-    for (const auto& e : *es)
-      out << "<tr><td>" << html_escape(e.id) << "</td><td>" << html_escape(e.workflow)
-          << "</td><td>" << to_string(e.status) << "</td><td>" << e.files_done << "/"
-          << e.files_total << "</td><td>" << e.files_failed << "</td><td>" << html_escape(e.error)
-          << "</td></tr>";
-    out << "</table>";
-  }
-  if (auto ns = inspect.nodes()) {
-    out << "<h2>Nodes</h2><table><tr><th>node</th><th>heartbeat</th><th>roles</th></tr>";
-    for (const auto& n : *ns)
-      out << "<tr><td>" << html_escape(n.name) << (n.leader ? " (reaper)" : "") << "</td><td>"
-          << static_cast<int>(n.heartbeat_age_s) << "s ago</td><td>" << html_escape(n.roles)
-          << "</td></tr>";
-    out << "</table>";
-  }
-  out << "</body></html>";
-  return out.str();
-}
-
 }  // namespace
 
 caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
   auto st = std::make_shared<endpoint_state>();
   st->rt = rt;
   st->session = std::make_unique<pg_session>(rt->session("postbox-http"));
+  st->dashboard.node_name = rt->node_name;
+  st->dashboard.cluster = rt->topo.cluster;
+  st->dashboard.session = st->session.get();
+  st->dashboard.health = [rt]() -> std::string {
+    std::string why;
+    return rt->metrics->healthy(why) ? std::string() : "UNHEALTHY: " + why;
+  };
+  if (!rt->topo.control.token_env.empty() || !rt->topo.control.token_file.empty()) {
+    auto token = control_token(rt->topo.control);
+    if (!token) return token.error();
+    st->dashboard.token = *token;
+  }
   st->gauges = std::make_shared<gauge_reader>();
   st->gauges->queues = topology_queues(rt->topo);
   st->gauges->session = std::make_unique<pg_session>(rt->session("postbox-metrics"));
@@ -221,8 +168,8 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
         }
         if (req.target == "/metrics")
           return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_page(*st)};
-        if (req.target == "/" || req.target == "/index.html")
-          return {200, "text/html; charset=utf-8", dashboard(*st)};
+        std::lock_guard<std::mutex> guard{st->mtx};
+        if (auto page = dashboard_route(req, st->dashboard)) return *page;
         return {404, "text/plain", "not found\n"};
       });
   if (auto err = server->start()) return err;

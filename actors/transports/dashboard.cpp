@@ -1,0 +1,298 @@
+#include "actors/transports/dashboard.hpp"
+
+#include <iomanip>
+#include <sstream>
+
+#include "persistence/execution_store.hpp"
+#include "persistence/inspect_store.hpp"
+
+namespace postbox {
+
+namespace {
+
+std::string esc(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string url_escape(const std::string& s) {
+  std::ostringstream out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out << c;
+    else
+      out << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0')
+          << static_cast<int>(c) << std::nouppercase << std::dec;
+  }
+  return out.str();
+}
+
+std::string page(const dashboard_env& env, const std::string& title, const std::string& body,
+                 bool refresh) {
+  std::ostringstream out;
+  out << "<!doctype html><html><head><meta charset=\"utf-8\">";
+  if (refresh) out << "<meta http-equiv=\"refresh\" content=\"5\">";
+  out << "<title>" << esc(title) << "</title><style>"
+      << "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+         "margin-bottom:1.5em}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;"
+         "text-align:left;vertical-align:top}.bar{background:#eee;width:120px;height:.8em;"
+         "display:inline-block}.bar span{background:#4a4;height:100%;display:block}"
+         ".ERROR,.bad{color:#b00}.STOPPED{color:#a60}.COMPLETED{color:#070}form{display:inline}"
+         ".notice{background:#ffd;padding:.5em}</style></head><body>"
+      << "<h1><a href=\"/\">postbox</a> · node " << esc(env.node_name) << " (" << esc(env.cluster)
+      << ")</h1>";
+  const std::string h = env.health ? env.health() : "";
+  out << "<p class=\"" << (h.empty() ? "ok" : "bad") << "\" id=\"health\">"
+      << (h.empty() ? "healthy" : esc(h)) << "</p>" << body << "</body></html>";
+  return out.str();
+}
+
+/// A POST form with one button; the token field when the node requires one.
+std::string action(const dashboard_env& env, const std::string& path, const std::string& field,
+                   const std::string& value, const std::string& label, const std::string& id) {
+  std::ostringstream out;
+  out << "<form method=\"post\" action=\"" << path << "\"><input type=\"hidden\" name=\"" << field
+      << "\" value=\"" << esc(value) << "\">";
+  if (!env.token.empty())
+    out << "<input type=\"password\" name=\"token\" placeholder=\"token\" size=\"8\">";
+  out << "<button type=\"submit\" id=\"" << esc(id) << "\">" << esc(label) << "</button></form>";
+  return out.str();
+}
+
+std::string progress(const execution_record& e) {
+  const int pct = e.files_total > 0 ? (100 * (e.files_done + e.files_failed)) / e.files_total : 0;
+  std::ostringstream out;
+  out << "<span class=\"bar\"><span style=\"width:" << pct << "%\"></span></span> " << e.files_done
+      << "/" << e.files_total;
+  if (e.files_failed > 0) out << " (" << e.files_failed << " failed)";
+  return out.str();
+}
+
+std::string overview(dashboard_env& env, const std::map<std::string, std::string>& q) {
+  inspect_store inspect{*env.session};
+  std::ostringstream out;
+  if (auto it = q.find("notice"); it != q.end())
+    out << "<p class=\"notice\" id=\"notice\">" << esc(it->second) << "</p>";
+  std::optional<std::string> status, workflow;
+  if (auto it = q.find("status"); it != q.end() && !it->second.empty()) status = it->second;
+  if (auto it = q.find("workflow"); it != q.end() && !it->second.empty()) workflow = it->second;
+  out << "<h2>Executions</h2><form method=\"get\" action=\"/\">status <select name=\"status\">"
+      << "<option value=\"\">any</option>";
+  for (const char* s : {"QUEUED", "EXECUTING", "COMPLETED", "ERROR", "STOPPED"})
+    out << "<option" << (status && *status == s ? " selected" : "") << ">" << s << "</option>";
+  out << "</select> workflow <input name=\"workflow\" value=\"" << esc(workflow.value_or(""))
+      << "\" size=\"10\"> <button type=\"submit\">filter</button></form>";
+  auto es = inspect.executions(status, workflow, 50);
+  if (!es) {
+    out << "<p class=\"bad\">executions: " << esc(describe(es.error())) << "</p>";
+  } else {
+    out << "<table id=\"executions\"><tr><th>execution</th><th>workflow</th><th>status</th>"
+           "<th>progress</th><th>error</th><th></th></tr>";
+    for (const auto& e : *es) {
+      const std::string st = to_string(e.status);
+      out << "<tr><td><a href=\"/executions/" << url_escape(e.id) << "\">" << esc(e.id)
+          << "</a></td><td>" << esc(e.workflow) << "</td><td class=\"" << st << "\">" << st
+          << "</td><td>" << progress(e) << "</td><td>" << esc(e.error) << "</td><td>";
+      if (!is_terminal(e.status))
+        out << action(env, "/actions/cancel", "execution", e.id, "cancel", "cancel-" + e.id);
+      out << "</td></tr>";
+    }
+    out << "</table>";
+  }
+  if (auto qs = inspect.queues()) {
+    out << "<h2>Queues</h2><table id=\"queues\"><tr><th>queue</th><th>ready</th>"
+           "<th>in flight</th><th>delayed</th><th>oldest ready</th><th>dead letters</th>"
+           "<th></th></tr>";
+    for (const auto& x : *qs) {
+      out << "<tr><td>" << esc(x.queue) << "</td><td>" << x.ready << "</td><td>" << x.in_flight
+          << "</td><td>" << x.delayed << "</td><td>" << std::fixed << std::setprecision(1)
+          << x.oldest_age_s << "s</td><td>" << x.dead << "</td><td>";
+      if (x.dead > 0)
+        out << action(env, "/actions/retry-queue", "queue", x.queue, "retry all dead letters",
+                      "retry-queue-" + x.queue);
+      out << "</td></tr>";
+    }
+    out << "</table>";
+  }
+  if (auto ds = inspect.dead_letters(50)) {
+    out << "<h2>Dead letters</h2><table id=\"dead-letters\"><tr><th>id</th><th>queue</th>"
+           "<th>type</th><th>execution</th><th>reason</th><th></th></tr>";
+    for (const auto& d : *ds) {
+      out << "<tr><td>" << d.id << "</td><td>" << esc(d.queue) << "</td><td>" << esc(d.type)
+          << "</td><td>" << esc(d.execution_id) << "</td><td>" << esc(d.reason) << "</td><td>";
+      if (d.retried_as == 0)
+        out << action(env, "/actions/retry", "dead_letter", std::to_string(d.id), "retry",
+                      "retry-" + std::to_string(d.id));
+      else
+        out << "retried as message " << d.retried_as;
+      out << "</td></tr>";
+    }
+    out << "</table>";
+  }
+  if (auto ns = inspect.nodes()) {
+    out << "<h2>Nodes</h2><table id=\"nodes\"><tr><th>node</th><th>host</th><th>heartbeat</th>"
+           "<th>roles</th></tr>";
+    for (const auto& n : *ns)
+      out << "<tr><td>" << esc(n.name) << (n.leader ? " <b>(reaper leader)</b>" : "") << "</td><td>"
+          << esc(n.host) << "</td><td>" << static_cast<int>(n.heartbeat_age_s) << "s ago</td><td>"
+          << esc(n.roles) << "</td></tr>";
+    out << "</table>";
+  }
+  return out.str();
+}
+
+std::string execution_page(dashboard_env& env, const std::string& id, int& status) {
+  execution_store executions{*env.session};
+  inspect_store inspect{*env.session};
+  auto e = executions.progress(id);
+  std::ostringstream out;
+  if (!e) {
+    status = is(e.error(), errc::not_found) ? 404 : 500;
+    out << "<p class=\"bad\">" << esc(describe(e.error())) << "</p>";
+    return out.str();
+  }
+  const std::string st = to_string(e->status);
+  out << "<h2>Execution " << esc(e->id) << "</h2><table id=\"execution\"><tr><th>workflow</th><td>"
+      << esc(e->workflow) << "</td></tr><tr><th>status</th><td class=\"" << st << "\">" << st
+      << "</td></tr><tr><th>progress</th><td>" << progress(*e) << "</td></tr><tr><th>error</th><td>"
+      << esc(e->error) << "</td></tr></table>";
+  if (!is_terminal(e->status))
+    out << action(env, "/actions/cancel", "execution", e->id, "cancel", "cancel-" + e->id);
+  if (auto bs = inspect.execution_batches(id)) {
+    out << "<h3>Batches</h3><table id=\"batches\"><tr><th>batch</th><th>done</th><th>failed</th>"
+           "</tr>";
+    for (const auto& b : *bs)
+      out << "<tr><td>" << b.index << "</td><td>" << b.done << "</td><td>" << b.failed
+          << "</td></tr>";
+    out << "</table>";
+  }
+  if (auto fs = inspect.failed_files(id, 200)) {
+    out << "<h3>Failed files</h3><table id=\"failed-files\"><tr><th>file</th><th>batch</th>"
+           "<th>error</th></tr>";
+    for (const auto& f : *fs)
+      out << "<tr><td>" << esc(f.file_key) << "</td><td>" << f.batch_index << "</td><td>"
+          << esc(f.error) << "</td></tr>";
+    out << "</table>";
+  }
+  return out.str();
+}
+
+/// Back to the overview with a one-line notice (Post/Redirect/Get).
+http_reply see_other(const std::string& notice) {
+  http_reply r;
+  r.status = 303;
+  r.content_type = "text/plain";
+  r.location = "/?notice=" + url_escape(notice);
+  r.body = notice + "\n";
+  return r;
+}
+
+http_reply act(const http_request& req, dashboard_env& env) {
+  auto form = decode_form(req.body);
+  if (!env.token.empty() && form["token"] != env.token)
+    return {403, "text/plain", "a valid control token is required for dashboard actions\n"};
+  if (req.target == "/actions/cancel") {
+    const std::string id = form["execution"];
+    if (id.empty()) return {400, "text/plain", "missing: execution\n"};
+    if (!env.cancel) return {501, "text/plain", "cancel is not available\n"};
+    auto r = env.cancel(id);
+    return see_other(r ? *r : "cancel " + id + ": " + describe(r.error()));
+  }
+  inspect_store inspect{*env.session};
+  if (req.target == "/actions/retry") {
+    const std::string id = form["dead_letter"];
+    char* end = nullptr;
+    const long long n = std::strtoll(id.c_str(), &end, 10);
+    if (id.empty() || *end != '\0') return {400, "text/plain", "missing: dead_letter\n"};
+    auto r = inspect.dead_letter_retry(n);
+    return see_other(r ? "dead letter " + id + " retried as message " + std::to_string(*r)
+                       : "retry " + id + ": " + describe(r.error()));
+  }
+  if (req.target == "/actions/retry-queue") {
+    const std::string queue = form["queue"];
+    if (queue.empty()) return {400, "text/plain", "missing: queue\n"};
+    auto r = inspect.dead_letters_retry_queue(queue);
+    return see_other(r ? std::to_string(*r) + " dead letter(s) of queue " + queue + " retried"
+                       : "retry queue " + queue + ": " + describe(r.error()));
+  }
+  return {404, "text/plain", "not found\n"};
+}
+
+}  // namespace
+
+std::map<std::string, std::string> decode_form(const std::string& text) {
+  std::map<std::string, std::string> out;
+  auto decode = [](const std::string& s) {
+    std::string r;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        r += ' ';
+      } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(s[i + 1]) &&
+                 std::isxdigit(s[i + 2])) {
+        r += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        r += s[i];
+      }
+    }
+    return r;
+  };
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t amp = text.find('&', start);
+    std::string pair =
+        text.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (!pair.empty()) {
+      auto eq = pair.find('=');
+      out[decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+std::optional<http_reply> dashboard_route(const http_request& req, dashboard_env& env) {
+  const auto qmark = req.target.find('?');
+  const std::string path = req.target.substr(0, qmark);
+  const auto query = decode_form(qmark == std::string::npos ? "" : req.target.substr(qmark + 1));
+  if (path.rfind("/actions/", 0) == 0) {
+    if (req.method != "POST") return http_reply{405, "text/plain", "use POST\n"};
+    return act(req, env);
+  }
+  if (req.method != "GET" && req.method != "HEAD") return std::nullopt;
+  if (path == "/" || path == "/index.html")
+    return http_reply{200, "text/html; charset=utf-8",
+                      page(env, "postbox " + env.node_name, overview(env, query), true)};
+  if (path.rfind("/executions/", 0) == 0) {
+    const std::string id = decode_form("x=" + path.substr(12))["x"];
+    int status = 200;
+    auto body = execution_page(env, id, status);
+    return http_reply{status, "text/html; charset=utf-8",
+                      page(env, "execution " + id, body, status == 200)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace postbox
