@@ -81,6 +81,22 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
             break;
           }
         }
+        // Guarantee 9: a cancelled execution takes no effect of a delivery, not even its
+        // arrival (a cancel that waits for this transaction counts what it records).
+        // The fence shared first, in a statement of its own; after the in_ack steps,
+        // which take the fence themselves before they lock the execution's row
+        // (callback, orchestration): the fence always comes before the row, so a cancel
+        // and a step never wait on each other crosswise.
+        if (!c.execution_id.empty()) {
+          tx.exec("executions_fence_shared", c.execution_id);
+          auto stopped = tx.exec("executions_stopped", c.execution_id);
+          if (!stopped.empty() && stopped[0][0].c_str() == std::string("t")) {
+            out.effects = false;
+            out.note = "execution stopped (cancelled): ack only";
+            if (c.before_commit) c.before_commit();
+            return out;
+          }
+        }
         if (out.effects)
           if (auto err = commit_effects(tx, c)) return err;
         // A declined step did none of the work: the message arrives (where it would
