@@ -50,6 +50,8 @@ const char* usage =
     "                                   create an execution over the files (folders are walked)\n"
     "  status EXECUTION_ID              execution_id, workflow, status, file counts, error\n"
     "  watch EXECUTION_ID               progress until the execution is terminal\n"
+    "  cancel EXECUTION_ID              STOPPED at once; nothing of it commits afterwards\n"
+    "                                   (already terminal: says so, exit 0)\n"
     "  executions [--status S] [--workflow W] [--limit N]   newest first\n"
     "  queues                           ready, in flight, delayed, dead letters, oldest age\n"
     "  nodes                            live/stale by heartbeat, roles, reaper leader\n"
@@ -296,6 +298,29 @@ int cmd_status(const invocation& inv) {
     return fail(e.error(), "status failed");
   }
   print_execution(*e, inv.json);
+  return 0;
+}
+
+int cmd_cancel(const invocation& inv) {
+  if (inv.args.size() != 1) return fail("cancel needs exactly one EXECUTION_ID", 2);
+  client c{session_for(inv)};
+  auto r = c.cancel(inv.args[0]);
+  if (!r) {
+    if (is(r.error(), errc::not_found)) return fail("no execution " + inv.args[0]);
+    return fail(r.error(), "cancel failed");
+  }
+  // Cancelling a terminal execution is no error: the caller's wish (it does not run)
+  // holds either way, and scripts can tell the two apart by `cancelled`.
+  if (inv.json) {
+    json::object out{{"execution_id", inv.args[0]},
+                     {"status", to_string(r->status)},
+                     {"cancelled", r->cancelled}};
+    std::cout << json::serialize(out) << "\n";
+  } else if (r->cancelled) {
+    std::cout << "cancelled " << inv.args[0] << ": STOPPED\n";
+  } else {
+    std::cout << "already " << to_string(r->status) << ": nothing to cancel\n";
+  }
   return 0;
 }
 
@@ -681,20 +706,12 @@ int run(int argc, char** argv) {
       inv.args.push_back(a);
   }
   using handler = int (*)(const invocation&);
-  const std::vector<std::pair<std::string, handler>> commands = {{"migrate", cmd_migrate},
-                                                                 {"submit", cmd_submit},
-                                                                 {"status", cmd_status},
-                                                                 {"watch", cmd_watch},
-                                                                 {"executions", cmd_executions},
-                                                                 {"queues", cmd_queues},
-                                                                 {"nodes", cmd_nodes},
-                                                                 {"dead-letters", cmd_dead_letters},
-                                                                 {"send", cmd_send},
-                                                                 {"ask", cmd_ask},
-                                                                 {"reply", cmd_reply},
-                                                                 {"pause", cmd_control},
-                                                                 {"resume", cmd_control},
-                                                                 {"drain", cmd_control}};
+  const std::vector<std::pair<std::string, handler>> commands = {
+      {"migrate", cmd_migrate}, {"submit", cmd_submit},  {"status", cmd_status},
+      {"watch", cmd_watch},     {"cancel", cmd_cancel},  {"executions", cmd_executions},
+      {"queues", cmd_queues},   {"nodes", cmd_nodes},    {"dead-letters", cmd_dead_letters},
+      {"send", cmd_send},       {"ask", cmd_ask},        {"reply", cmd_reply},
+      {"pause", cmd_control},   {"resume", cmd_control}, {"drain", cmd_control}};
   auto cmd = std::find_if(commands.begin(), commands.end(),
                           [&](const auto& c) { return c.first == inv.command; });
   if (cmd == commands.end())

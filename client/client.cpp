@@ -176,6 +176,11 @@ caf::expected<execution_record> client::status(const std::string& execution_id) 
   return executions.progress(execution_id);
 }
 
+caf::expected<cancel_outcome> client::cancel(const std::string& execution_id) {
+  execution_store executions{*session_};
+  return executions.cancel(execution_id);
+}
+
 caf::expected<execution_record> client::wait(
     const std::string& execution_id, const std::function<void(const execution_record&)>& progress,
     std::chrono::milliseconds poll, std::chrono::milliseconds timeout) {

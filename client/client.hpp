@@ -83,6 +83,10 @@ class client {
   caf::expected<submitted> submit(const submit_request& req);
   /// The execution with live file counts while it runs.
   caf::expected<execution_record> status(const std::string& execution_id);
+  /// Cancels the execution (SQL postbox.cancel): STOPPED at once, one webhook, its
+  /// on_error with error "cancelled"; no effect of it commits afterwards. An execution
+  /// already terminal stays as it is (cancelled = false). not_found for an unknown id.
+  caf::expected<cancel_outcome> cancel(const std::string& execution_id);
   /// Polls until the execution is terminal (or `timeout`, when non-zero, passes);
   /// `progress` sees every poll.
   caf::expected<execution_record> wait(

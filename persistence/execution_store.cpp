@@ -60,6 +60,26 @@ caf::error execution_store::set_counts(tx_context& tx, const std::string& id, in
   return {};
 }
 
+caf::expected<cancel_outcome> execution_store::cancel(tx_context& tx, const std::string& id) {
+  // Checked first, so an unknown id is a plain not_found, not an SQL error text.
+  if (tx.exec("executions_get", id).empty())
+    return make_error(errc::not_found, "no execution " + id);
+  auto r = tx.exec("executions_cancel", id);
+  if (r.empty()) return make_error(errc::logic_error, "postbox.cancel answered no row");
+  cancel_outcome out;
+  auto status = parse_execution_status(r[0][0].c_str());
+  if (!status) return make_error(errc::logic_error, std::string("status ") + r[0][0].c_str());
+  out.status = *status;
+  out.cancelled = r[0][1].c_str() == std::string("t");
+  return out;
+}
+
+caf::expected<cancel_outcome> execution_store::cancel(const std::string& id) {
+  // A retry after a lost commit finds it STOPPED and answers cancelled = false.
+  return session_.transact_value<cancel_outcome>(retry_policy::once,
+                                                 [&](tx_context& tx) { return cancel(tx, id); });
+}
+
 caf::expected<bool> execution_store::create(const new_execution& x) {
   // Keyed by id: a retry after a lost connection finds the row and reports false.
   return session_.transact_value<bool>(retry_policy::once,

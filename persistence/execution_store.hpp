@@ -25,6 +25,12 @@ struct execution_record {
   double updated_epoch = 0;
 };
 
+/// What postbox.cancel (migration 012) did.
+struct cancel_outcome {
+  execution_status status = execution_status::stopped;  // the status afterwards
+  bool cancelled = false;  // this call stopped it (false: it was already terminal)
+};
+
 struct new_execution {
   std::string id;
   std::string org;
@@ -47,6 +53,9 @@ class execution_store {
   caf::expected<bool> transition(const std::string& id, std::vector<execution_status> from,
                                  execution_status to, const std::string& error = {});
   caf::error set_counts(const std::string& id, int32_t done, int32_t failed);
+  /// Cancels it (postbox.cancel): STOPPED at once with its webhook, usage and on_error,
+  /// or, when already terminal, nothing. An unknown id is `not_found`.
+  caf::expected<cancel_outcome> cancel(const std::string& id);
 
   /// `headers`: the submitted message's headers (continuations), kept on the row.
   static caf::expected<bool> create(tx_context& tx, const new_execution& x,
@@ -56,6 +65,7 @@ class execution_store {
                                         const std::vector<execution_status>& from,
                                         execution_status to, const std::string& error = {});
   static caf::error set_counts(tx_context& tx, const std::string& id, int32_t done, int32_t failed);
+  static caf::expected<cancel_outcome> cancel(tx_context& tx, const std::string& id);
 
  private:
   pg_session& session_;

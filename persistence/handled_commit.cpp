@@ -68,6 +68,20 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
       retry_policy::once, [&](tx_context& tx) -> caf::expected<success_outcome> {
         if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
         success_outcome out;
+        auto stopped = [&] {
+          auto r = tx.exec("executions_stopped", c.execution_id);
+          return !r.empty() && r[0][0].c_str() == std::string("t");
+        };
+        auto ack_only = [&] {
+          out.effects = false;
+          out.note = "execution stopped (cancelled): ack only";
+          if (c.before_commit) c.before_commit();
+          return out;
+        };
+        // Steps of a cancelled execution do not run at all (a step's own writes would
+        // commit with the ack); the fenced check below covers a cancel committing
+        // meanwhile for everything but what a step wrote without taking the fence.
+        if (!c.execution_id.empty() && !c.in_ack.empty() && stopped()) return ack_only();
         for (const auto& step : c.in_ack) {
           sql_tx stx(tx);
           auto go = step(stx);
@@ -80,6 +94,16 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
             out.effects = false;
             break;
           }
+        }
+        // Guarantee 9: a cancelled execution takes no effect of a delivery, not even its
+        // arrival (a cancel that waits for this transaction counts what it records).
+        // The fence shared first, in a statement of its own; after the in_ack steps,
+        // which take the fence themselves before they lock the execution's row
+        // (callback, orchestration): the fence always comes before the row, so a cancel
+        // and a step never wait on each other crosswise.
+        if (!c.execution_id.empty()) {
+          tx.exec("executions_fence_shared", c.execution_id);
+          if (stopped()) return ack_only();
         }
         if (out.effects)
           if (auto err = commit_effects(tx, c)) return err;

@@ -31,6 +31,9 @@ struct group_member {
 
 struct success_commit {
   lease delivery;
+  /// The delivery's execution ("" for none): once it is STOPPED (cancelled), nothing
+  /// but the ack commits (guarantee 9).
+  std::string execution_id;
   /// Steps inside the transaction, right after the ack; one answering false drops
   /// everything below but the arrival (the ack still commits).
   std::vector<in_ack_fn> in_ack;

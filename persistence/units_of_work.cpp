@@ -52,7 +52,10 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
         if (!dl) return dl.error();
         out.dead_letter_id = *dl;
         bool send_on_error = req.execution_id.empty();
+        bool stopped = false;  // cancelled: not even the arrival commits (guarantee 9)
         if (!req.execution_id.empty()) {
+          // The fence before the row, as postbox.cancel takes them (never crosswise).
+          tx.exec("executions_fence", req.execution_id);
           auto moved = execution_store::transition(
               tx, req.execution_id, {execution_status::queued, execution_status::executing},
               execution_status::error, req.reason);
@@ -67,6 +70,8 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             // No execution row to fail (a message sent straight to the mailbox):
             // the caller still hears about it.
             send_on_error = true;
+          } else if (e && e->status == execution_status::stopped) {
+            stopped = true;  // its on_error ("cancelled") went with the cancel
           } else if (!req.on_error_spec.empty()) {
             // A continuation of this message, not the execution's: its caller waits.
             // Compared decoded: the execution row keeps the headers as submitted, its
@@ -79,7 +84,7 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             send_on_error = !same;
           }
         }
-        if (req.arrive) {
+        if (req.arrive && !stopped) {
           child_outcome o;
           o.ok = false;
           o.error = req.reason;

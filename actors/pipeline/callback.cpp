@@ -17,6 +17,11 @@ namespace {
 /// goes with it. False (no on_success) when a prior delivery completed it or it
 /// ended otherwise (a poisoned batch failed it).
 caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
+  // The fence before the row (as postbox.cancel takes them): every batch recording
+  // results has committed (executions_fence.sql), and a cancel either committed
+  // first (the CAS below loses to STOPPED) or waits for this transaction and then
+  // finds COMPLETED.
+  if (auto f = tx.query(pipeline_sql("executions_fence"), {id}); !f) return f.error();
   auto moved =
       tx.query(pipeline_sql("executions_transition"), {id, "{EXECUTING}", "COMPLETED", {}});
   if (!moved) return moved.error();
@@ -27,8 +32,6 @@ caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
     tx.note(done ? "callback already_completed" : "callback not_executing");
     return false;
   }
-  // Every batch recording results has committed (executions_fence.sql).
-  if (auto f = tx.query(pipeline_sql("executions_fence"), {id}); !f) return f.error();
   auto counts = tx.query(pipeline_sql("file_results_counts"), {id});
   if (!counts) return counts.error();
   if (auto r =

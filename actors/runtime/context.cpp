@@ -192,6 +192,7 @@ void context::reply(json_text body) {
 success_commit context::commit(const std::string& result_json) const {
   success_commit c;
   c.delivery = d_.to_lease();
+  c.execution_id = d_.execution_id;
   c.in_ack = in_ack_;
   c.statements = statements_;
   c.sends = sends_;
