@@ -9,11 +9,12 @@ endif
 
 # Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
 # python3-psycopg for the Python example in apps/examples/python and its test; prometheus
-# for promtool, which the metrics suite runs on /metrics).
+# for promtool, which the metrics suite runs on /metrics; chromium, headless, for the
+# dashboard suite).
 PACKAGES := build-essential cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
   postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose \
-  python3 python3-psycopg prometheus
+  python3 python3-psycopg prometheus chromium
 
 .PHONY: help deps build test demo bench bench-pipeline format clean
 
@@ -46,7 +47,10 @@ build: deps
 test: build
 	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure --timeout 1200
 
-demo: build
+demo: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@echo "make demo: building (output in $(BUILD)/build.log)"
+	@cmake --build $(BUILD) -j$(JOBS) >$(BUILD)/build.log 2>&1 || { tail -40 $(BUILD)/build.log; exit 1; }
 	@scripts/demo.sh $(BUILD)
 
 bench: build

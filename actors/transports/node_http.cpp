@@ -13,6 +13,7 @@
 #include "actors/transports/control.hpp"
 #include "actors/transports/dashboard.hpp"
 #include "actors/transports/http_server.hpp"
+#include "persistence/execution_store.hpp"
 #include "persistence/metrics_store.hpp"
 
 namespace postbox {
@@ -149,6 +150,14 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
   st->dashboard.health = [rt]() -> std::string {
     std::string why;
     return rt->metrics->healthy(why) ? std::string() : "UNHEALTHY: " + why;
+  };
+  st->dashboard.cancel =
+      [session = st->session.get()](const std::string& id) -> caf::expected<std::string> {
+    auto r = execution_store{*session}.cancel(id);
+    if (!r) return r.error();
+    const std::string status = to_string(r->status);
+    return r->cancelled ? "cancelled " + id + ": " + status
+                        : "execution " + id + " was already " + status + ": nothing to cancel";
   };
   if (!rt->topo.control.token_env.empty() || !rt->topo.control.token_file.empty()) {
     auto token = control_token(rt->topo.control);

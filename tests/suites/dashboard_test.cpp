@@ -1,0 +1,232 @@
+// The node's dashboard in a real browser (Debian's headless Chromium): the rendered
+// page shows executions, queues, dead letters with their reasons and nodes; its cancel
+// and bulk-retry forms, submitted by the browser, change the database; with a control
+// token an action without it is refused.
+#define CAF_SUITE dashboard
+#include <unistd.h>
+
+#include <caf/test/unit_test.hpp>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include "actors/transports/http_client.hpp"
+#include "client/client.hpp"
+#include "support/node_process.hpp"
+#include "support/pg_fixture.hpp"
+#include "support/values.hpp"
+
+using namespace postbox;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string chromium_path() {
+  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
+    if (::access(p, X_OK) == 0) return p;
+  return "";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct fixture {
+  std::string dsn = test::create_migrated_database("dashboard");
+  std::string dir = test::make_temp_dir("dashboard");
+  uint16_t port = test::free_port();
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  std::string chromium = chromium_path();
+
+  /// The DOM after the page (and any navigation it starts) settled.
+  std::string browse(const std::string& url) {
+    const std::string out = dir + "/dom.html";
+    const std::string cmd = "timeout 60 " + chromium +
+                            " --headless --no-sandbox --disable-gpu --no-first-run "
+                            "--user-data-dir=" +
+                            dir + "/profile --virtual-time-budget=5000 --dump-dom '" + url + "' >" +
+                            out + " 2>" + dir + "/chromium.err";
+    int rc = std::system(cmd.c_str());
+    if (rc != 0) CAF_MESSAGE("chromium exited " << rc << ": " << read_text(dir + "/chromium.err"));
+    return read_text(out);
+  }
+
+  /// Submits, in the browser, the form of the rendered page whose button has `button_id`:
+  /// the form's HTML is taken from the page as the browser rendered it.
+  std::string submit(const std::string& dom, const std::string& button_id,
+                     const std::string& token = "") {
+    auto at = dom.find("id=\"" + button_id + "\"");
+    if (at == std::string::npos) return "no button " + button_id;
+    auto start = dom.rfind("<form", at);
+    auto end = dom.find("</form>", at);
+    std::string form = dom.substr(start, end + 7 - start);
+    // Absolute action: the page that submits it is a file.
+    auto action = form.find("action=\"/");
+    form.replace(action, 9, "action=\"" + base + "/");
+    if (!token.empty()) {
+      auto pw = form.find("name=\"token\"");
+      if (pw != std::string::npos) form.insert(pw, "value=\"" + token + "\" ");
+    }
+    const std::string page = test::write_file(
+        dir + "/click-" + button_id + ".html",
+        "<html><body>" + form +
+            "<script>document.forms[0].querySelector('button').click();</script></body></html>");
+    return browse("file://" + page);
+  }
+
+  long long n(const std::string& sql) { return test::count(dsn, sql); }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(dashboard_tests, fixture)
+
+CAF_TEST(the dashboard renders the cluster and its forms cancel and retry) {
+  if (chromium.empty()) {
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true")
+      CAF_FAIL("chromium is not installed (make deps installs it)");
+    CAF_MESSAGE("SKIPPED: chromium is not installed (make deps installs it)");
+    return;
+  }
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  const std::string topo = test::write_file(dir + "/topology.yaml", R"(cluster: dash
+database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  orchestrator: { visibility_timeout: 2s, poll_interval: 200ms }
+  file_batch:   { visibility_timeout: 2s, max_attempts: 1, poll_interval: 200ms }
+  callback:     { visibility_timeout: 2s, poll_interval: 200ms }
+workflows:
+  quick: { processor: checksum, batch_size: 5 }
+  slow:  { processor: chaos, batch_size: 1, options: { sleep_ms: 1000 } }
+reaper: { interval: 1s }
+nodes:
+  a:
+    http_port: )" + std::to_string(port) + R"(
+    actors:
+      - { role: orchestrator }
+      - { role: file_batch, concurrency: 1 }
+      - { role: callback }
+      - { role: reaper }
+)");
+  test::node_process a(topo, "a", dsn);
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 20s, 100ms));
+  client c{dsn};
+  auto submit_files = [&](const std::string& workflow, int files) {
+    const std::string in = dir + "/" + workflow;
+    for (int i = 0; i < files; ++i) test::write_file(in + "/f" + std::to_string(i), "x");
+    submit_request req;
+    req.workflow = workflow;
+    req.paths = {in};
+    return test::value_of(c.submit(req)).execution_id;
+  };
+  const std::string quick = submit_files("quick", 3);
+  CAF_REQUIRE(test::value_of(c.wait(quick, {}, 100ms, 30s)).status == execution_status::completed);
+  const std::string slow = submit_files("slow", 60);
+  // Three undecodable messages on a queue of their own: dead letters with their reason.
+  for (int i = 0; i < 3; ++i)
+    test::exec(dsn,
+               "INSERT INTO postbox.dead_letters (message_id, queue, type, payload, headers, "
+               "enqueued_at, read_ct, attempts, reason) VALUES (" +
+                   std::to_string(1000 + i) +
+                   ", 'side', 'job', '{}', '{}', now(), 1, 1, 'broken on purpose " +
+                   std::to_string(i) + "')");
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return n("SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + slow + "'") >
+               0;
+      },
+      30s, 100ms));
+
+  const std::string dom = browse(base + "/");
+  CAF_CHECK(dom.find("id=\"executions\"") != std::string::npos);
+  CAF_CHECK(dom.find(quick) != std::string::npos);
+  CAF_CHECK(dom.find(slow) != std::string::npos);
+  CAF_CHECK(dom.find("COMPLETED") != std::string::npos);
+  CAF_CHECK(dom.find("EXECUTING") != std::string::npos);
+  CAF_CHECK(dom.find("broken on purpose 2") != std::string::npos);
+  CAF_CHECK(dom.find("(reaper leader)") != std::string::npos);
+  CAF_CHECK(dom.find("id=\"cancel-" + slow + "\"") != std::string::npos);
+  CAF_CHECK(dom.find("id=\"cancel-" + quick + "\"") == std::string::npos);  // terminal
+  CAF_CHECK(dom.find("id=\"retry-queue-side\"") != std::string::npos);
+  // Filtered: only COMPLETED executions.
+  const std::string completed = browse(base + "/?status=COMPLETED");
+  CAF_CHECK(completed.find(quick) != std::string::npos);
+  CAF_CHECK(completed.find(slow) == std::string::npos);
+  // One execution's page: its batches.
+  const std::string one = browse(base + "/executions/" + quick);
+  CAF_CHECK(one.find("id=\"batches\"") != std::string::npos);
+  CAF_CHECK(one.find("COMPLETED") != std::string::npos);
+
+  // Cancel through the page's own form: STOPPED, and nothing of it commits afterwards.
+  const std::string after_cancel = submit(dom, "cancel-" + slow);
+  CAF_CHECK(after_cancel.find("cancelled " + slow + ": STOPPED") != std::string::npos);
+  CAF_CHECK_EQUAL(
+      test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + slow + "'"),
+      "STOPPED");
+  const long long results =
+      n("SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + slow + "'");
+  CAF_CHECK(test::wait_until(
+      [&] {
+        return n("SELECT count(*) FROM postbox.mailbox WHERE execution_id = '" + slow + "'") == 0;
+      },
+      30s, 100ms));
+  CAF_CHECK_EQUAL(
+      n("SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + slow + "'"), results);
+  CAF_CHECK(results < 60);
+
+  // Bulk retry of queue side: its three dead letters become three messages again.
+  const std::string after_retry = submit(dom, "retry-queue-side");
+  CAF_CHECK(after_retry.find("3 dead letter(s) of queue side retried") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'side'"), 3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE queue = 'side' AND "
+                    "retried_at IS NOT NULL"),
+                  3);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
+}
+
+CAF_TEST(with a control token an action without it is refused) {
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  const std::string topo = test::write_file(dir + "/topology.yaml", R"(cluster: dash
+database: { dsn: "${POSTBOX_DSN}" }
+control: { token_env: DASH_TOKEN }
+nodes:
+  a:
+    http_port: )" + std::to_string(port) + R"(
+    actors:
+      - { queue: side }
+)");
+  test::node_process a(topo, "a", dsn, {"DASH_TOKEN=s3cret"});
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 20s, 100ms));
+  test::exec(dsn,
+             "INSERT INTO postbox.dead_letters (message_id, queue, type, payload, headers, "
+             "enqueued_at, read_ct, attempts, reason) VALUES (7, 'other', 'job', '{}', "
+             "'{}', now(), 1, 1, 'x')");
+  auto http_post = [](const std::string& url, const std::string& body,
+                      std::chrono::milliseconds timeout) {
+    return post_json(url, body, {{"Content-Type", "application/x-www-form-urlencoded"}}, timeout);
+  };
+  auto refused = http_post(base + "/actions/retry-queue", "queue=other", 2s);
+  CAF_CHECK_EQUAL(refused.status, 403);
+  auto wrong = http_post(base + "/actions/retry-queue", "queue=other&token=nope", 2s);
+  CAF_CHECK_EQUAL(wrong.status, 403);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL"), 1);
+  auto ok = http_post(base + "/actions/retry-queue", "queue=other&token=s3cret", 2s);
+  CAF_CHECK_EQUAL(ok.status, 303);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL"), 0);
+  // Reads need no token; a GET on an action is refused.
+  CAF_CHECK_EQUAL(http_get(base + "/", 2s).status, 200);
+  CAF_CHECK_EQUAL(http_get(base + "/actions/retry-queue", 2s).status, 405);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
