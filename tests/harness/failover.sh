@@ -174,12 +174,15 @@ failover)
   # postmaster is undone by its pg_autoctl, which restarts it within a second.
   kill -KILL -- "-$sid"
   say "killed $victim (primary on :$old, session $sid)"
-  # Promoted = the other server accepts writes (the monitor then reports it wait_primary:
-  # a primary without a standby, synchronous replication off until one comes back).
+  # Promoted = the other server accepts a read-write session, as a client with
+  # target_session_attrs=read-write sees it. Not pg_is_in_recovery(): pg_auto_failover
+  # promotes first and keeps default_transaction_read_only on (stop_replication) until the
+  # old primary's demote timeout has passed; the monitor then reports wait_primary (a
+  # primary without a standby: synchronous replication off until one comes back).
   new=$p1; [ "$old" = "$p1" ] && new=$p2
   deadline=$((SECONDS + 60)); ok=
   while [ $SECONDS -lt $deadline ]; do
-    if [ "$(psql "host=127.0.0.1 port=$new user=postgres dbname=postgres connect_timeout=2" -X -A -t -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; then ok=1; break; fi
+    if [ "$(psql "host=127.0.0.1 port=$new user=postgres dbname=postgres connect_timeout=2 target_session_attrs=read-write" -X -A -t -c 'SELECT 1' 2>/dev/null)" = 1 ]; then ok=1; break; fi
     sleep 0.05
   done
   [ -n "$ok" ] || { states >&2; die "the secondary on :$new was not promoted within 60 s"; }
