@@ -32,18 +32,19 @@ autoctl() {
 }
 # One `pg_autoctl run` per node, in a session of its own (setsid), so `stop` and `failover`
 # can signal the node's whole process tree (pg_autoctl, its postgres and the backends).
-run_node() {
-  local name=$1 env=(env "XDG_CONFIG_HOME=$dir/xdg/config" "XDG_DATA_HOME=$dir/xdg/data" "PATH=$PGBIN:$PATH")
+run_node() {  # run_node NAME PG_AUTOCTL_ARGS...
+  local name=$1; shift
+  local env=(env "XDG_CONFIG_HOME=$dir/xdg/config" "XDG_DATA_HOME=$dir/xdg/data" "PATH=$PGBIN:$PATH")
   # setsid execs pg_autoctl (env is no group leader), so pg_autoctl's pid is the session id.
   if [ "$(id -u)" -eq 0 ]; then
-    (cd / && exec runuser -u postgres -- "${env[@]}" setsid pg_autoctl run --pgdata "$dir/$name") >"$dir/$name.log" 2>&1 </dev/null &
+    (cd / && exec runuser -u postgres -- "${env[@]}" setsid pg_autoctl "$@") >"$dir/$name.log" 2>&1 </dev/null &
   else
-    (cd / && exec "${env[@]}" setsid pg_autoctl run --pgdata "$dir/$name") >"$dir/$name.log" 2>&1 </dev/null &
+    (cd / && exec "${env[@]}" setsid pg_autoctl "$@") >"$dir/$name.log" 2>&1 </dev/null &
   fi
 }
-node_sid() {  # session id of node $1's `pg_autoctl run`, empty if it is not running
+node_sid() {  # session id of node $1's pg_autoctl supervisor, empty if it is not running
   local pid
-  pid=$(ps -eo pid=,args= | awk -v d="$dir/$1" '$2 ~ /pg_autoctl$/ && $3 == "run" && $5 == d { print $1; exit }')
+  pid=$(ps -eo pid=,args= | awk -v d="$dir/$1" '$2 == "pg_autoctl" && ($3 == "run" || $3 == "create") { for (i = 4; i < NF; i++) if ($i == "--pgdata" && $(i + 1) == d) { print $1; exit } }')
   [ -n "$pid" ] && ps -o sid= -p "$pid" | tr -d ' '
   return 0
 }
@@ -123,30 +124,26 @@ start)
     "$dir" "$mport" "$p1" "$p2" "$p1" "$p2" "$p1" "$p2" "$mport" >"$state"
   trap 'say "start failed; logs kept in $dir"; "$0" stop "$state" --keep || true' EXIT
 
-  autoctl create monitor --pgctl "$PGBIN/pg_ctl" --pgdata "$dir/monitor" --pgport "$mport" \
-    --hostname 127.0.0.1 --auth trust --no-ssl >"$dir/create-monitor.log" 2>&1 ||
-    { cat "$dir/create-monitor.log" >&2; false; }
-  run_node monitor
-  deadline=$((SECONDS + 60))
-  until monitor_sql "SELECT 1" >/dev/null 2>&1; do [ $SECONDS -lt $deadline ] || die "monitor did not start"; sleep 0.1; done
-  tune_monitor
+  # create --run: one process creates and then runs the node (create, then run, would stop
+  # and start each server once more: seconds each on a busy machine).
+  run_node monitor create monitor --pgctl "$PGBIN/pg_ctl" --pgdata "$dir/monitor" --pgport "$mport" \
+    --hostname 127.0.0.1 --auth trust --no-ssl --run
   monitor_uri="postgres://autoctl_node@127.0.0.1:$mport/pg_auto_failover?sslmode=disable"
+  # Ready for nodes once its extension exists and autoctl_node may connect (HBA).
+  deadline=$((SECONDS + 90))
+  until psql "$monitor_uri" -X -q -A -t -c "SELECT 1 FROM pgautofailover.formation LIMIT 1" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { tail -20 "$dir/monitor.log" >&2; die "monitor did not start"; }
+    sleep 0.1
+  done
+  tune_monitor
   # node1 first, so it becomes the primary; node2 is then cloned from it as the secondary.
   # --dbname postgres, --username postgres: the database postbox uses, owned by the
   # superuser the tests connect as (trust on 127.0.0.1 only).
   for n in node1 node2; do
     port=$p1; [ "$n" = node2 ] && port=$p2
-    autoctl create postgres --pgctl "$PGBIN/pg_ctl" --pgdata "$dir/$n" --pgport "$port" \
+    run_node "$n" create postgres --pgctl "$PGBIN/pg_ctl" --pgdata "$dir/$n" --pgport "$port" \
       --listen 127.0.0.1 --hostname 127.0.0.1 --name "$n" --username postgres --dbname postgres \
-      --monitor "$monitor_uri" --auth trust --no-ssl >"$dir/create-$n.log" 2>&1 ||
-      { cat "$dir/create-$n.log" >&2; false; }
-    # Test settings, as pgtest.sh: fsync off only matters for an OS crash; commits stay
-    # synchronous (synchronous_commit on, pg_auto_failover's synchronous standby), so what a
-    # node acked survives the primary's death.
-    printf 'fsync = off\nfull_page_writes = off\nmax_connections = 200\n' >>"$dir/$n/postgresql.auto-failover.test.conf"
-    echo "include_if_exists = 'postgresql.auto-failover.test.conf'" >>"$dir/$n/postgresql.conf"
-    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir/$n/postgresql.auto-failover.test.conf"
-    run_node "$n"
+      --monitor "$monitor_uri" --auth trust --no-ssl --run
     # Wait until this node is in its steady state before adding the next one.
     # node1 alone is "single"; once node2 is "secondary", node1 is "primary".
     want=single; [ "$n" = node2 ] && want=secondary
@@ -160,6 +157,15 @@ start)
       sleep 0.2
     done
     [ -n "$ok" ] || { states >&2; tail -20 "$dir/$n.log" >&2; die "$n did not reach $want"; }
+    # Test settings, as pgtest.sh, set on node1 before node2 is cloned from it (so both
+    # have them): fsync and full_page_writes off only matter for an OS crash; commits stay
+    # synchronous (synchronous_commit on, pg_auto_failover's synchronous standby), so what
+    # a node acked survives the primary's death.
+    if [ "$n" = node1 ]; then
+      psql "host=127.0.0.1 port=$p1 user=postgres dbname=postgres" -X -q -A -t \
+        -c "ALTER SYSTEM SET fsync = off" -c "ALTER SYSTEM SET full_page_writes = off" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    fi
   done
   trap - EXIT
   say "formation up in $(( $(now_ms) - t0 )) ms: monitor :$mport, primary :$p1, secondary :$p2 ($dir)"
@@ -169,11 +175,21 @@ failover)
   old=$(primary_port); [ -n "$old" ] || { states >&2; die "no primary"; }
   victim=node1; [ "$old" = "$p2" ] && victim=node2
   sid=$(node_sid "$victim"); [ -n "$sid" ] || die "$victim's pg_autoctl is not running"
-  t0=$(now_ms)
   # The whole node dies at once (pg_autoctl, postmaster, backends): killing only the
-  # postmaster is undone by its pg_autoctl, which restarts it within a second.
+  # postmaster is undone by its pg_autoctl, which restarts it within a second. The
+  # postmaster's own process group (its backends) too, should pg_autoctl have put it in
+  # one of its own.
+  pm=$(head -1 "$dir/$victim/postmaster.pid" 2>/dev/null || true)
+  pm_pgid=; [ -n "$pm" ] && pm_pgid=$(ps -o pgid= -p "$pm" | tr -d ' ')
+  t0=$(now_ms)
   kill -KILL -- "-$sid"
-  say "killed $victim (primary on :$old, session $sid)"
+  if [ -n "$pm_pgid" ] && [ "$pm_pgid" != "$sid" ]; then kill -KILL -- "-$pm_pgid" 2>/dev/null || true; fi
+  # SIGKILL is delivered asynchronously: note when the old primary stopped answering, so a
+  # caller can tell a commit that slipped in just before from one on the new primary.
+  deadline=$((SECONDS + 30))
+  while pg_isready -q -h 127.0.0.1 -p "$old" -t 1 && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
+  dead=$(now_ms)
+  say "killed $victim (primary on :$old, session $sid, postmaster $pm in group ${pm_pgid:-?}); it stopped answering after $((dead - t0)) ms"
   # Promoted = the other server accepts a read-write session, as a client with
   # target_session_attrs=read-write sees it. Not pg_is_in_recovery(): pg_auto_failover
   # promotes first and keeps default_transaction_read_only on (stop_replication) until the
@@ -186,7 +202,7 @@ failover)
     sleep 0.05
   done
   [ -n "$ok" ] || { states >&2; die "the secondary on :$new was not promoted within 60 s"; }
-  echo "FAILOVER_KILLED_AT_MS=$t0" >>"$state"
+  printf 'FAILOVER_KILLED_AT_MS=%s\nFAILOVER_DEAD_AT_MS=%s\n' "$t0" "$dead" >>"$state"
   say "secondary on :$new is primary (writable) $(( $(now_ms) - t0 )) ms after the kill"
   echo "$(( $(now_ms) - t0 ))"
   ;;

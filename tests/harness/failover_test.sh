@@ -43,6 +43,11 @@ for _ in $(seq 100); do grep -q 'listening on' "$WORK/sink.log" 2>/dev/null && b
 sink_port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$WORK/sink.log" | head -1)
 [ -n "$sink_port" ] || fail "the webhook receiver did not start: $(cat "$WORK/sink.log")"
 
+# Each node's /metrics, read at the end: charged failures and poisons must be 0.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
+http_a=$(free_port 56100); http_b=$(free_port $((http_a + 1)))
+
 # The chaos processor sleeps 400 ms per file: 60 files on 2 x 2 handlers last ~6-8 s, so the
 # kill lands mid-run. A 3 s visibility timeout bounds how long a lease held by a connection
 # that died with the primary keeps its message.
@@ -58,8 +63,8 @@ workflows:
 webhooks: { url: "http://127.0.0.1:$sink_port/hook", max_attempts: 20, timeout: 5s }
 reaper: { interval: 1s, stuck_after: 2m }
 nodes:
-  a: { actors: [ { role: orchestrator }, { role: file_batch, concurrency: 2 }, { role: callback }, { role: reaper }, { role: outbox } ] }
-  b: { actors: [ { role: orchestrator }, { role: file_batch, concurrency: 2 }, { role: callback }, { role: reaper }, { role: outbox } ] }
+  a: { http_port: $http_a, actors: [ { role: orchestrator }, { role: file_batch, concurrency: 2 }, { role: callback }, { role: reaper }, { role: outbox } ] }
+  b: { http_port: $http_b, actors: [ { role: orchestrator }, { role: file_batch, concurrency: 2 }, { role: callback }, { role: reaper }, { role: outbox } ] }
 YAML
 PB=("$BUILD/postbox" --topology "$WORK/topology.yaml" --dsn "$FAILOVER_DSN")
 "${PB[@]}" migrate >/dev/null
@@ -101,11 +106,13 @@ deadline=$((SECONDS + 30))
 until [ "$(wc -l <"$HOOKS" 2>/dev/null || echo 0)" -ge 3 ] || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
 sleep 2   # a duplicate would come now
 
-# created_at is now() of the acking transaction: a row stamped after the kill was committed
-# on the new primary (the old one was dead by then).
+# created_at is now() of the acking transaction (its start): a row stamped after the old
+# primary stopped answering was committed on the new primary. (Stamped between the kill and
+# then: a commit that slipped in while SIGKILL was being delivered — and survived, since it
+# was replicated synchronously.)
 first_ack_ms=$(sql "SELECT round(extract(epoch FROM min(created_at)) * 1000 - $FAILOVER_KILLED_AT_MS)
                     FROM postbox.file_results
-                    WHERE created_at > to_timestamp($FAILOVER_KILLED_AT_MS / 1000.0)")
+                    WHERE created_at > to_timestamp($FAILOVER_DEAD_AT_MS / 1000.0)")
 
 bad=0
 for id in "${ids[@]}"; do
@@ -124,6 +131,17 @@ for n in a b; do
   ro=$(grep -c 'session is read-only\|25006\|read-only transaction' "$WORK/$n.log" || true)
   say "node $n log: $lost connection_lost lines ($ro of them read-only), $(grep -c 'retry_later' "$WORK/$n.log" || true) deliveries given back uncharged"
 done
+# "Never counted as an attempt": no delivery was charged (handler failure, timeout, crash)
+# or poisoned on either node; the lost-connection give-backs are counted as nacks.
+for n in a b; do
+  port=$http_a; [ "$n" = b ] && port=$http_b
+  m=$(curl -sf "http://127.0.0.1:$port/metrics") || { say "node $n: /metrics unreadable"; bad=1; continue; }
+  charged=$(echo "$m" | awk '/^postbox_(failures|poisons)_total[{ ]/ { s += $NF } END { print s + 0 }')
+  nacks=$(echo "$m" | awk '/^postbox_nacks_total[{ ]/ { s += $NF } END { print s + 0 }')
+  say "node $n metrics: $charged charged failures/poisons, $nacks uncharged give-backs"
+  [ "$charged" = 0 ] || { say "  expected no charged attempt"; bad=1; }
+done
+[ "$before" -lt 60 ] || { say "the kill came after the run ended"; bad=1; }
 [ -n "$first_ack_ms" ] || { say "no ack after the kill"; bad=1; }
 say "figures: formation start ${formation_ms} ms; failover (kill -> secondary writable) ${failover_ms} ms; kill -> first successful ack ${first_ack_ms:-none} ms"
 [ "$bad" = 0 ] || fail "see above"
