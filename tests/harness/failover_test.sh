@@ -29,7 +29,9 @@ cleanup() {
   "$FO" stop "$STATE" || true
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM   # ctest's TIMEOUT, ^C: still stop the nodes and the formation
 
+"$FO" stop "$STATE" 2>/dev/null || true   # the formation of a run killed without cleanup
 rm -rf "$WORK" && mkdir -p "$WORK"
 t0=$(now_ms)
 "$FO" start "$STATE"
