@@ -10,11 +10,11 @@ endif
 # Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
 # python3-psycopg for the Python example in apps/examples/python and its test; prometheus
 # for promtool, which the metrics suite runs on /metrics; chromium, headless, for the
-# dashboard suite).
+# dashboard suite; pg_auto_failover for the failover test).
 PACKAGES := build-essential cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
-  postgresql-15 postgresql-client-15 pgbouncer iproute2 procps util-linux curl docker-compose \
-  python3 python3-psycopg prometheus chromium
+  postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
+  util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 
 .PHONY: help deps build test demo bench bench-pipeline format clean
 
