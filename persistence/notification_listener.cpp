@@ -29,6 +29,7 @@ struct notification_listener::impl {
   std::string server_settings;
   std::string channel;
   std::vector<std::string> received;
+  uint64_t connects = 0;
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<collector> receiver;
 
@@ -55,6 +56,10 @@ notification_listener::~notification_listener() {
   impl_->drop();
 }
 
+uint64_t notification_listener::connects() const {
+  return impl_->connects;
+}
+
 caf::expected<std::vector<std::string>> notification_listener::wait(
     std::chrono::milliseconds timeout) {
   if (impl_->conninfo_error) return impl_->conninfo_error;
@@ -73,6 +78,7 @@ caf::expected<std::vector<std::string>> notification_listener::wait(
       impl_->conn = std::move(c);
       // LISTEN is sent lazily by pqxx; force it now so no notification is missed.
       impl_->conn->get_notifs();
+      ++impl_->connects;
     }
     auto secs = static_cast<long>(timeout.count() / 1000);
     auto usecs = static_cast<long>((timeout.count() % 1000) * 1000);

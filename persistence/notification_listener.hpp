@@ -5,6 +5,7 @@
 
 #include <caf/expected.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,11 @@ class notification_listener {
   /// Waits up to `timeout` for notifications; returns their payloads (queue
   /// names), possibly none. Connects (and LISTENs) first when needed.
   caf::expected<std::vector<std::string>> wait(std::chrono::milliseconds timeout);
+
+  /// How many times this listener has connected and LISTENed. A caller that
+  /// sees it grow may have missed notifications sent while nobody listened
+  /// (before the first connect, or during an outage) and should look itself.
+  uint64_t connects() const;
 
  private:
   struct impl;

@@ -461,6 +461,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
       [=](wake_atom, const std::string& queue) {
         if (queue == self->state.params.queue) poll(self);
       },
+      [=](wake_atom) { poll(self); },  // the listener (re)connected: look once
       [=](renew_atom) {
         tick(self);
         renew_all(self);

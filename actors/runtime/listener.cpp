@@ -19,6 +19,7 @@ struct listener_state {
   std::unique_ptr<notification_listener> listener;
   std::vector<caf::actor> targets;
   std::chrono::milliseconds backoff{0};
+  uint64_t connects = 0;  // the listener's count when last seen
 };
 
 caf::behavior listener(caf::stateful_actor<listener_state>* self, runtime_ptr rt,
@@ -37,6 +38,13 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self, runtime_ptr rt
           return;
         }
         st.backoff = 0ms;
+        // Freshly listening (first connect or after an outage): a message sent
+        // before LISTEN took hold woke nobody, so every consumer looks now
+        // instead of at its next poll, which may be many seconds away.
+        if (st.listener->connects() != st.connects) {
+          st.connects = st.listener->connects();
+          for (auto& t : st.targets) self->send(t, wake_atom::value);
+        }
         for (const auto& queue : *got)
           for (auto& t : st.targets) self->send(t, wake_atom::value, queue);
         // One wait per message keeps exit messages flowing between waits.

@@ -151,3 +151,68 @@ nodes:
   a.signal(SIGTERM);
   CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
 }
+
+// A message whose NOTIFY nobody heard (sent before the listener's LISTEN took hold,
+// or while its connection was down) must not wait for the next poll: when the
+// listener connects again every consumer looks once. The message is inserted with
+// triggers off (session_replication_role = replica), so no NOTIFY is ever sent for
+// it; only the reconnect can wake the consumers before their 30 s poll.
+CAF_TEST(a message whose notify nobody heard runs when the listener connects again) {
+  auto dsn = test::create_migrated_database("listen_missed");
+  auto dir = test::make_temp_dir("listen_missed");
+  auto topology = test::write_file(dir + "/topology.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  orchestrator: { poll_interval: 30s }
+  file_batch:   { poll_interval: 30s }
+  callback:     { poll_interval: 30s }
+workflows:
+  docs: { processor: checksum, batch_size: 10 }
+nodes:
+  a: { actors: [ { role: orchestrator }, { role: file_batch }, { role: callback } ] }
+)");
+  test::node_process a(topology, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto listener_pid = [&] {
+    return test::scalar(dsn,
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                        "'postbox-listener' AND datname = current_database() AND state = "
+                        "'idle' AND (query ILIKE 'listen%' OR query = 'SELECT 1')");
+  };
+  CAF_REQUIRE(test::wait_until([&] { return !listener_pid().empty(); }, 10s, 50ms));
+  // Every consumer has made its first claim and the wake of the first connect is spent.
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return test::count(dsn,
+                           "SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE "
+                           "datname = current_database() AND state = 'idle' AND query ILIKE "
+                           "'-- The claim: lock up to%'") >= 3;
+      },
+      10s, 50ms));
+  auto old_pid = listener_pid();
+  std::string files = "ARRAY[";
+  for (int i = 0; i < 3; ++i)
+    files += (i ? ", '" : "'") + test::write_file(dir + "/in/f" + std::to_string(i), "x") + "'";
+  files += "]";
+  auto id = test::scalar(
+      dsn, "SET session_replication_role = replica; SELECT postbox.submit('docs', " + files + ")");
+  CAF_REQUIRE(!id.empty());
+  CAF_REQUIRE_EQUAL(test::terminate_backends(dsn, "postbox-listener"), 1);
+  auto started = std::chrono::steady_clock::now();
+  CAF_CHECK(test::wait_until(
+      [&] {
+        return test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + id + "'") ==
+               "COMPLETED";
+      },
+      15s, 50ms));
+  CAF_MESSAGE("completed " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count()
+                           << " ms after the listener was terminated");
+  CAF_CHECK_NOT_EQUAL(listener_pid(), old_pid);
+  CAF_CHECK_EQUAL(
+      test::count(dsn, "SELECT count(*) FROM postbox.file_results WHERE execution_id = '" + id +
+                           "' AND status = 'done'"),
+      3);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+}
