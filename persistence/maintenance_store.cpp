@@ -42,12 +42,19 @@ caf::expected<std::vector<std::string>> maintenance_store::fail_stranded(
     std::chrono::milliseconds stuck_after, int limit) {
   return session_.transact_value<std::vector<std::string>>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<std::string>> {
+        // Candidates first, unlocked; then each one's fence before its row, in the
+        // order postbox.cancel and the callback take them, so a cancel racing the
+        // sweep waits for it (or it for the cancel) and never deadlocks with it.
+        std::vector<std::string> candidates;
+        for (const auto& row : tx.exec("reaper_find_stranded", ms(stuck_after), limit))
+          candidates.emplace_back(row[0].c_str());
         std::vector<std::string> ids;
-        for (const auto& row : tx.exec("reaper_fail_stranded", ms(stuck_after), limit))
-          ids.emplace_back(row[0].c_str());
-        for (const auto& id : ids) {
+        for (const auto& id : candidates) {
+          tx.exec("executions_fence", id);
+          if (tx.exec("reaper_fail_stranded", id, ms(stuck_after)).empty()) continue;
           if (auto err = detail::record_terminal(tx, id)) return err;
           if (auto err = claims_store::tombstone(tx, id, "reaper")) return err;
+          ids.push_back(id);
         }
         if (!ids.empty()) {
           std::vector<std::optional<std::string>> arr(ids.begin(), ids.end());

@@ -4,6 +4,7 @@
 #include <caf/test/unit_test.hpp>
 #include <map>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "actors/maintenance/outbox_dispatcher.hpp"
@@ -332,6 +333,41 @@ CAF_TEST(the reaper ends stranded executions and prunes what is past retention) 
   CAF_CHECK_EQUAL(again.tombstones_pruned, 0);
   CAF_CHECK_EQUAL(webhooks("e-stuck"), 1);
   CAF_CHECK_EQUAL(webhooks("e-queued"), 1);
+}
+
+// The sweep takes an execution's fence before its row, as postbox.cancel does: the
+// other way round, a cancel holding the fence and waiting for the row while the sweep
+// held the row and waited for the fence was a deadlock. With the cancel's transaction
+// held open, the sweep now waits on the fence (never skips past a locked row), then
+// sees STOPPED and leaves the execution alone: one webhook, the cancel's.
+CAF_TEST(the stranded sweep waits for a cancel in flight and leaves its execution alone) {
+  create("e-race", execution_status::executing);
+  backdate("executions", "updated_at", "id = 'e-race'");
+  pqxx::connection canceller{dsn};
+  pqxx::work cancel{canceller};
+  CAF_REQUIRE_EQUAL(
+      std::string(cancel.exec("SELECT status FROM postbox.cancel('e-race')")[0][0].c_str()),
+      "STOPPED");
+  reaper r{session, settings(), "node-a"};
+  caf::expected<reaper_counts> swept{reaper_counts{}};
+  std::thread sweep{[&] { swept = r.run_once(); }};
+  bool waited = test::wait_until(
+      [&] {
+        return n("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                 "'maintenance-test' AND wait_event_type = 'Lock' AND wait_event = 'advisory'") ==
+               1;
+      },
+      10s, 20ms);
+  CAF_CHECK(waited);
+  cancel.commit();
+  sweep.join();
+  CAF_REQUIRE(swept);
+  CAF_CHECK_EQUAL(swept->stranded_failed, 0);
+  CAF_CHECK_EQUAL(status("e-race"), "STOPPED");
+  CAF_CHECK_EQUAL(webhooks("e-race"), 1);
+  CAF_CHECK_EQUAL(text("SELECT payload->>'status' FROM postbox.outbox WHERE kind = 'webhook' AND "
+                       "execution_id = 'e-race'"),
+                  "STOPPED");
 }
 
 CAF_TEST(a second reaper waits while the first leads) {
