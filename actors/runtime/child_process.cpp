@@ -187,31 +187,46 @@ void child_process::kill() {
 
 void child_process::reaped(int status) {
   reaped_ = true;
-  if (WIFEXITED(status))
-    exit_text_ = "exited with status " + std::to_string(WEXITSTATUS(status));
-  else if (WIFSIGNALED(status))
-    exit_text_ = "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-                 ::strsignal(WTERMSIG(status)) + ")";
-  else
+  if (WIFEXITED(status)) {
+    exit_code_ = WEXITSTATUS(status);
+    exit_text_ = "exited with status " + std::to_string(exit_code_);
+  } else if (WIFSIGNALED(status)) {
+    term_signal_ = WTERMSIG(status);
+    exit_text_ = "was killed by signal " + std::to_string(term_signal_) + " (" +
+                 ::strsignal(term_signal_) + ")";
+  } else {
     exit_text_ = "ended";
+  }
 }
 
 bool child_process::exited() {
   if (reaped_) return true;
-  int status = 0;
-  pid_t r;
+  // Looked at without reaping: while it is an unreaped zombie its pid, and so its
+  // group id, cannot be reused, so what it started in its group can still be killed.
+  siginfo_t info{};
+  int r;
   do {
-    r = ::waitpid(pid_, &status, WNOHANG);
+    r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
   } while (r < 0 && errno == EINTR);
-  if (r == pid_) {
-    reaped(status);
-    // What it started in its group may still run: it goes with it.
-    ::kill(-pid_, SIGKILL);
-  } else if (r < 0) {
+  if (r < 0) {
     reaped_ = true;  // not our child any more (SIGCHLD ignored): nothing to wait for
     exit_text_ = "ended (status unknown)";
+    return true;
   }
-  return reaped_;
+  if (info.si_pid != pid_) return false;
+  ::kill(-pid_, SIGKILL);
+  int status = 0;
+  pid_t w;
+  do {
+    w = ::waitpid(pid_, &status, 0);
+  } while (w < 0 && errno == EINTR);
+  if (w == pid_) {
+    reaped(status);
+  } else {
+    reaped_ = true;
+    exit_text_ = "ended (status unknown)";
+  }
+  return true;
 }
 
 void child_process::stop(int ms) {

@@ -40,13 +40,18 @@ class child_process {
 
   /// SIGKILL to its process group (and to it, should it have left the group).
   void kill();
-  /// True once it has exited; reaps it then (see exit_text).
+  /// True once it has exited; then kills what it left running in its group and reaps
+  /// it (see exit_text).
   bool exited();
   /// Waits up to `ms` for it to exit by itself, then kills it; reaps it either way.
   void stop(int ms);
   /// How it ended: "exited with status 3", "was killed by signal 9 (Killed)"; empty
   /// while it runs.
   const std::string& exit_text() const { return exit_text_; }
+  /// Its exit status once it exited by itself, else -1.
+  int exit_code() const { return exit_code_; }
+  /// The signal that ended it, else 0.
+  int term_signal() const { return term_signal_; }
 
  private:
   child_process() = default;
@@ -57,6 +62,8 @@ class child_process {
   int out_ = -1;
   int err_ = -1;
   bool reaped_ = false;
+  int exit_code_ = -1;
+  int term_signal_ = 0;
   std::string exit_text_;
 };
 

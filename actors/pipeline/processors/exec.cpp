@@ -1,11 +1,7 @@
 // The `exec` processor: runs an external program per file (argv with {path}/{name}, no shell)
 // under a timeout; its stdout, a JSON object, is the result. Safe to run from many threads.
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -18,6 +14,7 @@
 #include <vector>
 
 #include "actors/pipeline/processors/processor.hpp"
+#include "actors/runtime/child_process.hpp"
 #include "messages/error.hpp"
 
 namespace postbox {
@@ -94,107 +91,6 @@ std::string substitute(const std::string& arg, const file_input& in) {
   return out;
 }
 
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// The child's stdio is set up with dup2 onto 0..2; a source fd already in that range (the
-// server started with a closed stdin, say) could be clobbered, so move every fd above it.
-bool raise_fd(unique_fd& fd) {
-  if (fd.get() >= 3) return true;
-  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
-  if (moved < 0) return false;
-  fd.reset(moved);
-  return true;
-}
-
-bool make_pipe(unique_fd& r, unique_fd& w) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return false;
-  r.reset(p[0]);
-  w.reset(p[1]);
-  return raise_fd(r) && raise_fd(w);
-}
-
-/// Kills and reaps the child unless it was reaped already, also when an exception leaves
-/// process() early, so no child outlives its call and no zombie is left behind.
-class child_guard {
- public:
-  explicit child_guard(pid_t pid) : pid_(pid) {}
-  child_guard(const child_guard&) = delete;
-  child_guard& operator=(const child_guard&) = delete;
-  ~child_guard() {
-    if (pid_ > 0) {
-      kill_group();
-      int status = 0;
-      reap(status);
-    }
-  }
-  // Safe until the child is reaped: a zombie leader keeps its pid (and so its group id)
-  // reserved, so this never hits an unrelated process group.
-  void kill_group() {
-    if (::kill(-pid_, SIGKILL) != 0) ::kill(pid_, SIGKILL);
-  }
-  /// True once the child has exited (or is unknown to us); does not reap it.
-  bool exited() {
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
-      return errno != EINTR;
-    return info.si_pid == pid_;
-  }
-  /// Blocks until the child is reaped; false when its status is unavailable (SIGCHLD ignored).
-  bool reap(int& status) {
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, 0);
-    } while (r < 0 && errno == EINTR);
-    pid_ = -1;
-    return r > 0;
-  }
-
- private:
-  pid_t pid_;
-};
-
-// Runs between fork and exec in a copy of a multi-threaded process: async-signal-safe calls
-// only, everything else was prepared by the parent.
-[[noreturn]] void run_child(char* const* argv, int stdin_fd, int out_fd, int err_fd, int report_fd,
-                            int max_fd) {
-  ::setpgid(0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (::dup2(stdin_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
-    int e = errno;
-    [[maybe_unused]] auto n = ::write(report_fd, &e, sizeof e);
-    ::_exit(127);
-  }
-  // Inherited fds (sockets, database connections) must not leak into the program; the
-  // report pipe is already close-on-exec, so marking all >= 3 keeps it open until exec.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  ::execvp(argv[0], argv);
-  int e = errno;
-  [[maybe_unused]] auto n = ::write(report_fd, &e, sizeof e);
-  ::_exit(127);
-}
-
 /// Reads what `fd` has now; false at EOF or on an error.
 template <class Sink>
 bool read_available(int fd, std::vector<char>& buf, Sink&& sink) {
@@ -245,53 +141,23 @@ class exec_processor : public processor {
     for (const auto& a : args)
       if (a.find('\0') != std::string::npos)
         return fail("exec: an argument contains a NUL byte after substitution");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    unique_fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (devnull.get() < 0 || !raise_fd(devnull))
-      return fail("exec: cannot open /dev/null: " + reason(errno));
-    unique_fd out_r, out_w, err_r, err_w, rep_r, rep_w;
-    if (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w) || !make_pipe(rep_r, rep_w))
-      return fail("exec: cannot create a pipe: " + reason(errno));
-    long open_max = ::sysconf(_SC_OPEN_MAX);
-    const int max_fd = open_max <= 0 || open_max > 65536 ? 65536 : static_cast<int>(open_max);
-
-    const pid_t pid = ::fork();
-    if (pid < 0) return fail("exec: cannot fork: " + reason(errno));
-    if (pid == 0)
-      run_child(argv.data(), devnull.get(), out_w.get(), err_w.get(), rep_w.get(), max_fd);
-    child_guard child(pid);
-    // Also set from here, so the group exists even if we kill before the child ran setpgid.
-    ::setpgid(pid, pid);
-    devnull.reset();
-    out_w.reset();
-    err_w.reset();
-    rep_w.reset();
-
-    // Returns at exec (close-on-exec gives EOF) or with the errno of the failed exec.
-    int exec_errno = 0;
-    ssize_t got;
-    do {
-      got = ::read(rep_r.get(), &exec_errno, sizeof exec_errno);
-    } while (got < 0 && errno == EINTR);
-    if (got == static_cast<ssize_t>(sizeof exec_errno)) {
-      int status = 0;
-      child.reap(status);
-      return fail("exec: cannot execute '" + detail::sanitize_text(args[0]) +
-                  "': " + reason(exec_errno));
-    }
-    rep_r.reset();
-
-    ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
-    ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+    // No stdin (EOF at once); its own process group, killed with everything it started.
+    auto started = child_process::start(args);
+    if (!started) return fail("exec: " + detail_of(started.error()));
+    auto& child = **started;
+    child.close_stdin();
 #ifdef SYS_pidfd_open
     // Lets poll() wake on the child's exit; without it (old kernels) we poll on a short tick.
-    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0));
 #else
-    unique_fd pidfd;
+    const int pidfd = -1;
 #endif
+    struct fd_closer {
+      int fd;
+      ~fd_closer() {
+        if (fd >= 0) ::close(fd);
+      }
+    } close_pidfd{pidfd};
 
     std::string out, err;
     bool out_overflow = false;
@@ -311,47 +177,43 @@ class exec_processor : public processor {
     const auto deadline = std::chrono::steady_clock::now() + opts_.timeout;
     for (;;) {
       if (child.exited()) {
-        // What the child wrote is in the pipes now; anything still holding them open is a
-        // leftover of its process group, which must not outlive the call.
-        child.kill_group();
-        if (out_open) read_available(out_r.get(), buf, out_sink);
-        if (err_open) read_available(err_r.get(), buf, err_sink);
+        // What it wrote is in the pipes now; exited() killed the leftovers of its
+        // process group, which may still hold them open.
+        if (out_open) read_available(child.stdout_fd(), buf, out_sink);
+        if (err_open) read_available(child.stderr_fd(), buf, err_sink);
         break;
       }
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) {
         timed_out = true;
-        child.kill_group();
+        child.stop(0);
         break;
       }
       auto wait = std::chrono::ceil<milliseconds>(deadline - now).count();
-      if (pidfd.get() < 0 && wait > 10) wait = 10;
+      if (pidfd < 0 && wait > 10) wait = 10;
       pollfd fds[3];
       nfds_t nfds = 0;
-      if (out_open) fds[nfds++] = {out_r.get(), POLLIN, 0};
-      if (err_open) fds[nfds++] = {err_r.get(), POLLIN, 0};
-      if (pidfd.get() >= 0) fds[nfds++] = {pidfd.get(), POLLIN, 0};
+      if (out_open) fds[nfds++] = {child.stdout_fd(), POLLIN, 0};
+      if (err_open) fds[nfds++] = {child.stderr_fd(), POLLIN, 0};
+      if (pidfd >= 0) fds[nfds++] = {pidfd, POLLIN, 0};
       if (::poll(fds, nfds, static_cast<int>(wait)) < 0 && errno != EINTR)
         return fail("exec: poll failed: " + reason(errno));
-      if (out_open) out_open = read_available(out_r.get(), buf, out_sink);
-      if (err_open) err_open = read_available(err_r.get(), buf, err_sink);
+      if (out_open) out_open = read_available(child.stdout_fd(), buf, out_sink);
+      if (err_open) err_open = read_available(child.stderr_fd(), buf, err_sink);
     }
 
-    int status = 0;
-    const bool have_status = child.reap(status);
     if (err.size() > stderr_keep) err.erase(0, err.size() - stderr_keep);
     const std::string tail = tail_of(err);
     const auto with_tail = [&](std::string msg) { return tail.empty() ? msg : msg + ": " + tail; };
     if (timed_out) return fail(with_tail("timed out after " + format_duration(opts_.timeout)));
-    if (!have_status) return fail(with_tail("exec: exit status unavailable"));
-    if (WIFSIGNALED(status)) {
-      const char* abbrev = ::sigabbrev_np(WTERMSIG(status));
-      return fail(with_tail("killed by signal " + std::to_string(WTERMSIG(status)) +
+    if (int sig = child.term_signal()) {
+      const char* abbrev = ::sigabbrev_np(sig);
+      return fail(with_tail("killed by signal " + std::to_string(sig) +
                             (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string())));
     }
-    if (!WIFEXITED(status)) return fail(with_tail("exec: unexpected wait status"));
-    if (WEXITSTATUS(status) != 0)
-      return fail(with_tail("exit code " + std::to_string(WEXITSTATUS(status))));
+    if (child.exit_code() < 0) return fail(with_tail("exec: exit status unavailable"));
+    if (child.exit_code() != 0)
+      return fail(with_tail("exit code " + std::to_string(child.exit_code())));
     if (out_overflow) return fail("stdout exceeds 1 MiB");
     json::error_code ec;
     json::value v = json::parse(out, ec);
