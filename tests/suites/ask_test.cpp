@@ -20,23 +20,13 @@
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
 
 namespace json = boost::json;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string source_path(const std::string& rel) {
-  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/" + rel;
-}
 
 /// The lines of `text` (without their newlines).
 std::vector<std::string> lines_of(const std::string& text) {

@@ -128,9 +128,10 @@ CAF_TEST(blobs past the batch query share are read one at a time and checksum ri
   // other two would pass its 1 MB and are read on their own.
   std::vector<std::string> keys;
   for (int i = 0; i < 3; ++i) {
-  std::string content(600000, '\0');
-  for (size_t j = 0; j < content.size(); ++j) content[j] = static_cast<char>((j * (i + 7)) & 0xff);
-  keys.push_back("blob:" + value_of(blobs.put("part" + std::to_string(i), content)));
+    std::string content(600000, '\0');
+    for (size_t j = 0; j < content.size(); ++j)
+      content[j] = static_cast<char>((j * (i + 7)) & 0xff);
+    keys.push_back("blob:" + value_of(blobs.put("part" + std::to_string(i), content)));
   }
   submit("e-parts", "docs", keys, 0);
   CAF_REQUIRE_EQUAL(step(orchestrator_queue), 1);

@@ -17,6 +17,7 @@
 #include "support/values.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
 using namespace std::chrono_literals;
 
 namespace {
@@ -25,13 +26,6 @@ std::string chromium_path() {
   for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
     if (::access(p, X_OK) == 0) return p;
   return "";
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 struct fixture {

@@ -14,46 +14,20 @@
 #include <sstream>
 #include <string>
 
+#include "actors/runtime/child_process.hpp"
 #include "config/topology.hpp"
+#include "support/files.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
+using postbox::test::source_path;
 
 namespace {
-
-std::string source_dir() {
-  if (const char* dir = std::getenv("POSTBOX_SOURCE_DIR")) {
-    std::string s = dir;
-    if (!s.empty() && s.back() != '/') s += '/';
-    return s;
-  }
-  std::string file = __FILE__;
-  const std::string tail = "tests/suites/docker_test.cpp";
-  return file.substr(0, file.size() - tail.size());
-}
-
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  if (!path) return false;
-  std::stringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) dir = ".";
-    if (access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 struct run_result {
@@ -78,7 +52,7 @@ run_result compose_config(const std::string& file) {
 /// True when docker-compose can run; otherwise says why the check is skipped, and fails in CI
 /// (where `make deps` installs it).
 bool have_docker_compose() {
-  if (on_path("docker-compose")) return true;
+  if (bool(find_executable("docker-compose"))) return true;
   const char* ci = std::getenv("CI");
   const bool in_ci = ci && std::string(ci) == "true";
   CAF_MESSAGE((in_ci ? "docker-compose is missing in CI (make deps installs the Debian package)"
@@ -118,7 +92,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 CAF_TEST(the compose file is valid and names every service) {
   if (!have_docker_compose()) return;
-  const std::string file = source_dir() + "docker/docker-compose.yaml";
+  const std::string file = source_path("docker/docker-compose.yaml");
   auto r = compose_config(file);
   CAF_MESSAGE("docker-compose config: exit " << r.exit_code);
   if (r.exit_code != 0) CAF_MESSAGE(r.output);
@@ -135,7 +109,7 @@ CAF_TEST(the compose file is valid and names every service) {
 
 CAF_TEST(a broken compose file is rejected) {
   if (!have_docker_compose()) return;
-  std::string yaml = read_file(source_dir() + "docker/docker-compose.yaml");
+  std::string yaml = read_text(source_path("docker/docker-compose.yaml"));
   const auto at = yaml.find("\nservices:");
   CAF_REQUIRE(at != std::string::npos);
   yaml.replace(at, 10, "\nservics:");
@@ -153,7 +127,7 @@ CAF_TEST(a broken compose file is rejected) {
 CAF_TEST(the compose cluster topology loads) {
   scoped_env dsn("POSTBOX_DSN", "host=postgres port=5432 dbname=postgres");
   scoped_env url("POSTBOX_WEBHOOK_URL", "http://webhook-sink:8089/hook");
-  auto t = load_topology_file(source_dir() + "docker/cluster.yaml");
+  auto t = load_topology_file(source_path("docker/cluster.yaml"));
   if (!t) CAF_FAIL("docker/cluster.yaml: " << describe(t.error()));
   CAF_CHECK_EQUAL(t->database.dsn, "host=postgres port=5432 dbname=postgres");
   CAF_CHECK_EQUAL(t->webhooks.url, "http://webhook-sink:8089/hook");

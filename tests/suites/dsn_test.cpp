@@ -19,6 +19,7 @@
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
 using namespace std::chrono_literals;
 
 namespace {
@@ -35,13 +36,6 @@ std::string show(pg_session& s, const std::string& setting) {
   });
   if (err) return "error: " + describe(err);
   return out;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 /// A login role with a password that the test server checks (scram), through a
@@ -61,13 +55,13 @@ struct password_role {
     n.exec("CREATE ROLE " + name + " LOGIN PASSWORD " + n.quote(password));
     hba_file = test::scalar(admin, "SHOW hba_file");
     line = "host all " + name + " 127.0.0.1/32 scram-sha-256\n";
-    auto old = read_file(hba_file);
+    auto old = read_text(hba_file);
     std::ofstream(hba_file, std::ios::trunc) << line << old;
     test::exec(admin, "SELECT pg_reload_conf()");
   }
 
   ~password_role() {
-    auto text = read_file(hba_file);
+    auto text = read_text(hba_file);
     if (auto pos = text.find(line); pos != std::string::npos) text.erase(pos, line.size());
     std::ofstream(hba_file, std::ios::trunc) << text;
     try {

@@ -14,21 +14,11 @@
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string source_path(const std::string& rel) {
-  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/" + rel;
-}
 
 struct fixture {
   std::string dsn = test::create_migrated_database("tools");
@@ -44,7 +34,7 @@ struct fixture {
 database: { dsn: "${POSTBOX_DSN}" }
 queues:
   executor:       { visibility_timeout: 2s, max_attempts: 1, max_handler_time: )" +
-                                                 max_handler_time + R"(, poll_interval: 200ms }
+                                                     max_handler_time + R"(, poll_interval: 200ms }
   tool_callbacks: { visibility_timeout: 2s, max_attempts: 5, poll_interval: 200ms }
 nodes:
   tools:
@@ -131,8 +121,8 @@ CAF_TEST(a tool call past max_handler_time chains tool_failed with the time out)
                     "attempts = 1"),
                   1);
   // The stuck worker finishes its sleep; its late success commits nothing.
-  CAF_CHECK(test::wait_until(
-      [&] { return n("SELECT count(*) FROM postbox.mailbox") == 0; }, 10s, 100ms));
+  CAF_CHECK(
+      test::wait_until([&] { return n("SELECT count(*) FROM postbox.mailbox") == 0; }, 10s, 100ms));
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM tool_outcomes"), 1);
   tools->signal(SIGTERM);
   CAF_CHECK_EQUAL(tools->wait_exit(20s), 0);

@@ -208,8 +208,8 @@ CAF_TEST(one statement renews every held lease and names the lost ones) {
     std::this_thread::sleep_for(100ms);
   }
   CAF_CHECK_EQUAL(stolen, 1u);  // only the one not renewed
-  auto lost = mailbox.renew_leases(
-      {(*got)[0].to_lease(), (*got)[1].to_lease(), stale.to_lease()}, 300ms);
+  auto lost =
+      mailbox.renew_leases({(*got)[0].to_lease(), (*got)[1].to_lease(), stale.to_lease()}, 300ms);
   CAF_REQUIRE(lost);
   CAF_REQUIRE_EQUAL(lost->size(), 1u);
   CAF_CHECK_EQUAL(lost->front(), stale.id);

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "actors/runtime/child_process.hpp"
 #include "actors/runtime/node_metrics.hpp"
 #include "actors/runtime/prometheus_text.hpp"
 #include "actors/transports/http_client.hpp"
@@ -25,28 +26,15 @@
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string source_path(const std::string& rel) {
-  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/" + rel;
-}
-
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  std::string dir;
-  while (std::getline(dirs, dir, ':'))
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-  return false;
-}
-
 /// True when promtool can run; otherwise says why the lint is skipped, and fails under
 /// CI (where `make deps` installs Debian's prometheus package, which ships it).
 bool have_promtool() {
-  if (on_path("promtool")) return true;
+  if (bool(find_executable("promtool"))) return true;
   const char* ci = std::getenv("CI");
   const bool in_ci = ci && std::string(ci) == "true";
   CAF_MESSAGE((in_ci ? "promtool is missing in CI (make deps installs the prometheus package)"

@@ -30,6 +30,7 @@
 extern char** environ;
 
 using namespace postbox;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
@@ -42,11 +43,6 @@ constexpr int pg_port = 5432;  // the db namespace is ours alone
 constexpr int sink_port = 8089;
 constexpr int executions = 3;
 constexpr int files_per_execution = 30;
-
-std::string source_dir() {
-  if (const char* d = std::getenv("POSTBOX_SOURCE_DIR"); d && *d) return d;
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
-}
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -141,7 +137,7 @@ class ns_process {
 /// destructor kills the processes, stops PostgreSQL, removes its folder and the namespaces,
 /// also when a check failed.
 struct lab {
-  std::string netns_sh = "NETNS_NET=10.231.77 " + quote(source_dir() + "/tests/harness/netns.sh");
+  std::string netns_sh = "NETNS_NET=10.231.77 " + quote(source_path("tests/harness/netns.sh"));
   std::string prefix = "pbn" + std::to_string(::getpid());
   std::string dir;  // made once the namespaces are up
   std::string pg_dir;

@@ -15,23 +15,11 @@
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
+using postbox::test::read_text;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_text(const std::string& path);
-
-std::string source_path(const std::string& rel) {
-  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/" + rel;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 /// Running (a zombie, killed but not yet reaped by its parent, counts as gone).
 bool process_alive(pid_t pid) {

@@ -24,21 +24,11 @@
 extern char** environ;
 
 using namespace postbox;
+using postbox::test::read_text;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string source_path(const std::string& rel) {
-  const char* root = std::getenv("POSTBOX_SOURCE_DIR");
-  return std::string(root ? root : ".") + "/" + rel;
-}
 
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+
 using namespace postbox;
+using postbox::test::source_path;
 using namespace std::chrono_literals;
 
 namespace {
@@ -19,13 +22,6 @@ const std::string one_node = "nodes: {a: {actors: [{role: file_batch}]}}\n";
 // One node with every pipeline role: what a topology with workflows needs.
 const std::string pipeline_node =
     "nodes: {a: {actors: [{role: orchestrator}, {role: file_batch}, {role: callback}]}}\n";
-
-std::string source_dir() {
-  if (const char* dir = std::getenv("POSTBOX_SOURCE_DIR")) return dir;
-  std::string file = __FILE__;
-  const std::string tail = "tests/suites/topology_test.cpp";
-  return file.substr(0, file.size() - tail.size());
-}
 
 // The one-line error text of loading `yaml`, or "" when it loaded.
 std::string error_of(const std::string& yaml, const std::set<std::string>& extra = {}) {
@@ -71,7 +67,7 @@ struct scoped_env {
 CAF_TEST(the example topology loads) {
   scoped_env dsn{"POSTBOX_DSN", "dbname=demo"};
   scoped_env url{"POSTBOX_WEBHOOK_URL", nullptr};
-  auto t = load_topology_file(source_dir() + "/config/examples/demo.yaml");
+  auto t = load_topology_file(source_path("config/examples/demo.yaml"));
   CAF_REQUIRE_EQUAL(t ? std::string("ok") : describe(t.error()), "ok");
   CAF_CHECK_EQUAL(t->cluster, "demo");
   CAF_CHECK_EQUAL(t->database.dsn, "dbname=demo");
@@ -111,9 +107,9 @@ CAF_TEST(the example topology loads) {
   CAF_CHECK_EQUAL(a->actors[3].queue, "");
   CAF_CHECK_EQUAL(a->actors[4].role, "outbox");
   CAF_CHECK_EQUAL(a->actors[4].concurrency, 1);
-  CAF_CHECK_EQUAL(t->source, source_dir() + "/config/examples/demo.yaml");
+  CAF_CHECK_EQUAL(t->source, source_path("config/examples/demo.yaml"));
   setenv("POSTBOX_WEBHOOK_URL", "http://hooks.example:9000/x", 1);
-  auto u = load_topology_file(source_dir() + "/config/examples/demo.yaml");
+  auto u = load_topology_file(source_path("config/examples/demo.yaml"));
   CAF_REQUIRE(u);
   CAF_CHECK_EQUAL(u->webhooks.url, "http://hooks.example:9000/x");
 }
@@ -430,7 +426,7 @@ CAF_TEST(a missing file cannot be read) {
   CAF_REQUIRE(!t);
   CAF_CHECK(is(t.error(), errc::config_error));
   CAF_CHECK_EQUAL(describe(t.error()), "config_error: " + path + ": cannot read file");
-  auto d = load_topology_file(source_dir() + "/config");
+  auto d = load_topology_file(source_path("config"));
   CAF_REQUIRE(!d);
   CAF_CHECK_NOT_EQUAL(describe(d.error()).find(": cannot read file"), std::string::npos);
 }

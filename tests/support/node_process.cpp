@@ -21,21 +21,6 @@ extern char** environ;
 
 namespace postbox::test {
 
-std::string make_temp_dir(const std::string& label) {
-  static int counter = 0;
-  auto dir = std::filesystem::path(bin_path("test-tmp")) /
-             (label + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-std::string write_file(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
 uint16_t free_port() {
   http_server probe{"127.0.0.1", 0, [](const http_request&) { return http_reply{}; }};
   if (probe.start()) return 0;

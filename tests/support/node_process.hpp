@@ -14,17 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+
 namespace postbox {
 class http_server;
 }
 
 namespace postbox::test {
-
-/// A fresh folder under the build tree for one test's files.
-std::string make_temp_dir(const std::string& label);
-
-/// Writes `content` to `path` (creating it); returns `path`.
-std::string write_file(const std::string& path, const std::string& content);
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (0 if none could be found).
 uint16_t free_port();
