@@ -13,15 +13,13 @@
 -- cost about a second per million; the caller bounds the statement with a timeout.
 -- dead_letters walks the queue's dead letters by dead_letters_queue_idx (pruned after
 -- retention). Active claims use claims_state_idx; pending outbox rows the partial
--- outbox_due_idx. Failed outbox rows have no index: that count scans the outbox
--- (delivered rows are pruned after a day, failed ones are few; a partial index
--- WHERE state = 'failed' would make it a probe).
+-- outbox_due_idx, failed ones the partial outbox_failed_idx (migration 014).
 -- EXPLAIN (ANALYZE, BUFFERS) on 200k mailbox rows (150k ready in one queue, 30k
 -- delayed, 20 small queues), 105k dead letters and 100k outbox rows: no sequential
 -- scan of the mailbox (index-only scans of mailbox_claim_idx, heap fetches 0) nor of
--- dead_letters (bitmap scans of dead_letters_queue_idx); one of the outbox for the
--- failed count (1,177 buffers); 12k buffers in all, most of them the ready count and
--- the dead letters' heap rows (retried_at).
+-- dead_letters (bitmap scans of dead_letters_queue_idx); before migration 014 one of
+-- the outbox for the failed count (1,177 buffers); 12k buffers in all, most of them
+-- the ready count and the dead letters' heap rows (retried_at).
 WITH RECURSIVE mailbox_queues AS (
   (SELECT queue FROM postbox.mailbox ORDER BY queue LIMIT 1)
   UNION ALL
