@@ -66,12 +66,16 @@ caf::error commit_effects(tx_context& tx, const success_commit& c) {
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c) {
   return session.transact_value<success_outcome>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<success_outcome> {
-        if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
+        // The ack also looks at the execution's status (no round trip of its own).
+        bool stopped_at_ack = false;
+        if (c.execution_id.empty()) {
+          if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
+        } else {
+          auto st = mailbox_store::ack_stopped(tx, c.delivery, c.execution_id);
+          if (!st) return st.error();
+          stopped_at_ack = *st;
+        }
         success_outcome out;
-        auto stopped = [&] {
-          auto r = tx.exec("executions_stopped", c.execution_id);
-          return !r.empty() && r[0][0].c_str() == std::string("t");
-        };
         auto ack_only = [&] {
           out.effects = false;
           out.note = "execution stopped (cancelled): ack only";
@@ -81,7 +85,7 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
         // Steps of a cancelled execution do not run at all (a step's own writes would
         // commit with the ack); the fenced check below covers a cancel committing
         // meanwhile for everything but what a step wrote without taking the fence.
-        if (!c.execution_id.empty() && !c.in_ack.empty() && stopped()) return ack_only();
+        if (stopped_at_ack && !c.in_ack.empty()) return ack_only();
         for (const auto& step : c.in_ack) {
           sql_tx stx(tx);
           auto go = step(stx);
@@ -97,13 +101,14 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
         }
         // Guarantee 9: a cancelled execution takes no effect of a delivery, not even its
         // arrival (a cancel that waits for this transaction counts what it records).
-        // The fence shared first, in a statement of its own; after the in_ack steps,
-        // which take the fence themselves before they lock the execution's row
-        // (callback, orchestration): the fence always comes before the row, so a cancel
-        // and a step never wait on each other crosswise.
+        // The fence shared first, then the status read after it was granted (one call,
+        // migration 015); after the in_ack steps, which take the fence themselves before
+        // they lock the execution's row (callback, orchestration): the fence always
+        // comes before the row, so a cancel and a step never wait on each other
+        // crosswise.
         if (!c.execution_id.empty()) {
-          tx.exec("executions_fence_shared", c.execution_id);
-          if (stopped()) return ack_only();
+          auto r = tx.exec("executions_fence_shared_stopped", c.execution_id);
+          if (!r.empty() && r[0][0].c_str() == std::string("t")) return ack_only();
         }
         if (out.effects)
           if (auto err = commit_effects(tx, c)) return err;

@@ -55,6 +55,13 @@ caf::error mailbox_store::ack(tx_context& tx, const lease& l) {
   return {};
 }
 
+caf::expected<bool> mailbox_store::ack_stopped(tx_context& tx, const lease& l,
+                                               const std::string& execution_id) {
+  auto r = tx.exec("mailbox_ack_stopped", l.message_id, l.receipt, execution_id);
+  if (r.empty()) return lease_lost("ack", l);
+  return r[0][0].c_str() == std::string("t");
+}
+
 caf::expected<int64_t> mailbox_store::dead_letter(tx_context& tx, const lease& l,
                                                   const std::string& reason) {
   auto r = tx.exec("mailbox_dead_letter", l.message_id, l.receipt, reason);

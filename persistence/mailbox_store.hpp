@@ -110,6 +110,10 @@ class mailbox_store {
   static caf::expected<std::vector<int64_t>> send_batch(tx_context& tx,
                                                         const std::vector<outgoing_message>& msgs);
   static caf::error ack(tx_context& tx, const lease& l);
+  /// ack, also answering whether `execution_id` is STOPPED as of the ack's snapshot
+  /// (mailbox_ack_stopped.sql): the cheap first look; a fenced check must follow.
+  static caf::expected<bool> ack_stopped(tx_context& tx, const lease& l,
+                                         const std::string& execution_id);
   static caf::expected<int64_t> dead_letter(tx_context& tx, const lease& l,
                                             const std::string& reason);
 
