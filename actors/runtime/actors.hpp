@@ -12,7 +12,9 @@ namespace postbox {
 caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config role);
 
 /// A worker: runs handle_delivery for each delivery the consumer sends it.
-caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index);
+/// `program`: the external program whose process this worker starts at once ("" none).
+caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index,
+                        std::string program = "");
 
 /// LISTEN/NOTIFY wake-ups for the given consumers.
 caf::actor spawn_listener(caf::actor_system& sys, runtime_ptr rt, std::vector<caf::actor> targets);

@@ -28,8 +28,12 @@ struct program_slot {
   std::unique_ptr<program_instance> instance;
 };
 
+std::string slot_key(const program_config& cfg) {
+  return "program:" + cfg.name;
+}
+
 outcome run_program(context& ctx, const delivery& d, const program_config& cfg) {
-  auto& slot = ctx.local<program_slot>("program:" + cfg.name);
+  auto& slot = ctx.local<program_slot>(slot_key(cfg));
   if (!slot.instance) slot.instance = std::make_unique<program_instance>(cfg, ctx.owner());
   program_request req;
   req.id = d.id;
@@ -69,6 +73,15 @@ outcome run_program(context& ctx, const delivery& d, const program_config& cfg) 
 }
 
 }  // namespace
+
+void start_program(handler_context& worker, const program_config& program) {
+  // The slot context::local<program_slot> finds under the same key.
+  auto& any = worker.locals[slot_key(program)];
+  if (!any) any = std::make_shared<program_slot>();
+  auto& slot = *static_cast<program_slot*>(any.get());
+  if (!slot.instance) slot.instance = std::make_unique<program_instance>(program, worker.owner);
+  slot.instance->start_early();
+}
 
 handler_fn program_handler(const program_config& program) {
   return [cfg = program](handler_context& hc, const delivery& d) -> handler_result {

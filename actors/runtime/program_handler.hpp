@@ -20,4 +20,9 @@ caf::error register_programs(handler_registry& handlers, const topology& topo,
 /// The handler that feeds one program's messages to the worker's process of it.
 handler_fn program_handler(const program_config& program);
 
+/// Starts the worker's process of `program` now, before its first message (the
+/// process the handler above then uses), so the program's own start-up is not spent
+/// from a message's max_handler_time.
+void start_program(handler_context& worker, const program_config& program);
+
 }  // namespace postbox

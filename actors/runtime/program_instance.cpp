@@ -96,6 +96,11 @@ void program_instance::restart(const std::string& why) {
   if (proc_) lost(why);
 }
 
+void program_instance::start_early() {
+  std::string error;
+  (void)ensure_started(steady_clock::now(), error);  // logged there when it failed
+}
+
 void program_instance::answered() {
   failures_ = 0;
 }

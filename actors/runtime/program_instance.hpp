@@ -1,5 +1,6 @@
-// One process of an external-program handler, kept by one worker: started on first
-// use, fed one request line at a time, restarted with backoff (200ms, 400ms, ... 10s)
+// One process of an external-program handler, kept by one worker: started when the
+// worker starts (again on the next message after it was lost), fed one request line at
+// a time, restarted with backoff (200ms, 400ms, ... 10s)
 // after it crashed, hung or wrote garbage. What it writes on stderr goes to the node's
 // log, tagged with its name, pid and the message it was handling.
 #pragma once
@@ -31,6 +32,11 @@ class program_instance {
   caf::expected<std::string> exchange(const std::string& request, int64_t message_id,
                                       std::chrono::steady_clock::time_point deadline,
                                       const std::string& limit_text);
+
+  /// Starts the process now, before any message (a worker does at its own start), so a
+  /// slow start (an interpreter, its imports) is not spent from a message's
+  /// max_handler_time. A failure is logged; the first message tries again.
+  void start_early();
 
   /// The last answer was garbage: the stream is out of step, start afresh.
   void restart(const std::string& why);

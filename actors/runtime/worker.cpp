@@ -9,6 +9,7 @@
 #include "actors/runtime/continuations.hpp"
 #include "actors/runtime/dispatch.hpp"
 #include "actors/runtime/log.hpp"
+#include "actors/runtime/program_handler.hpp"
 #include "actors/runtime/quiet_handlers.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
@@ -31,11 +32,14 @@ std::string metrics_outcome(const handler_result& r) {
 }
 
 caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, std::string owner,
-                     int index) {
+                     int index, std::string program) {
   install_quiet_handlers(self, owner);
   self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
+  // A worker of an external program starts its process now, not on the first message.
+  if (const program_config* p = program.empty() ? nullptr : rt->topo.program(program))
+    start_program(*self->state.ctx, *p);
   return {
       [=](const delivery& d) -> caf::message {
         const auto started = std::chrono::steady_clock::now();
@@ -116,8 +120,10 @@ class pg_consumer_backend : public consumer_backend {
 
 }  // namespace
 
-caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index) {
-  return sys.spawn<caf::detached>(worker, std::move(rt), std::move(owner), index);
+caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owner, int index,
+                        std::string program) {
+  return sys.spawn<caf::detached>(worker, std::move(rt), std::move(owner), index,
+                                  std::move(program));
 }
 
 caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config role) {
@@ -132,8 +138,8 @@ caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config r
   p.backend = [rt, queue = p.queue, owner = p.owner] {
     return std::make_unique<pg_consumer_backend>(rt, queue, owner);
   };
-  p.spawn_worker = [rt, owner = p.owner](caf::actor_system& s, int i) {
-    return spawn_worker(s, rt, owner + "/w" + std::to_string(i), i);
+  p.spawn_worker = [rt, owner = p.owner, program = role.program](caf::actor_system& s, int i) {
+    return spawn_worker(s, rt, owner + "/w" + std::to_string(i), i, program);
   };
   return spawn_consumer_with(sys, std::move(p), true);
 }

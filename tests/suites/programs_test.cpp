@@ -7,6 +7,7 @@
 
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -40,7 +41,7 @@ struct fixture {
   std::string dir = test::make_temp_dir("programs");
 
   std::string topology(const std::string& max_handler_time = "1m", int max_attempts = 2,
-                       const std::string& argv0 = python()) {
+                       const std::string& argv0 = python(), const std::string& extra_env = "") {
     return test::write_file(dir + "/programs.yaml", R"(cluster: programs
 database: { dsn: "${POSTBOX_DSN}" }
 queues:
@@ -55,7 +56,7 @@ programs:
     queue: work
     types: [job]
     concurrency: 2
-    env: { PYTHONDONTWRITEBYTECODE: "1" }
+    env: { PYTHONDONTWRITEBYTECODE: "1")" + extra_env + R"( }
 nodes:
   p:
     actors:
@@ -270,6 +271,40 @@ CAF_TEST(a program killed while idle is restarted without charging the next mess
   p->signal(SIGKILL);
   p->wait_exit(10s);
   CAF_CHECK(test::wait_until([&] { return !process_alive(last); }, 5s));
+}
+
+// A program that takes 2.5 s to start (as a heavy import would) behind a 1.5 s
+// max_handler_time: started with the worker, it has started before the first message
+// comes, which then runs at once. Started on the first message instead (as before),
+// that message failed: the start-up was spent from its max_handler_time.
+CAF_TEST(a program starts with its worker so a slow start costs no message its time) {
+  const std::string ready = dir + "/ready";
+  std::filesystem::create_directories(ready);
+  auto topo = topology("1500ms", 1, python(),
+                       ", ECHO_BOOT_MS: \"2500\", ECHO_READY_DIR: \"" + ready + "\"");
+  auto p = node(topo);
+  auto ready_count = [&] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(ready)) ++n;
+    return n;
+  };
+  // Both workers' processes (concurrency 2), with no message sent yet.
+  CAF_REQUIRE(test::wait_until([&] { return ready_count() == 2; }, 20s, 100ms));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+  for (int i = 0; i < 4; ++i) job("warm" + std::to_string(i), R"({"do": "ok"})");
+  CAF_REQUIRE(work_done());
+  for (int i = 0; i < 4; ++i) {
+    CAF_CHECK_EQUAL(fired("warm" + std::to_string(i), "ok"), 1);
+    // Answered by one of the two processes started with the workers.
+    auto pid = text(
+        "SELECT payload->'result'->>'pid' FROM postbox.mailbox WHERE queue = 'seen' "
+        "AND payload->>'tag' = 'warm" +
+        std::to_string(i) + "'");
+    CAF_CHECK(!pid.empty());
+    CAF_CHECK(std::filesystem::exists(ready + "/" + pid));
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(ready_count(), 2u);  // no process was started again
 }
 
 CAF_TEST(a node refuses to start a program it cannot find) {

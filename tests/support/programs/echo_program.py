@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # A test program for external-program handlers: does what each message's payload
 # says ("do": ok | error | reject | crash | hang | garbage | large | send | stderr |
-# slow), so tests can drive every path of the protocol.
+# slow), so tests can drive every path of the protocol. ECHO_BOOT_MS and ECHO_READY_DIR
+# in its environment make it start slowly and say when it is ready.
 import json
 import os
 import sys
@@ -14,6 +15,12 @@ def answer(obj):
 
 
 def main():
+    # A slow start (ECHO_BOOT_MS, as a heavy import would be), then a file named by its
+    # pid in ECHO_READY_DIR: tests see when it is ready without reading its stdout.
+    time.sleep(int(os.environ.get("ECHO_BOOT_MS", "0")) / 1000.0)
+    if os.environ.get("ECHO_READY_DIR"):
+        with open(os.path.join(os.environ["ECHO_READY_DIR"], str(os.getpid())), "w") as f:
+            f.write("ready")
     for line in sys.stdin:
         msg = json.loads(line)
         p = msg["payload"]
