@@ -70,10 +70,21 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+/// What the child needs, all prepared by the parent (the child may not allocate).
+struct exec_plan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  /// `/bin/sh path args...`: what execvp runs for a file without a #! line (ENOEXEC).
+  char* const* sh_argv;
+  /// Above every fd the child may have inherited, for the close-on-exec fallback.
+  int max_fd;
+};
+
 // Between fork and exec in a copy of a multi-threaded process: async-signal-safe calls
 // only; the parent prepared every argument.
-[[noreturn]] void run_child(const char* path, char* const* argv, char* const* envp, int in, int out,
-                            int err, int report, pid_t parent) {
+[[noreturn]] void run_child(const exec_plan& plan, int in, int out, int err, int report,
+                            pid_t parent) {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
@@ -88,8 +99,13 @@ void close_fd(int& fd) {
     [[maybe_unused]] auto n = ::write(report, &e, sizeof e);
     ::_exit(127);
   }
-  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::execve(path, argv, envp);
+  // Inherited fds (sockets, database connections) must not leak into the program; the
+  // report pipe is close-on-exec already, so it stays open until exec. Kernels before
+  // 5.11 have no CLOSE_RANGE_CLOEXEC: mark them one by one.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    for (int fd = 3; fd < plan.max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  ::execve(plan.path, plan.argv, plan.envp);
+  if (errno == ENOEXEC) ::execve("/bin/sh", plan.sh_argv, plan.envp);  // a script with no #!
   int e = errno;
   [[maybe_unused]] auto n = ::write(report, &e, sizeof e);
   ::_exit(127);
@@ -118,6 +134,13 @@ caf::expected<std::unique_ptr<child_process>> child_process::start(
   std::vector<char*> env_ptrs;
   for (auto& v : vars) env_ptrs.push_back(v.data());
   env_ptrs.push_back(nullptr);
+  std::string sh = "/bin/sh";
+  std::vector<char*> sh_ptrs{sh.data(), path->data()};
+  for (std::size_t i = 1; i < args.size(); ++i) sh_ptrs.push_back(args[i].data());
+  sh_ptrs.push_back(nullptr);
+  const long open_max = ::sysconf(_SC_OPEN_MAX);
+  const exec_plan plan{path->c_str(), arg_ptrs.data(), env_ptrs.data(), sh_ptrs.data(),
+                       open_max <= 0 || open_max > 65536 ? 65536 : static_cast<int>(open_max)};
 
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, report[2] = {-1, -1};
   auto close_all = [&] {
@@ -138,9 +161,7 @@ caf::expected<std::unique_ptr<child_process>> child_process::start(
     close_all();
     return make_error(errc::io_error, "cannot start '" + argv[0] + "': fork: " + errno_text(e));
   }
-  if (pid == 0)
-    run_child(path->c_str(), arg_ptrs.data(), env_ptrs.data(), in[0], out[1], err[1], report[1],
-              parent);
+  if (pid == 0) run_child(plan, in[0], out[1], err[1], report[1], parent);
   // Ours: the parent's copies of the child's ends close; the report pipe tells whether
   // execve worked (EOF: it did, the close-on-exec end went away).
   close_fd(in[0]);

@@ -2,6 +2,7 @@
 // the registry with a user-defined processor. Needs no database.
 #define CAF_SUITE processors
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +244,16 @@ CAF_TEST(exec stdout that is not a json object fails) {
   out = run("exec", R"({"argv": ["/bin/sh", "-c", "head -c 2000000 /dev/zero"]})", "/dev/null");
   CAF_CHECK(!out.ok);
   CAF_CHECK(has(out.error, "1 MiB"));
+  CAF_CHECK(no_children_left());
+}
+
+// As execvp does: an executable file without a #! line runs with /bin/sh.
+CAF_TEST(exec runs a script without a shebang line with the shell) {
+  const std::string script = write("no_shebang.sh", "printf '{\"arg\": \"%s\"}' \"$1\"\n");
+  CAF_REQUIRE_EQUAL(::chmod(script.c_str(), 0755), 0);
+  auto out = run("exec", R"({"argv": [")" + script + R"(", "{name}"]})", "/dev/null", "f.txt");
+  CAF_REQUIRE(out.ok);
+  CAF_CHECK_EQUAL(json::value_to<std::string>(result_of(out)["arg"]), "f.txt");
   CAF_CHECK(no_children_left());
 }
 
