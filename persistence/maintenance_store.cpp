@@ -43,14 +43,17 @@ caf::expected<std::vector<std::string>> maintenance_store::fail_stranded(
   return session_.transact_value<std::vector<std::string>>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<std::string>> {
         // Candidates first, unlocked; then each one's fence before its row, in the
-        // order postbox.cancel and the callback take them, so a cancel racing the
-        // sweep waits for it (or it for the cancel) and never deadlocks with it.
+        // order postbox.cancel and the callback take them. The fence is only tried: an
+        // execution whose fence someone holds (a cancel, an ack, a batch recording) is
+        // busy, so not stranded now, and the sweep never waits on it, so it can neither
+        // deadlock with that transaction nor with another sweep, nor outlive its lease.
         std::vector<std::string> candidates;
         for (const auto& row : tx.exec("reaper_find_stranded", ms(stuck_after), limit))
           candidates.emplace_back(row[0].c_str());
         std::vector<std::string> ids;
         for (const auto& id : candidates) {
-          tx.exec("executions_fence", id);
+          auto got = tx.exec("executions_try_fence", id);
+          if (got.empty() || got[0][0].c_str() != std::string("t")) continue;
           if (tx.exec("reaper_fail_stranded", id, ms(stuck_after)).empty()) continue;
           if (auto err = detail::record_terminal(tx, id)) return err;
           if (auto err = claims_store::tombstone(tx, id, "reaper")) return err;

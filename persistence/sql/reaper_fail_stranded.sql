@@ -1,6 +1,6 @@
 -- Ends execution $1 in ERROR if it is still stranded: not yet terminal, with no live
 -- work for $2 ms (no message of its own in the mailbox, no active claim held by a
--- live lease, no barrier progress). Run after executions_fence.sql, which every
+-- live lease, no barrier progress). Run under the fence (executions_try_fence.sql), which every
 -- transaction that ends an execution takes before its row (postbox.cancel, the
 -- callback, poison): the fence first, then the row, never crosswise. Every condition
 -- is checked again here, so an execution that moved or completed since

@@ -1,6 +1,7 @@
 -- Candidates for the stranded sweep (reaper_fail_stranded.sql), read without a lock:
 -- executions not yet terminal with no live work for $1 ms, oldest first, at most $2.
--- Each is then failed in its own fence, where every condition is checked again.
+-- Each is then failed under its fence (taken without waiting: a busy execution is
+-- skipped), where every condition is checked again.
 SELECT e.id FROM postbox.executions e
 WHERE e.status IN ('QUEUED', 'EXECUTING')
   AND e.updated_at < now() - $1::bigint * interval '1 millisecond'
@@ -12,5 +13,5 @@ WHERE e.status IN ('QUEUED', 'EXECUTING')
   AND NOT EXISTS (
     SELECT 1 FROM postbox.barriers b
     WHERE b.execution_id = e.id AND b.updated_at > now() - $1::bigint * interval '1 millisecond')
-ORDER BY e.updated_at
+ORDER BY e.updated_at, e.id
 LIMIT $2

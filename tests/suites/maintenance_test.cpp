@@ -1,6 +1,7 @@
 // The outbox dispatcher (webhook delivery with retries and Idempotency-Key) and the reaper
 // (stranded executions, stale claims, pruning, one leader at a time) on PostgreSQL.
 #define CAF_SUITE maintenance
+#include <atomic>
 #include <caf/test/unit_test.hpp>
 #include <map>
 #include <mutex>
@@ -335,38 +336,56 @@ CAF_TEST(the reaper ends stranded executions and prunes what is past retention) 
   CAF_CHECK_EQUAL(webhooks("e-queued"), 1);
 }
 
-// The sweep takes an execution's fence before its row, as postbox.cancel does: the
-// other way round, a cancel holding the fence and waiting for the row while the sweep
-// held the row and waited for the fence was a deadlock. With the cancel's transaction
-// held open, the sweep now waits on the fence (never skips past a locked row), then
-// sees STOPPED and leaves the execution alone: one webhook, the cancel's.
-CAF_TEST(the stranded sweep waits for a cancel in flight and leaves its execution alone) {
-  create("e-race", execution_status::executing);
-  backdate("executions", "updated_at", "id = 'e-race'");
+// The sweep takes an execution's fence before its row, as postbox.cancel does, and
+// only tries it: an execution whose fence is held is busy (a cancel, an ack, a batch
+// recording its results), so the sweep skips it and never waits. Before, it locked the
+// row first and then waited for the fence: a cancel holding the fence and waiting for
+// the row deadlocked with it, and a batch in flight held the sweep (and its leader
+// lease) up.
+CAF_TEST(the stranded sweep skips a busy execution and never waits on it) {
+  for (const std::string id : {"e-cancelling", "e-recording", "e-idle"}) {
+    create(id, execution_status::executing);
+    backdate("executions", "updated_at", "id = '" + id + "'");
+  }
+  // A cancel in flight holds e-cancelling's fence (and row); a batch recording its
+  // results holds e-recording's fence shared.
   pqxx::connection canceller{dsn};
   pqxx::work cancel{canceller};
   CAF_REQUIRE_EQUAL(
-      std::string(cancel.exec("SELECT status FROM postbox.cancel('e-race')")[0][0].c_str()),
+      std::string(cancel.exec("SELECT status FROM postbox.cancel('e-cancelling')")[0][0].c_str()),
       "STOPPED");
+  pqxx::connection recorder{dsn};
+  pqxx::work recording{recorder};
+  recording.exec("SELECT pg_advisory_xact_lock_shared(1885501441, hashtext('e-recording'))");
+
   reaper r{session, settings(), "node-a"};
+  std::atomic<bool> done{false};
   caf::expected<reaper_counts> swept{reaper_counts{}};
-  std::thread sweep{[&] { swept = r.run_once(); }};
-  bool waited = test::wait_until(
-      [&] {
-        return n("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                 "'maintenance-test' AND wait_event_type = 'Lock' AND wait_event = 'advisory'") ==
-               1;
-      },
-      10s, 20ms);
-  CAF_CHECK(waited);
+  std::thread sweep{[&] {
+    swept = r.run_once();
+    done = true;
+  }};
+  bool returned = test::wait_until([&] { return done.load(); }, 10s, 20ms);
+  CAF_CHECK(returned);
   cancel.commit();
+  recording.commit();
   sweep.join();
   CAF_REQUIRE(swept);
-  CAF_CHECK_EQUAL(swept->stranded_failed, 0);
-  CAF_CHECK_EQUAL(status("e-race"), "STOPPED");
-  CAF_CHECK_EQUAL(webhooks("e-race"), 1);
+  CAF_CHECK_EQUAL(swept->stranded_failed, 1);
+  CAF_CHECK_EQUAL(status("e-idle"), "ERROR");
+  CAF_CHECK_EQUAL(status("e-recording"), "EXECUTING");
+  CAF_CHECK_EQUAL(webhooks("e-recording"), 0);
+  CAF_CHECK_EQUAL(status("e-cancelling"), "STOPPED");
+  CAF_CHECK_EQUAL(webhooks("e-cancelling"), 1);
+
+  // Next sweep: the batch has committed and the execution is still stranded.
+  auto again = value_of(r.run_once());
+  CAF_CHECK_EQUAL(again.stranded_failed, 1);
+  CAF_CHECK_EQUAL(status("e-recording"), "ERROR");
+  for (const std::string id : {"e-cancelling", "e-recording", "e-idle"})
+    CAF_CHECK_EQUAL(webhooks(id), 1);
   CAF_CHECK_EQUAL(text("SELECT payload->>'status' FROM postbox.outbox WHERE kind = 'webhook' AND "
-                       "execution_id = 'e-race'"),
+                       "execution_id = 'e-cancelling'"),
                   "STOPPED");
 }
 
