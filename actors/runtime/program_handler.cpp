@@ -74,13 +74,13 @@ outcome run_program(context& ctx, const delivery& d, const program_config& cfg) 
 
 }  // namespace
 
-void start_program(handler_context& worker, const program_config& program) {
+void tend_program(handler_context& worker, const program_config& program) {
   // The slot context::local<program_slot> finds under the same key.
   auto& any = worker.locals[slot_key(program)];
   if (!any) any = std::make_shared<program_slot>();
   auto& slot = *static_cast<program_slot*>(any.get());
   if (!slot.instance) slot.instance = std::make_unique<program_instance>(program, worker.owner);
-  slot.instance->start_early();
+  slot.instance->tend();
 }
 
 handler_fn program_handler(const program_config& program) {

@@ -20,9 +20,10 @@ caf::error register_programs(handler_registry& handlers, const topology& topo,
 /// The handler that feeds one program's messages to the worker's process of it.
 handler_fn program_handler(const program_config& program);
 
-/// Starts the worker's process of `program` now, before its first message (the
-/// process the handler above then uses), so the program's own start-up is not spent
-/// from a message's max_handler_time.
-void start_program(handler_context& worker, const program_config& program);
+/// Between messages, for the worker's process of `program` (the one the handler above
+/// uses): starts it if none runs (so its own start-up is not spent from a message's
+/// max_handler_time), logs its stderr and notices that it died. A worker of a program
+/// calls it when it starts and every second while idle.
+void tend_program(handler_context& worker, const program_config& program);
 
 }  // namespace postbox

@@ -96,9 +96,9 @@ void program_instance::restart(const std::string& why) {
   if (proc_) lost(why);
 }
 
-void program_instance::start_early() {
+void program_instance::tend() {
   std::string error;
-  (void)ensure_started(steady_clock::now(), error);  // logged there when it failed
+  (void)ensure_started(steady_clock::now(), error);  // never waits; failures are logged
 }
 
 void program_instance::answered() {

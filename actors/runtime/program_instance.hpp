@@ -1,6 +1,6 @@
 // One process of an external-program handler, kept by one worker: started when the
-// worker starts (again on the next message after it was lost), fed one request line at
-// a time, restarted with backoff (200ms, 400ms, ... 10s)
+// worker starts and tended while idle (restarted after its backoff when lost), fed one
+// request line at a time, restarted with backoff (200ms, 400ms, ... 10s)
 // after it crashed, hung or wrote garbage. What it writes on stderr goes to the node's
 // log, tagged with its name, pid and the message it was handling.
 #pragma once
@@ -33,10 +33,12 @@ class program_instance {
                                       std::chrono::steady_clock::time_point deadline,
                                       const std::string& limit_text);
 
-  /// Starts the process now, before any message (a worker does at its own start), so a
-  /// slow start (an interpreter, its imports) is not spent from a message's
-  /// max_handler_time. A failure is logged; the first message tries again.
-  void start_early();
+  /// Between messages (a worker calls it when it starts and every second while idle):
+  /// starts the process if none runs and its restart backoff has passed, so a slow
+  /// start (an interpreter, its imports) is not spent from a message's
+  /// max_handler_time; logs what it wrote on stderr (a full pipe would block it); and
+  /// notices that it exited or wrote on stdout, to start it again after the backoff.
+  void tend();
 
   /// The last answer was garbage: the stream is out of step, start afresh.
   void restart(const std::string& why);

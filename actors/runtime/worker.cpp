@@ -18,6 +18,9 @@ namespace postbox {
 
 namespace {
 
+/// How often an external program's worker looks after its idle process.
+constexpr auto program_tend_interval = std::chrono::seconds(1);
+
 struct worker_state {
   static inline const char* name = "postbox.worker";
   std::unique_ptr<pg_session> session;
@@ -37,10 +40,18 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
-  // A worker of an external program starts its process now, not on the first message.
-  if (const program_config* p = program.empty() ? nullptr : rt->topo.program(program))
-    start_program(*self->state.ctx, *p);
+  // A worker of an external program starts its process now, not on the first message,
+  // and tends it while idle (stderr logged, a death noticed and restarted).
+  const program_config* prog = program.empty() ? nullptr : rt->topo.program(program);
+  if (prog) {
+    tend_program(*self->state.ctx, *prog);
+    self->delayed_send(self, program_tend_interval, tick_atom::value);
+  }
   return {
+      [=](tick_atom) {
+        tend_program(*self->state.ctx, *prog);
+        self->delayed_send(self, program_tend_interval, tick_atom::value);
+      },
       [=](const delivery& d) -> caf::message {
         const auto started = std::chrono::steady_clock::now();
         auto r = handle_delivery(*self->state.ctx, d);

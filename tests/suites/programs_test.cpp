@@ -274,14 +274,18 @@ CAF_TEST(a program killed while idle is restarted without charging the next mess
 }
 
 // A program that takes 2.5 s to start (as a heavy import would) behind a 1.5 s
-// max_handler_time: started with the worker, it has started before the first message
-// comes, which then runs at once. Started on the first message instead (as before),
-// that message failed: the start-up was spent from its max_handler_time.
+// max_handler_time, writing 2,000 lines on stderr first (more than a pipe holds):
+// started with the worker and its stderr read while idle, it is ready before the first
+// message comes, which then runs at once. Started on the first message instead (as
+// before), that message failed: the start-up was spent from its max_handler_time.
+// Killed while idle, it is started again without waiting for a message.
 CAF_TEST(a program starts with its worker so a slow start costs no message its time) {
   const std::string ready = dir + "/ready";
   std::filesystem::create_directories(ready);
   auto topo = topology("1500ms", 1, python(),
-                       ", ECHO_BOOT_MS: \"2500\", ECHO_READY_DIR: \"" + ready + "\"");
+                       ", ECHO_BOOT_MS: \"2500\", ECHO_BOOT_STDERR_LINES: \"2000\", "
+                       "ECHO_READY_DIR: \"" +
+                           ready + "\"");
   auto p = node(topo);
   auto ready_count = [&] {
     size_t n = 0;
@@ -305,6 +309,17 @@ CAF_TEST(a program starts with its worker so a slow start costs no message its t
   }
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
   CAF_CHECK_EQUAL(ready_count(), 2u);  // no process was started again
+  CAF_CHECK(p->log().find("booting, step 01999") != std::string::npos);
+
+  // One of them killed while idle: a third process starts and gets ready by itself.
+  auto victim = text(
+      "SELECT payload->'result'->>'pid' FROM postbox.mailbox WHERE queue = "
+      "'seen' AND payload->>'tag' = 'warm0'");
+  CAF_REQUIRE(!victim.empty());
+  CAF_REQUIRE_EQUAL(::kill(static_cast<pid_t>(std::stol(victim)), SIGKILL), 0);
+  CAF_CHECK(test::wait_until([&] { return ready_count() == 3; }, 20s, 100ms));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'work'"), 0);
+  CAF_CHECK(p->log().find("while idle") != std::string::npos);
 }
 
 CAF_TEST(a node refuses to start a program it cannot find) {

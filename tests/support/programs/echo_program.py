@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # A test program for external-program handlers: does what each message's payload
 # says ("do": ok | error | reject | crash | hang | garbage | large | send | stderr |
-# slow), so tests can drive every path of the protocol. ECHO_BOOT_MS and ECHO_READY_DIR
-# in its environment make it start slowly and say when it is ready.
+# slow), so tests can drive every path of the protocol. ECHO_BOOT_MS,
+# ECHO_BOOT_STDERR_LINES and ECHO_READY_DIR in its environment make it start slowly,
+# write much on stderr at start and say when it is ready.
 import json
 import os
 import sys
@@ -18,6 +19,11 @@ def main():
     # A slow start (ECHO_BOOT_MS, as a heavy import would be), then a file named by its
     # pid in ECHO_READY_DIR: tests see when it is ready without reading its stdout.
     time.sleep(int(os.environ.get("ECHO_BOOT_MS", "0")) / 1000.0)
+    # A chatty start (ECHO_BOOT_STDERR_LINES): more than a pipe holds, so it blocks
+    # until someone reads its stderr.
+    for i in range(int(os.environ.get("ECHO_BOOT_STDERR_LINES", "0"))):
+        print("booting, step %05d of a long and chatty start-up" % i, file=sys.stderr)
+    sys.stderr.flush()
     if os.environ.get("ECHO_READY_DIR"):
         with open(os.path.join(os.environ["ECHO_READY_DIR"], str(os.getpid())), "w") as f:
             f.write("ready")
