@@ -15,6 +15,7 @@ using dispatch_atom = caf::atom_constant<caf::atom("pb_disp")>;    // consumer: 
 using overdue_atom = caf::atom_constant<caf::atom("pb_overdue")>;  // past max_handler_time
 using drain_deadline_atom = caf::atom_constant<caf::atom("pb_drdl")>;  // drain_timeout passed
 using tick_atom = caf::atom_constant<caf::atom("pb_tick")>;            // periodic maintenance
+using consumers_atom = caf::atom_constant<caf::atom("pb_cons")>;       // supervisor -> listener
 // The control plane (node control actor <-> clients and peers).
 using info_atom = caf::atom_constant<caf::atom("pb_info")>;
 using status_atom = caf::atom_constant<caf::atom("pb_status")>;

@@ -50,6 +50,9 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self, runtime_ptr rt
         // One wait per message keeps exit messages flowing between waits.
         self->send(self, tick_atom::value);
       },
+      [=](consumers_atom, const std::vector<caf::actor>& consumers) {
+        self->state.targets = consumers;  // a consumer was restarted (a new handle) or is down
+      },
   };
 }
 

@@ -39,10 +39,19 @@ std::vector<caf::actor> live_consumers(const supervisor_state& st) {
   return out;
 }
 
+/// Tells the listener (a child given the consumers' handles when it started) which
+/// consumers live now: one that was restarted has a new handle.
+void update_listener(supervisor_actor* self) {
+  for (const auto& c : self->state.children)
+    if (!c.spec.consumer && c.spec.name == "listener" && c.handle)
+      self->send(c.handle, consumers_atom::value, live_consumers(self->state));
+}
+
 void start_child(supervisor_actor* self, size_t i) {
   auto& c = self->state.children[i];
   c.handle = c.spec.start(self->system(), live_consumers(self->state));
   self->monitor(c.handle);
+  if (c.spec.consumer) update_listener(self);
 }
 
 bool all_down(const supervisor_state& st) {
@@ -75,12 +84,10 @@ caf::behavior supervisor(supervisor_actor* self, std::string label, std::vector<
                             self->system().render(dm.reason) + "), restart in " +
                             std::to_string(delay.count()) + "ms");
       self->delayed_send(self, delay, respawn_atom::value, static_cast<int32_t>(i));
-      // Children that were given the old consumer handle (the listener) are
-      // restarted so they get the new one.
-      if (c.spec.consumer)
-        for (auto& other : s.children)
-          if (!other.spec.consumer && other.spec.name == "listener" && other.handle)
-            self->send_exit(other.handle, caf::exit_reason::kill);
+      // The listener hears of it now, and of the new handle when it is back (it used
+      // to be killed and restarted instead, and when it came back before the
+      // consumer, it never learned the new handle).
+      if (c.spec.consumer) update_listener(self);
       return;
     }
   });

@@ -20,6 +20,9 @@ using crash_atom = caf::atom_constant<caf::atom("t_crash")>;
 struct stand_in_log {
   std::vector<caf::actor> spawned;
   int drained = 0;
+  /// The consumers a listener stand-in knows: given at its start, then updated.
+  std::vector<caf::actor> listener_targets;
+  int listener_starts = 0;
 };
 
 caf::behavior stand_in(caf::event_based_actor* self, std::shared_ptr<stand_in_log> log) {
@@ -30,6 +33,25 @@ caf::behavior stand_in(caf::event_based_actor* self, std::shared_ptr<stand_in_lo
         self->quit();
       },
   };
+}
+
+caf::behavior listener_stand_in(caf::event_based_actor* self, std::shared_ptr<stand_in_log> log) {
+  return {
+      [=](crash_atom) { self->quit(caf::sec::runtime_error); },
+      [=](consumers_atom, const std::vector<caf::actor>& consumers) {
+        log->listener_targets = consumers;
+      },
+  };
+}
+
+child_spec listener_spec(std::shared_ptr<stand_in_log> log) {
+  return {"listener", false, [log](caf::actor_system& sys, const std::vector<caf::actor>& given) {
+            auto a = sys.spawn(listener_stand_in, log);
+            log->spawned.push_back(a);
+            log->listener_targets = given;
+            ++log->listener_starts;
+            return a;
+          }};
 }
 
 child_spec spec(const std::string& name, bool consumer, std::shared_ptr<stand_in_log> log) {
@@ -86,6 +108,50 @@ CAF_TEST(a crashed child is restarted with exponential backoff) {
   sched.advance_time(1ms);
   sched.run();
   CAF_CHECK_EQUAL(log->spawned.size(), 3u);
+  anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+// A consumer that crashed comes back with a new handle: the listener learns it (and
+// keeps running) whenever the consumer comes back, also when the listener itself was
+// restarted before the consumer was. It used to be killed and restarted with the
+// consumers alive at that moment: back before the consumer, it never woke the new one.
+CAF_TEST(the listener learns the handle of a restarted consumer) {
+  auto sup = spawn_supervisor_of(sys, "test", {spec("consumer a", true, log), listener_spec(log)});
+  sched.run();
+  CAF_REQUIRE_EQUAL(log->spawned.size(), 2u);
+  auto consumer = log->spawned[0];
+  auto listener = log->spawned[1];
+  CAF_REQUIRE_EQUAL(log->listener_targets.size(), 1u);
+  CAF_CHECK_EQUAL(log->listener_targets[0], consumer);
+  // The consumer crashes twice in a row: its next start is 400ms away.
+  for (int round = 0; round < 2; ++round) {
+    self->send(log->spawned[round == 0 ? 0 : log->spawned.size() - 1], crash_atom::value);
+    sched.run();
+    sched.advance_time(round == 0 ? 200ms : 400ms);
+    sched.run();
+  }
+  auto second = log->spawned.back();
+  CAF_REQUIRE_NOT_EQUAL(second, consumer);
+  CAF_CHECK_EQUAL(log->listener_starts, 1);  // the listener kept running
+  CAF_REQUIRE_EQUAL(log->listener_targets.size(), 1u);
+  CAF_CHECK_EQUAL(log->listener_targets[0], second);
+  // Now the consumer crashes (back in 800ms) and the listener too (back in 200ms):
+  // the listener starts without it and learns it when it is back.
+  self->send(second, crash_atom::value);
+  sched.run();
+  self->send(listener, crash_atom::value);
+  sched.run();
+  sched.advance_time(200ms);
+  sched.run();
+  CAF_CHECK_EQUAL(log->listener_starts, 2);
+  CAF_CHECK(log->listener_targets.empty());
+  sched.advance_time(600ms);
+  sched.run();
+  auto third = log->spawned.back();
+  CAF_REQUIRE_NOT_EQUAL(third, second);
+  CAF_REQUIRE_EQUAL(log->listener_targets.size(), 1u);
+  CAF_CHECK_EQUAL(log->listener_targets[0], third);
   anon_send_exit(sup, caf::exit_reason::user_shutdown);
   sched.run();
 }
