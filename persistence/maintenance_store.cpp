@@ -48,12 +48,15 @@ caf::expected<std::vector<std::string>> maintenance_store::fail_stranded(
         // busy, so not stranded now, and the sweep never waits on it, so it can neither
         // deadlock with that transaction nor with another sweep, nor outlive its lease.
         std::vector<std::string> candidates;
-        for (const auto& row : tx.exec("reaper_find_stranded", ms(stuck_after), limit))
+        for (const auto& row :
+             tx.exec("reaper_find_stranded", ms(stuck_after), limit, std::optional<std::string>{}))
           candidates.emplace_back(row[0].c_str());
         std::vector<std::string> ids;
         for (const auto& id : candidates) {
           auto got = tx.exec("executions_try_fence", id);
           if (got.empty() || got[0][0].c_str() != std::string("t")) continue;
+          // Still stranded, read again under the fence (a new statement, a new snapshot).
+          if (tx.exec("reaper_find_stranded", ms(stuck_after), 1, id).empty()) continue;
           if (tx.exec("reaper_fail_stranded", id, ms(stuck_after)).empty()) continue;
           if (auto err = detail::record_terminal(tx, id)) return err;
           if (auto err = claims_store::tombstone(tx, id, "reaper")) return err;

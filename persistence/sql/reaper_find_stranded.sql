@@ -1,7 +1,9 @@
--- Candidates for the stranded sweep (reaper_fail_stranded.sql), read without a lock:
--- executions not yet terminal with no live work for $1 ms, oldest first, at most $2.
--- Each is then failed under its fence (taken without waiting: a busy execution is
--- skipped), where every condition is checked again.
+-- Stranded executions: not yet terminal, with no live work for $1 ms (no message of
+-- their own in the mailbox, no active claim held by a live lease, no barrier
+-- progress), oldest first, at most $2; only execution $3 when it is not NULL.
+-- The sweep reads its candidates with it unlocked; then for each, under its fence
+-- (tried, never waited for: a busy execution is skipped), reads it again for that one
+-- id before failing it (reaper_fail_stranded.sql).
 SELECT e.id FROM postbox.executions e
 WHERE e.status IN ('QUEUED', 'EXECUTING')
   AND e.updated_at < now() - $1::bigint * interval '1 millisecond'
@@ -13,5 +15,6 @@ WHERE e.status IN ('QUEUED', 'EXECUTING')
   AND NOT EXISTS (
     SELECT 1 FROM postbox.barriers b
     WHERE b.execution_id = e.id AND b.updated_at > now() - $1::bigint * interval '1 millisecond')
+  AND ($3::text IS NULL OR e.id = $3)
 ORDER BY e.updated_at, e.id
 LIMIT $2
