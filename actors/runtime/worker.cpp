@@ -49,6 +49,7 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   }
   return {
       [=](tick_atom) {
+        if (!prog) return;  // only a program's worker ticks
         tend_program(*self->state.ctx, *prog);
         self->delayed_send(self, program_tend_interval, tick_atom::value);
       },
