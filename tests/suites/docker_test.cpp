@@ -17,6 +17,7 @@
 #include "actors/runtime/child_process.hpp"
 #include "config/topology.hpp"
 #include "support/files.hpp"
+#include "support/shell.hpp"
 
 using namespace postbox;
 using postbox::test::read_text;
@@ -24,29 +25,9 @@ using postbox::test::source_path;
 
 namespace {
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct run_result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
 /// `docker-compose -f FILE config`; never needs a Docker engine.
-run_result compose_config(const std::string& file) {
-  run_result r;
-  const std::string cmd = "docker-compose -f " + shell_quote(file) + " config 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+test::shell_result compose_config(const std::string& file) {
+  return test::run_shell("docker-compose -f " + test::shell_quote(file) + " config");
 }
 
 /// True when docker-compose can run; otherwise says why the check is skipped, and fails in CI

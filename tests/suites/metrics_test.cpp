@@ -24,6 +24,7 @@
 #include "actors/transports/http_client.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/shell.hpp"
 
 using namespace postbox;
 using postbox::test::source_path;
@@ -44,24 +45,10 @@ bool have_promtool() {
   return false;
 }
 
-struct lint_result {
-  int exit_code = -1;
-  std::string output;
-};
-
 /// `promtool check metrics` with `text` on its stdin: exit code and what it printed.
-lint_result promtool_check(const std::string& text) {
-  lint_result r;
+test::shell_result promtool_check(const std::string& text) {
   auto path = test::write_file(test::make_temp_dir("metrics-lint") + "/metrics.txt", text);
-  const std::string cmd = "promtool check metrics < '" + path + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return test::run_shell("promtool check metrics < " + test::shell_quote(path));
 }
 
 /// Lints `text` with promtool (when present); a failure shows promtool's complaints.

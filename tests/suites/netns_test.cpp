@@ -26,6 +26,7 @@
 
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/shell.hpp"
 
 extern char** environ;
 
@@ -44,27 +45,8 @@ constexpr int sink_port = 8089;
 constexpr int executions = 3;
 constexpr int files_per_execution = 30;
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct shell_result {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-shell_result shell(const std::string& cmd) {
-  shell_result r;
-  FILE* p = ::popen(("cd / && " + cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+test::shell_result shell(const std::string& cmd) {
+  return test::run_shell("cd / && " + cmd);
 }
 
 std::string trimmed(std::string s) {
@@ -137,7 +119,8 @@ class ns_process {
 /// destructor kills the processes, stops PostgreSQL, removes its folder and the namespaces,
 /// also when a check failed.
 struct lab {
-  std::string netns_sh = "NETNS_NET=10.231.77 " + quote(source_path("tests/harness/netns.sh"));
+  std::string netns_sh =
+      "NETNS_NET=10.231.77 " + test::shell_quote(source_path("tests/harness/netns.sh"));
   std::string prefix = "pbn" + std::to_string(::getpid());
   std::string dir;  // made once the namespaces are up
   std::string pg_dir;
@@ -149,12 +132,12 @@ struct lab {
   lab() {
     shell(netns_sh + " reap pbn");  // namespaces of killed runs of this suite
     auto r = shell(netns_sh + " up " + prefix);
-    if (r.code == 77) {
-      skip_reason = trimmed(r.out);
+    if (r.exit_code == 77) {
+      skip_reason = trimmed(r.output);
       if (skip_reason.rfind("netns: ", 0) == 0) skip_reason.erase(0, 7);
-    } else if (r.code != 0) {
+    } else if (r.exit_code != 0) {
       shell(netns_sh + " down " + prefix);
-      CAF_FAIL("netns.sh up failed (" << r.code << "): " << r.out);
+      CAF_FAIL("netns.sh up failed (" << r.exit_code << "): " << r.output);
     } else {
       up = true;
       dir = test::make_temp_dir("netns");
@@ -164,10 +147,10 @@ struct lab {
   ~lab() {
     procs.clear();  // SIGKILL: node b may be hung on a dead socket
     if (pg_started)
-      shell(as_postgres(std::string(pg_bin) + "/pg_ctl -D " + quote(pg_dir + "/data") +
+      shell(as_postgres(std::string(pg_bin) + "/pg_ctl -D " + test::shell_quote(pg_dir + "/data") +
                         " -m fast -w -t 10 -s stop") +
             " || " +
-            as_postgres(std::string(pg_bin) + "/pg_ctl -D " + quote(pg_dir + "/data") +
+            as_postgres(std::string(pg_bin) + "/pg_ctl -D " + test::shell_quote(pg_dir + "/data") +
                         " -m immediate -w -t 10 -s stop"));
     if (up) shell(netns_sh + " down " + prefix);
     std::error_code ec;
@@ -191,20 +174,21 @@ struct lab {
   void start_postgres() {
     pg_dir = test::make_server_dir("netns_pg");  // postgres cannot reach the build tree below 0700
     auto data = pg_dir + "/data";
-    auto init = shell(as_postgres(std::string(pg_bin) + "/initdb -D " + quote(data) +
+    auto init = shell(as_postgres(std::string(pg_bin) + "/initdb -D " + test::shell_quote(data) +
                                   " -A trust -U postgres -E UTF8 --no-sync --no-instructions"));
-    if (init.code != 0) CAF_FAIL("initdb failed: " << init.out);
+    if (init.exit_code != 0) CAF_FAIL("initdb failed: " << init.output);
     std::ofstream(data + "/postgresql.conf", std::ios::app)
         << "listen_addresses = '" << db_addr << "'\nport = " << pg_port
         << "\nunix_socket_directories = ''\nmax_connections = 200\nfsync = off\n"
            "full_page_writes = off\nlog_min_messages = warning\n";
     std::ofstream(data + "/pg_hba.conf", std::ios::app) << "host all all " << subnet << " trust\n";
-    auto start = shell("ip netns exec " + ns("db") + " " +
-                       as_postgres(std::string(pg_bin) + "/pg_ctl -D " + quote(data) + " -l " +
-                                   quote(pg_dir + "/server.log") + " -w -t 60 -s start"));
+    auto start =
+        shell("ip netns exec " + ns("db") + " " +
+              as_postgres(std::string(pg_bin) + "/pg_ctl -D " + test::shell_quote(data) + " -l " +
+                          test::shell_quote(pg_dir + "/server.log") + " -w -t 60 -s start"));
     pg_started = true;  // also a half-started server gets stopped
-    if (start.code != 0)
-      CAF_FAIL("pg_ctl start failed: " << start.out << tail(pg_dir + "/server.log", 20));
+    if (start.exit_code != 0)
+      CAF_FAIL("pg_ctl start failed: " << start.output << tail(pg_dir + "/server.log", 20));
   }
 
   ns_process& spawn(const std::string& member, std::vector<std::string> args,
@@ -216,20 +200,21 @@ struct lab {
   }
 
   /// The postbox client inside PREFIX-a.
-  shell_result cli(const std::string& args) {
-    return shell("POSTBOX_DSN=" + quote(dsn()) + " ip netns exec " + ns("a") + " " +
-                 quote(test::bin_path("postbox")) + " --dsn " + quote(dsn()) + " " + args);
+  test::shell_result cli(const std::string& args) {
+    return shell("POSTBOX_DSN=" + test::shell_quote(dsn()) + " ip netns exec " + ns("a") + " " +
+                 test::shell_quote(test::bin_path("postbox")) + " --dsn " +
+                 test::shell_quote(dsn()) + " " + args);
   }
 
   /// One value (first column of the first row; "" if none), queried from PREFIX-db.
   std::string sql(const std::string& query) {
     auto r = shell("ip netns exec " + ns("db") + " psql -XAtq -v ON_ERROR_STOP=1 -d " +
-                   quote(dsn()) + " -c " + quote(query));
-    if (r.code != 0) {
-      CAF_MESSAGE("psql failed (" << r.code << "): " << r.out);
+                   test::shell_quote(dsn()) + " -c " + test::shell_quote(query));
+    if (r.exit_code != 0) {
+      CAF_MESSAGE("psql failed (" << r.exit_code << "): " << r.output);
       return "";
     }
-    auto line = r.out.substr(0, r.out.find('\n'));
+    auto line = r.output.substr(0, r.output.find('\n'));
     return line;
   }
 
@@ -299,7 +284,7 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
   CAF_REQUIRE(sink.started());
   auto topology = test::write_file(l.dir + "/topology.yaml", topology_yaml());
   auto mig = l.cli("migrate");
-  if (mig.code != 0) CAF_FAIL("migrate failed: " << mig.out);
+  if (mig.exit_code != 0) CAF_FAIL("migrate failed: " << mig.output);
   for (std::string n : {"a", "b", "c"}) {
     auto& p = l.spawn(
         n, {test::bin_path("postbox-node"), "--topology", topology, "--node", n, "--dsn", l.dsn()},
@@ -316,13 +301,14 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
     for (int i = 0; i < files_per_execution; ++i)
       test::write_file(in + "/f" + std::to_string(i) + ".txt",
                        "execution " + std::to_string(e) + " file " + std::to_string(i) + "\n");
-    auto sub = l.cli("--topology " + quote(topology) +
-                     " submit --workflow slow --upload --batch-size 2 --json " + quote(in));
-    CAF_REQUIRE_EQUAL(sub.code, 0);
+    auto sub =
+        l.cli("--topology " + test::shell_quote(topology) +
+              " submit --workflow slow --upload --batch-size 2 --json " + test::shell_quote(in));
+    CAF_REQUIRE_EQUAL(sub.exit_code, 0);
     boost::json::error_code ec;
-    auto v = boost::json::parse(sub.out, ec);
+    auto v = boost::json::parse(sub.output, ec);
     if (ec || !v.is_object() || !v.as_object().contains("execution_id"))
-      CAF_FAIL("unexpected submit output: " << sub.out);
+      CAF_FAIL("unexpected submit output: " << sub.output);
     ids.emplace_back(v.as_object().at("execution_id").as_string());
     CAF_CHECK_EQUAL(std::string(v.as_object().at("status").as_string()), "QUEUED");
   }
@@ -343,7 +329,7 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
   for (int tries = 0; tries < 5 && stranded == 0; ++tries) {
     if (tries > 0) {
       CAF_MESSAGE("b acked messages " << held_by_b << " before the cut took; again");
-      CAF_REQUIRE_EQUAL(shell("ip -n " + l.ns("br") + " link set v-b up").code, 0);
+      CAF_REQUIRE_EQUAL(shell("ip -n " + l.ns("br") + " link set v-b up").exit_code, 0);
     }
     CAF_REQUIRE(test::wait_until(
         [&] {
@@ -354,7 +340,7 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
         30s, 50ms));
     // Cut at the bridge: b's interface stays up, its packets just go nowhere.
     auto cut = shell("ip -n " + l.ns("br") + " link set v-b down");
-    CAF_REQUIRE_EQUAL(cut.code, 0);
+    CAF_REQUIRE_EQUAL(cut.exit_code, 0);
     cut_at = std::chrono::steady_clock::now();
     stranded = l.count("SELECT count(*) FROM postbox.mailbox WHERE id IN (" + held_by_b + ")");
   }
@@ -389,16 +375,16 @@ CAF_TEST(a node cut off mid run loses its leases and the others finish once) {
   CAF_CHECK_EQUAL(l.count(held_by_b_in), 0);  // b's messages were redelivered and done
 
   // Heal the link: b's late writes hold stale receipts and must change nothing.
-  CAF_CHECK_EQUAL(shell("ip -n " + l.ns("br") + " link set v-b up").code, 0);
+  CAF_CHECK_EQUAL(shell("ip -n " + l.ns("br") + " link set v-b up").exit_code, 0);
   std::this_thread::sleep_for(5s);
 
   for (const auto& id : ids) {
-    auto st = l.cli("status " + quote(id) + " --json");
-    CAF_CHECK_EQUAL(st.code, 0);
+    auto st = l.cli("status " + test::shell_quote(id) + " --json");
+    CAF_CHECK_EQUAL(st.exit_code, 0);
     boost::json::error_code ec;
-    auto v = boost::json::parse(st.out, ec);
+    auto v = boost::json::parse(st.output, ec);
     if (ec || !v.is_object()) {
-      CAF_FAIL("unexpected status output: " << st.out);
+      CAF_FAIL("unexpected status output: " << st.output);
     }
     auto& o = v.as_object();
     CAF_CHECK_EQUAL(std::string(o.at("status").as_string()), "COMPLETED");
