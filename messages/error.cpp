@@ -46,6 +46,8 @@ const char* to_string(errc code) {
       return "unreachable";
     case errc::transient:
       return "transient";
+    case errc::execution_stopped:
+      return "execution_stopped";
   }
   return "unknown";
 }

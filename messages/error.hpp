@@ -24,6 +24,8 @@ enum class errc : uint8_t {
   unreachable,            // no node's control actor could be reached
   transient,              // the server could not do it now (out of resources, cancelled,
                           // lock not available): retry later, not the message's fault
+  execution_stopped,      // the message's execution was cancelled: nothing more of it
+                          // commits (guarantee 9); its delivery is acked, never charged
 };
 
 /// The CAF category atom of errc ("postbox").

@@ -66,29 +66,32 @@ caf::error commit_effects(tx_context& tx, const success_commit& c) {
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c) {
   return session.transact_value<success_outcome>(
       retry_policy::once, [&](tx_context& tx) -> caf::expected<success_outcome> {
-        // The ack also looks at the execution's status (no round trip of its own).
-        bool stopped_at_ack = false;
+        // Guarantee 9: the ack of a delivery of an execution takes the execution's fence
+        // in the same statement, before anything else of the handler runs, and reads the
+        // status after it was granted. A cancel either committed first (STOPPED: only the
+        // ack and the arrival below commit) or waits for this transaction. The fence
+        // comes before the execution's row, as everywhere (cancel, poison, the sweep), so
+        // nothing waits crosswise; a step that needs it exclusive (the callback's CAS to
+        // COMPLETED) says so and gets it here, never as an upgrade of a shared one.
+        bool stopped = false;
         if (c.execution_id.empty()) {
           if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
         } else {
-          auto st = mailbox_store::ack_stopped(tx, c.delivery, c.execution_id);
+          auto st = mailbox_store::ack_stopped(tx, c.delivery, c.execution_id,
+                                               c.fence == execution_fence::exclusive);
           if (!st) return st.error();
-          stopped_at_ack = *st;
+          stopped = *st;
         }
         success_outcome out;
-        auto ack_only = [&] {
+        std::string arrival_error;  // set: this message arrives as failed
+        if (stopped) {
           out.effects = false;
           out.note = "execution stopped (cancelled): ack only";
-          if (c.before_commit) c.before_commit();
-          return out;
-        };
-        // Steps of a cancelled execution do not run at all (a step's own writes would
-        // commit with the ack); the fenced check below covers a cancel committing
-        // meanwhile for everything but what a step wrote without taking the fence.
-        if (stopped_at_ack && !c.in_ack.empty()) return ack_only();
-        for (const auto& step : c.in_ack) {
+          arrival_error = "cancelled";
+        }
+        for (size_t i = 0; !stopped && i < c.in_ack.size(); ++i) {
           sql_tx stx(tx);
-          auto go = step(stx);
+          auto go = c.in_ack[i](stx);
           // A failed statement aborted the transaction on the server: never commit
           // after it, whatever the step made of the error.
           if (auto failed = stx.failure()) std::rethrow_exception(failed);
@@ -96,30 +99,25 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
           if (!stx.note().empty()) out.note = stx.note();
           if (!*go) {
             out.effects = false;
+            arrival_error = stx.arrival_error();
             break;
           }
         }
-        // Guarantee 9: a cancelled execution takes no effect of a delivery, not even its
-        // arrival (a cancel that waits for this transaction counts what it records).
-        // The fence shared first, then the status read after it was granted (one call,
-        // migration 015); after the in_ack steps, which take the fence themselves before
-        // they lock the execution's row (callback, orchestration): the fence always
-        // comes before the row, so a cancel and a step never wait on each other
-        // crosswise.
-        if (!c.execution_id.empty()) {
-          auto r = tx.exec("executions_fence_shared_stopped", c.execution_id);
-          if (!r.empty() && r[0][0].c_str() == std::string("t")) return ack_only();
-        }
         if (out.effects)
           if (auto err = commit_effects(tx, c)) return err;
-        // A declined step did none of the work: the message arrives (where it would
-        // have handed its place on, too) with {"declined": note} as its result.
+        // Every member of a group arrives exactly once, however it ended (guarantee 9): a
+        // message of a cancelled execution as {status: error, error: "cancelled"}, a
+        // declined step as {declined: note} (or as the error it named), where it would
+        // have handed its place on, too.
         std::optional<group_member> where = c.arrive;
         if (!out.effects && !where) where = c.arrive_place;
         if (where) {
           child_outcome o;
           o.result_json = c.result_json;
-          if (!out.effects) {
+          if (!arrival_error.empty()) {
+            o.ok = false;
+            o.error = arrival_error;
+          } else if (!out.effects) {
             boost::json::object declined{{"declined", out.note.empty() ? "declined" : out.note}};
             o.result_json = boost::json::serialize(declined);
           }

@@ -32,8 +32,10 @@ struct group_member {
 struct success_commit {
   lease delivery;
   /// The delivery's execution ("" for none): once it is STOPPED (cancelled), nothing
-  /// but the ack commits (guarantee 9).
+  /// but the ack and its arrival commits (guarantee 9).
   std::string execution_id;
+  /// How the ack takes the execution's fence, before the in-ack steps.
+  execution_fence fence = execution_fence::shared;
   /// Steps inside the transaction, right after the ack; one answering false drops
   /// everything below but the arrival (the ack still commits).
   std::vector<in_ack_fn> in_ack;

@@ -63,6 +63,9 @@ struct orphan_sweep {
   int32_t max = 1;
 };
 
+/// Messages per INSERT statement of send_batch (a larger batch takes several).
+constexpr size_t send_batch_chunk = 5000;
+
 class mailbox_store {
  public:
   explicit mailbox_store(pg_session& session) : session_(session) {}
@@ -110,10 +113,11 @@ class mailbox_store {
   static caf::expected<std::vector<int64_t>> send_batch(tx_context& tx,
                                                         const std::vector<outgoing_message>& msgs);
   static caf::error ack(tx_context& tx, const lease& l);
-  /// ack, also answering whether `execution_id` is STOPPED as of the ack's snapshot
-  /// (mailbox_ack_stopped.sql): the cheap first look; a fenced check must follow.
+  /// ack, then the fence of `execution_id` (exclusive or shared, held until commit) and
+  /// whether it is STOPPED, read after the fence was granted (mailbox_ack_stopped.sql,
+  /// one round trip).
   static caf::expected<bool> ack_stopped(tx_context& tx, const lease& l,
-                                         const std::string& execution_id);
+                                         const std::string& execution_id, bool exclusive);
   static caf::expected<int64_t> dead_letter(tx_context& tx, const lease& l,
                                             const std::string& reason);
 

@@ -4,6 +4,7 @@
 #include "persistence/claims_store.hpp"
 #include "persistence/detail/terminal.hpp"
 #include "persistence/detail/tx_context.hpp"
+#include "persistence/handled_commit.hpp"
 
 namespace postbox {
 
@@ -68,6 +69,44 @@ caf::expected<std::vector<std::string>> maintenance_store::fail_stranded(
         }
         return ids;
       });
+}
+
+caf::expected<int> maintenance_store::arrive_lost_members(std::chrono::milliseconds quiet,
+                                                          int limit) {
+  struct lost {
+    group_member member;
+    child_outcome outcome;
+  };
+  auto found = session_.transact_value<std::vector<lost>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<lost>> {
+        std::vector<lost> out;
+        for (const auto& row : tx.exec("reaper_find_lost_members", ms(quiet), limit)) {
+          lost l;
+          l.member = {row[0].c_str(), row[1].as<int32_t>()};
+          l.outcome.ok = false;
+          l.outcome.message_id = row[2].as<int64_t>();
+          l.outcome.error = row[3].c_str();
+          out.push_back(std::move(l));
+        }
+        return out;
+      },
+      tx_kind::read_only);
+  if (!found) return found.error();
+  int arrived = 0;
+  for (const auto& l : *found) {
+    // The arrival is fenced by the message id the group holds at that index and counts
+    // once: a real arrival that committed meanwhile makes this one a no-op.
+    auto a = session_.transact_value<bool>(retry_policy::once,
+                                           [&](tx_context& tx) -> caf::expected<bool> {
+                                             auto r = arrive_and_fire(tx, l.member, l.outcome);
+                                             if (!r) return r.error();
+                                             return r->counted;
+                                           });
+    if (!a) return a.error();
+    if (*a) ++arrived;
+  }
+  return arrived;
 }
 
 caf::expected<std::vector<std::string>> maintenance_store::release_stale_claims(

@@ -37,6 +37,10 @@ class maintenance_store {
   caf::expected<std::vector<std::string>> fail_stranded(std::chrono::milliseconds stuck_after,
                                                         int limit);
   caf::expected<std::vector<std::string>> release_stale_claims(std::chrono::milliseconds age);
+  /// Members of groups quiet for `quiet` whose message is gone without arriving
+  /// (reaper_find_lost_members.sql) arrive now as failed, at most `limit`, each in its own
+  /// transaction (a group they complete fires its callback); returns how many arrived.
+  caf::expected<int> arrive_lost_members(std::chrono::milliseconds quiet, int limit);
   /// The prunes below delete at most `batch` rows a statement, each statement its own
   /// transaction (no long locks), until nothing is left or `budget` statements ran.
   /// Each reports rows deleted and statements run into `into`.

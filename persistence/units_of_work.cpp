@@ -51,8 +51,11 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
         auto dl = mailbox_store::dead_letter(tx, req.delivery, req.reason);
         if (!dl) return dl.error();
         out.dead_letter_id = *dl;
-        bool send_on_error = req.execution_id.empty();
-        bool stopped = false;  // cancelled: not even the arrival commits (guarantee 9)
+        // The message's own on_error goes unless it is its execution's (copied onto the
+        // execution's batches): that one goes once per execution, with the move that
+        // ends it. Compared as jsonb (executions_on_error_is.sql): 5.0 and 5, or another
+        // key order, are the same continuation.
+        bool send_on_error = true;
         if (!req.execution_id.empty()) {
           // The fence before the row, as postbox.cancel takes them (never crosswise).
           tx.exec("executions_fence", req.execution_id);
@@ -60,31 +63,26 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
               tx, req.execution_id, {execution_status::queued, execution_status::executing},
               execution_status::error, req.reason);
           if (!moved) return moved.error();
+          bool executions_own = false;
+          if (!req.on_error_spec.empty()) {
+            auto r = tx.exec("executions_on_error_is", req.execution_id, req.on_error_spec);
+            executions_own = !r.empty() && r[0][0].c_str() == std::string("t");
+          }
           if (*moved) {
             out.execution_failed = true;
-            send_on_error = true;
             if (auto err = detail::record_terminal(tx, req.execution_id)) return err;
             if (auto err = claims_store::tombstone(tx, req.execution_id, "poison")) return err;
-          } else if (auto e = execution_store::get(tx, req.execution_id);
-                     !e && is(e.error(), errc::not_found)) {
-            // No execution row to fail (a message sent straight to the mailbox):
-            // the caller still hears about it.
-            send_on_error = true;
-          } else if (e && e->status == execution_status::stopped) {
-            stopped = true;  // its on_error ("cancelled") went with the cancel
-          } else if (!req.on_error_spec.empty()) {
-            // A continuation of this message, not the execution's: its caller waits.
-            // Compared decoded: the execution row keeps the headers as submitted, its
-            // messages carry them re-encoded.
-            auto row = tx.exec("executions_headers", req.execution_id);
-            auto mine = decode_continuation(req.on_error_spec);
-            auto theirs = row.empty() ? caf::expected<message_headers>(message_headers{})
-                                      : decode_message_headers(row[0][0].c_str());
-            bool same = mine && theirs && theirs->has_on_error && theirs->on_error == *mine;
-            send_on_error = !same;
+            // The execution's on_error: this message's copy (it names the message), or
+            // from the execution's row when this message did not carry it.
+            if (!executions_own)
+              tx.exec("reaper_enqueue_on_error", detail::pg_text_array({req.execution_id}));
+          } else if (executions_own) {
+            send_on_error = false;  // it went when the execution ended
           }
         }
-        if (req.arrive && !stopped) {
+        // A member of a group arrives, with the reason, whatever became of its execution
+        // (a cancelled one too: every member arrives exactly once, guarantee 9).
+        if (req.arrive) {
           child_outcome o;
           o.ok = false;
           o.error = req.reason;

@@ -47,26 +47,46 @@ caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_sta
       session.options().read_only ? tx_kind::single_statement : tx_kind::read_only);
 }
 
-caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s) {
+namespace {
+
+/// The execution's fence, shared, then whether it is STOPPED (executions_fence_stopped.sql):
+/// a write of a message of a cancelled execution is refused before it runs.
+caf::error refuse_if_stopped(tx_context& tx, const std::string& execution_id) {
+  if (execution_id.empty()) return {};
+  auto r = tx.exec("executions_fence_stopped", execution_id);
+  if (!r.empty() && r[0][0].c_str() == std::string("t"))
+    return make_error(errc::execution_stopped,
+                      "execution " + execution_id + " was cancelled: nothing more of it commits");
+  return {};
+}
+
+}  // namespace
+
+caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s,
+                                 const std::string& execution_id) {
   if (auto err = check_params(s.params)) return err;
   return session.transact_value<int64_t>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<int64_t> {
+        if (auto err = refuse_if_stopped(tx, execution_id)) return err;
         return static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());
       },
-      tx_kind::single_statement);
+      execution_id.empty() ? tx_kind::single_statement : tx_kind::transaction);
 }
 
-caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s) {
-  return run_checkpoint(session, std::vector<sql_statement>{s});
+caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s,
+                                      const std::string& execution_id) {
+  return run_checkpoint(session, std::vector<sql_statement>{s}, execution_id);
 }
 
-caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss) {
+caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss,
+                                      const std::string& execution_id) {
   for (const auto& s : ss)
     if (auto err = check_params(s.params)) return err;
   return session.transact_value<int64_t>(
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<int64_t> {
+        if (auto err = refuse_if_stopped(tx, execution_id)) return err;
         int64_t affected = 0;
         for (const auto& s : ss)
           affected = static_cast<int64_t>(tx.exec_text(s.text, raw_params(s)).affected_rows());

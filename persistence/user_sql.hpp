@@ -36,16 +36,22 @@ caf::expected<std::vector<sql_row>> run_query(pg_session& session, const sql_sta
 
 /// Runs the write `s` in its own transaction and commits it now; how many rows it
 /// affected. Retried once on a lost connection, so it must be idempotent.
-caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s);
+/// With an `execution_id`, the execution's fence is taken (shared) first and nothing is
+/// written once it is STOPPED: errc::execution_stopped (guarantee 9).
+caf::expected<int64_t> run_write(pg_session& session, const sql_statement& s,
+                                 const std::string& execution_id = {});
 
 /// As run_write, committed without waiting for the WAL flush (synchronous_commit =
 /// off): visible at once, durable within a fraction of a second or at the next
 /// synchronous commit on the server, whichever comes first. For progress that a
 /// server crash may lose and a redelivery redo: a checkpoint, never an outcome.
-caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s);
+/// Fenced by `execution_id` as run_write.
+caf::expected<int64_t> run_checkpoint(pg_session& session, const sql_statement& s,
+                                      const std::string& execution_id = {});
 /// The same for several statements, in order, in one such transaction; how many rows
 /// the last one affected.
-caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss);
+caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql_statement>& ss,
+                                      const std::string& execution_id = {});
 
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);
@@ -66,6 +72,12 @@ class sql_tx {
   void note(std::string text) { note_ = std::move(text); }
   const std::string& note() const { return note_; }
 
+  /// A step that declines may say its message failed: the message then arrives at its
+  /// group as {status: "error", error} instead of {status: "ok", result: {declined}}
+  /// (the pipeline's callback of an execution that ended in ERROR).
+  void arrive_as_error(std::string error) { arrival_error_ = std::move(error); }
+  const std::string& arrival_error() const { return arrival_error_; }
+
   /// The first statement failure, to rethrow after the handler's function returns.
   std::exception_ptr failure() const { return failure_; }
 
@@ -73,11 +85,17 @@ class sql_tx {
   tx_context& tx_;
   std::exception_ptr failure_;
   std::string note_;
+  std::string arrival_error_;
 };
 
 /// A handler's step inside the ack's transaction: false keeps the ack but drops the
 /// handler's other effects (its sends, fan-outs, reply and on_success); an error
 /// rolls the whole transaction back (a failed attempt).
 using in_ack_fn = std::function<caf::expected<bool>(sql_tx&)>;
+
+/// How the ack of a delivery of an execution takes the execution's fence before its
+/// in-ack steps run: shared (any ack, a batch recording results) or exclusive (a step
+/// that moves the execution to a terminal status and must see every recording ended).
+enum class execution_fence { shared, exclusive };
 
 }  // namespace postbox

@@ -24,6 +24,10 @@ caf::expected<reaper_counts> reaper::run_once() {
   auto failed = store_.fail_stranded(settings_.stuck_after, settings_.batch);
   if (!failed) return failed.error();
   c.stranded_failed = static_cast<int>(failed->size());
+  // After the stranded sweep: a group of an execution it just failed is open to it now.
+  auto arrived = store_.arrive_lost_members(settings_.stuck_after, settings_.batch * 10);
+  if (!arrived) return arrived.error();
+  c.members_arrived = *arrived;
   auto released = store_.release_stale_claims(settings_.stuck_after);
   if (!released) return released.error();
   c.claims_released = static_cast<int>(released->size());

@@ -41,6 +41,7 @@ struct reaper_counts {
   int64_t term = 0;
   int stranded_failed = 0;
   int claims_released = 0;
+  int members_arrived = 0;  // group members gone without arriving, arrived as failed
   int64_t tombstones_pruned = 0;
   int64_t outbox_pruned = 0;
   int64_t dead_letters_pruned = 0;
@@ -57,6 +58,7 @@ struct reaper_counts {
   std::map<std::string, int64_t> rows_by_kind() const {
     return {{"executions_failed", stranded_failed},
             {"claims_released", claims_released},
+            {"group_members_arrived", members_arrived},
             {"tombstones_pruned", tombstones_pruned},
             {"outbox_pruned", outbox_pruned},
             {"dead_letters_pruned", dead_letters_pruned},

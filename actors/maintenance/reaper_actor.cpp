@@ -58,10 +58,12 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
                                         std::to_string(r->executions_pruned) +
                                         " execution(s)) in " + std::to_string(r->prune_statements) +
                                         " statement(s)");
-          if (r->stranded_failed + r->claims_released > 0)
-            log_line(rt->node_name, "reaper: " + std::to_string(r->stranded_failed) +
-                                        " stranded execution(s) failed, " +
-                                        std::to_string(r->claims_released) + " claim(s) released");
+          if (r->stranded_failed + r->claims_released + r->members_arrived > 0)
+            log_line(rt->node_name,
+                     "reaper: " + std::to_string(r->stranded_failed) +
+                         " stranded execution(s) failed, " + std::to_string(r->claims_released) +
+                         " claim(s) released, " + std::to_string(r->members_arrived) +
+                         " lost group member(s) arrived as failed");
         }
         self->delayed_send(self, rt->topo.reaper.interval, tick_atom::value);
       },

@@ -17,11 +17,9 @@ namespace {
 /// goes with it. False (no on_success) when a prior delivery completed it or it
 /// ended otherwise (a poisoned batch failed it).
 caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
-  // The fence before the row (as postbox.cancel takes them): every batch recording
-  // results has committed (executions_fence.sql), and a cancel either committed
-  // first (the CAS below loses to STOPPED) or waits for this transaction and then
-  // finds COMPLETED.
-  if (auto f = tx.query(pipeline_sql("executions_fence"), {id}); !f) return f.error();
+  // The ack took the execution's fence exclusively before this step (in_ack below):
+  // every batch recording results has committed, and a cancel either committed first
+  // (then this step does not run) or waits for this transaction and finds COMPLETED.
   auto moved =
       tx.query(pipeline_sql("executions_transition"), {id, "{EXECUTING}", "COMPLETED", {}});
   if (!moved) return moved.error();
@@ -30,6 +28,12 @@ caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
     if (!now) return now.error();
     bool done = !now->empty() && (*now)[0][3] == std::string("COMPLETED");
     tx.note(done ? "callback already_completed" : "callback not_executing");
+    // An execution that ended otherwise (a poisoned batch, the stranded sweep) arrives
+    // at a group around it as failed, with its error.
+    if (!done)
+      tx.arrive_as_error(now->empty() ? "execution " + id + " is gone"
+                                      : (*now)[0][8].value_or("execution " + id + " " +
+                                                              (*now)[0][3].value_or("?")));
     return false;
   }
   auto counts = tx.query(pipeline_sql("file_results_counts"), {id});
@@ -70,7 +74,8 @@ outcome complete_execution(context& ctx, const json_text& body) {
     return outcome::drop("execution_callback for execution '" + msg->execution_id +
                          "' that is not its group's callback (message " + *fired_by +
                          "): completes nothing");
-  ctx.in_ack([id = msg->execution_id](sql_tx& tx) { return complete(tx, id); });
+  ctx.in_ack([id = msg->execution_id](sql_tx& tx) { return complete(tx, id); },
+             execution_fence::exclusive);
   return outcome::ok(std::map<std::string, std::string>{{"execution_id", msg->execution_id},
                                                         {"status", "COMPLETED"}});
 }

@@ -260,20 +260,19 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
     std::string().swap(files[i].blob_content);  // one blob in memory at a time
     bool more = i + 1 < files.size();
     if (more && std::chrono::steady_clock::now() - since >= checkpoint_after) {
+      // checkpoint takes the execution's fence first and writes nothing once it is
+      // cancelled (errc::execution_stopped: the delivery is then acked, uncharged).
       auto kept = ctx.checkpoint(
-          {{pipeline_sql("executions_fence_shared"), {msg->execution_id}},
-           {pipeline_sql("file_results_record_batch"), record_params(*msg, pending)}});
+          {{pipeline_sql("file_results_record_batch"), record_params(*msg, pending)}});
       if (!kept) return outcome::from(kept.error());
       pending.clear();
       since = std::chrono::steady_clock::now();
     }
   }
   // The rest commits with the ack and the batch's arrival: one commit per batch. The
-  // fence first, in a statement of its own (executions_fence.sql).
-  if (!pending.empty()) {
-    ctx.execute(pipeline_sql("executions_fence_shared"), {msg->execution_id});
+  // ack takes the execution's fence (shared) before it (handled_commit.cpp).
+  if (!pending.empty())
     ctx.execute(pipeline_sql("file_results_record_batch"), record_params(*msg, pending));
-  }
   return {};
 }
 

@@ -34,11 +34,9 @@ struct start_params {
 /// EXECUTING. False (the batches are not sent) when another message holds the claim,
 /// the execution finished earlier, or an earlier delivery started it.
 caf::expected<bool> start(sql_tx& tx, const start_params& p) {
-  // The fence (shared) before the claim and the execution's row, as every transaction
-  // that locks them takes it: a cancel either committed first (the status is then
-  // terminal and nothing starts) or waits until this start has committed.
-  if (auto f = tx.query(pipeline_sql("executions_fence_shared"), {p.execution_id}); !f)
-    return f.error();
+  // The ack took the execution's fence (shared) before this step, as every transaction
+  // that locks the claim and the execution's row takes it: a cancel either committed
+  // first (then this step does not run) or waits until this start has committed.
   auto claim = tx.query(
       pipeline_sql("claims_try_claim"),
       {p.execution_id, p.owner, std::to_string(p.message_id), std::to_string(p.fencing_token)});

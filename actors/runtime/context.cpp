@@ -9,6 +9,7 @@
 #include "messages/json_codec.hpp"
 #include "messages/storable_json.hpp"
 #include "persistence/execution_store.hpp"
+#include "persistence/sql_registry.hpp"
 
 namespace postbox {
 
@@ -79,15 +80,35 @@ caf::expected<std::vector<sql_row>> context::query(std::string sql, std::vector<
 }
 
 caf::expected<int64_t> context::write_now(std::string sql, std::vector<sql_value> params) {
-  return run_write(hc_.session, {std::move(sql), std::move(params)});
+  return run_write(hc_.session, {std::move(sql), std::move(params)}, d_.execution_id);
 }
 
 caf::expected<int64_t> context::checkpoint(std::string sql, std::vector<sql_value> params) {
-  return run_checkpoint(hc_.session, sql_statement{std::move(sql), std::move(params)});
+  return run_checkpoint(hc_.session, sql_statement{std::move(sql), std::move(params)},
+                        d_.execution_id);
 }
 
 caf::expected<int64_t> context::checkpoint(std::vector<sql_statement> statements) {
-  return run_checkpoint(hc_.session, statements);
+  return run_checkpoint(hc_.session, statements, d_.execution_id);
+}
+
+caf::expected<std::vector<group_result>> context::group_results(const std::string& group_id,
+                                                                int32_t from_index, int32_t limit) {
+  auto rows = run_query(
+      hc_.reads(), {sql::query("barrier_results_page"),
+                    {group_id, std::to_string(from_index), std::to_string(std::max(1, limit))}});
+  if (!rows) return rows.error();
+  std::vector<group_result> out;
+  out.reserve(rows->size());
+  for (auto& row : *rows) {
+    group_result r;
+    r.index = static_cast<int32_t>(std::stol(row.at(0).value_or("0")));
+    r.ok = row.at(1).value_or("") == "ok";
+    if (row.at(2)) r.result_json = std::move(*row.at(2));
+    r.error = row.at(3).value_or("");
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 const std::string& context::temp_dir() const {
@@ -99,8 +120,9 @@ void context::execute(std::string sql, std::vector<sql_value> params) {
   statements_.push_back({std::move(sql), std::move(params)});
 }
 
-void context::in_ack(in_ack_fn step) {
+void context::in_ack(in_ack_fn step, execution_fence fence) {
   in_ack_.push_back(std::move(step));
+  if (fence == execution_fence::exclusive) fence_ = fence;
 }
 
 outgoing_message context::outgoing(const message_out& m) {
@@ -132,6 +154,9 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
 
 std::string context::fan_out(std::vector<message_out> children, message_out callback,
                              std::string group_id) {
+  if (children.size() > max_fan_out_children && problem_.empty())
+    problem_ = "fan_out of " + std::to_string(children.size()) + " children: at most " +
+               std::to_string(max_fan_out_children) + " per group (fan out in stages)";
   fan_out_group g;
   g.spec.group_id = std::move(group_id);
   g.spec.expected = static_cast<int32_t>(children.size());
@@ -194,6 +219,7 @@ success_commit context::commit(const std::string& result_json) const {
   c.delivery = d_.to_lease();
   c.execution_id = d_.execution_id;
   c.in_ack = in_ack_;
+  c.fence = fence_;
   c.statements = statements_;
   c.sends = sends_;
   c.groups = groups_;

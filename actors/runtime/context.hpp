@@ -61,6 +61,17 @@ struct message_out {
   }
 };
 
+/// The most children one fan_out may have; a larger one fails the handler's attempt.
+constexpr size_t max_fan_out_children = 1000000;
+
+/// One child's outcome in a group (see context::group_results).
+struct group_result {
+  int32_t index = 0;
+  bool ok = true;
+  std::string result_json = "null";  // ok: the child's result
+  std::string error;                 // not ok: why
+};
+
 class context {
  public:
   context(handler_context& hc, const delivery& d);
@@ -99,7 +110,9 @@ class context {
 
   /// An idempotent write committed now, before the ack (progress a redelivery can
   /// keep, e.g. one result per item): retried once on a lost connection. How many
-  /// rows it affected.
+  /// rows it affected. For a message of an execution, nothing is written once the
+  /// execution is cancelled: errc::execution_stopped (return it; the message is then
+  /// acked, uncharged).
   caf::expected<int64_t> write_now(std::string sql, std::vector<sql_value> params = {});
   /// As write_now, but the commit does not wait for the disk (synchronous_commit =
   /// off): a checkpoint of progress that a redelivery can keep, costing no flush.
@@ -109,6 +122,14 @@ class context {
   caf::expected<int64_t> checkpoint(std::string sql, std::vector<sql_value> params = {});
   /// Several statements, in order, in one such checkpoint; rows the last one affected.
   caf::expected<int64_t> checkpoint(std::vector<sql_statement> statements);
+  /// A page of the outcomes of group `group_id`, children `from_index` on, at most
+  /// `limit`, in child order. A callback whose payload says `results_paged` (a group of
+  /// more than 1,000 children, or results too large for one message) reads them so:
+  /// `for (int32_t at = 0;; ) { auto page = ctx.group_results(g, at); ...
+  /// if (page->empty()) break; at = page->back().index + 1; }`.
+  caf::expected<std::vector<group_result>> group_results(const std::string& group_id,
+                                                         int32_t from_index = 0,
+                                                         int32_t limit = 1000);
   /// Where the handler may write temporary files: $TMPDIR, else /tmp.
   const std::string& temp_dir() const;
 
@@ -120,7 +141,10 @@ class context {
   /// effects (execute, send, fan_out, reply) and its on_success; an error rolls the
   /// whole transaction back (a failed attempt). Capture by value: it runs after the
   /// handler returned (and once more if the commit is retried on a new connection).
-  void in_ack(in_ack_fn step);
+  /// For a message of an execution the ack takes the execution's fence before the
+  /// steps (shared; exclusive if any step asks, e.g. to move it to a terminal status)
+  /// and no step runs once the execution is cancelled.
+  void in_ack(in_ack_fn step, execution_fence fence = execution_fence::shared);
   /// Enqueues `m` with the ack; it inherits this message's execution and org.
   void send(message_out m);
   template <class T>
@@ -160,6 +184,7 @@ class context {
   message_headers headers_;
   std::chrono::steady_clock::time_point started_;
   std::vector<in_ack_fn> in_ack_;
+  execution_fence fence_ = execution_fence::shared;
   std::vector<sql_statement> statements_;
   std::vector<outgoing_message> sends_;
   std::vector<fan_out_group> groups_;

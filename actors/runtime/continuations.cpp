@@ -19,7 +19,8 @@ std::optional<outgoing_message> build(const delivery& d, const continuation& c,
   outgoing_message m;
   m.queue = c.queue;
   m.type = c.type;
-  m.execution_id = d.execution_id;
+  // New work, not part of the sender's execution (guarantee 9): a cancel of that
+  // execution never refuses its handler's effects. The payload names the execution.
   m.org = d.org;
   m.payload = boost::json::serialize(payload);
   return m;

@@ -96,15 +96,20 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
 }
 
 handler_result drop(handler_context& ctx, const delivery& d, const std::string& reason) {
-  mailbox_store mailbox{ctx.session};
-  auto text = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
-                            "): " + reason);
-  auto r = mailbox.dead_letter(d.to_lease(), text);
+  // Dead-lettered with nothing else: no execution fails, no on_error. A member of a
+  // group still arrives there with the reason (only the message the group enqueued at
+  // that index can: a forged or stray one counts for nothing).
+  poison_request req;
+  req.delivery = d.to_lease();
+  req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
+                             "): " + reason);
+  req.arrive = group_of(d);
+  auto r = poison_message(ctx.session, req);
   if (!r) {
     if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
     return {handled::retry_later, "dead-lettering failed: " + describe(r.error())};
   }
-  return {handled::dead_lettered, text};
+  return {handled::dead_lettered, req.reason};
 }
 
 namespace {

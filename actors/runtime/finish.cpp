@@ -12,15 +12,18 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
     case outcome::kind::rejected:
       return poison(hc, d, storable_text(o.error()));
     case outcome::kind::errored:
+      // A write refused because the execution was cancelled: the commit below finds it
+      // STOPPED and acks it (and its arrival) only, uncharged.
+      if (is(o.cause(), errc::execution_stopped)) break;
       return store_failure(hc, d, o.cause());
     case outcome::kind::dropped:
       return drop(hc, d, storable_text(o.error()));
     case outcome::kind::ok:
       break;
   }
-  if (!ctx.problem().empty())
+  if (!ctx.problem().empty() && o.what() == outcome::kind::ok)
     return store_failure(hc, d, make_error(errc::logic_error, storable_text(ctx.problem())));
-  auto c = ctx.commit(o.result_json());
+  auto c = ctx.commit(o.what() == outcome::kind::ok ? o.result_json() : std::string("null"));
   c.before_commit = hc.before_commit;
   auto r = commit_success(hc.session, c);
   if (!r) {

@@ -3,7 +3,7 @@
 -- done), all text[]. One multi-row insert: a batch's results commit in the ack's
 -- transaction (or in one checkpoint), never one commit per file. One row per
 -- (execution, file): a redelivered batch never records a file twice. Only while the
--- execution runs: the transaction runs executions_fence_shared.sql first, so a
+-- execution runs: the transaction holds the execution's fence (shared) first, so a
 -- transaction making the execution terminal (and counting its results) either has
 -- committed, and this statement sees it and records nothing, or waits for this one
 -- and counts what it records.

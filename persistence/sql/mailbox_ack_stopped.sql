@@ -1,7 +1,9 @@
--- mailbox_ack.sql that also answers whether execution $3 is STOPPED (as of this
--- statement's snapshot): no row when the receipt is stale. The ack of a delivery with
--- in-ack steps uses it to skip the steps of a cancelled execution without a round trip
--- of its own; the fenced check (executions_fence_shared_stopped.sql) comes after them.
+-- mailbox_ack.sql, then the fence of execution $3 (exclusive when $4, else shared) and
+-- whether that execution is STOPPED, read after the fence was granted
+-- (postbox.fence_stopped, migration 016): one statement, one round trip. No row when the
+-- receipt is stale (and then no fence is taken). The success ack of a delivery of an
+-- execution runs it before anything else: a cancel either committed first (STOPPED: ack
+-- only) or waits for this transaction.
 WITH acked AS (DELETE FROM postbox.mailbox WHERE id = $1 AND receipt = $2 RETURNING id)
-SELECT EXISTS (SELECT 1 FROM postbox.executions WHERE id = $3 AND status = 'STOPPED')
+SELECT postbox.fence_stopped($3, $4::boolean)
 FROM acked

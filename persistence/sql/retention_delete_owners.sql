@@ -3,7 +3,7 @@
 -- executions themselves (last, so a sweep cut short finds them again). A few rows each.
 WITH groups AS (
   DELETE FROM postbox.barriers
-  WHERE group_id = ANY($1::text[]) OR execution_id = ANY($2::text[])
+  WHERE group_id = ANY($1::text[]) OR (execution_id = ANY($2::text[]) AND fired_at IS NOT NULL)
   RETURNING group_id
 ), claims AS (
   DELETE FROM postbox.claims WHERE execution_id = ANY($2::text[])

@@ -282,11 +282,12 @@ CAF_TEST(the reaper ends stranded executions and prunes what is past retention) 
   CAF_CHECK_EQUAL(c.outbox_pruned, 1);
   CAF_CHECK_EQUAL(c.dead_letters_pruned, 1);
 
-  CAF_CHECK_EQUAL(test::count(dsn,
-                              "SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks' "
-                              "AND execution_id = 'e-queued' AND payload->>'who' = 'caller' "
-                              "AND payload->>'error' LIKE 'stranded%'"),
-                  1);
+  CAF_CHECK_EQUAL(
+      test::count(dsn,
+                  "SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks' "
+                  "AND payload->>'execution_id' = 'e-queued' AND payload->>'who' = 'caller' "
+                  "AND payload->>'error' LIKE 'stranded%'"),
+      1);
   CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE queue = 'hooks'"),
                   1);  // e-stuck had no continuation
   for (const std::string id : {"e-stuck", "e-queued"}) {

@@ -267,9 +267,12 @@ struct pipeline_fixture {
   long long queued(const std::string& queue) const {
     return count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE queue = '" + queue + "'");
   }
+  /// Messages on `queue` of execution `id`, or (a continuation, outside it) naming it.
   long long queued(const std::string& queue, const std::string& id) const {
     return count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE queue = '" + queue +
-                          "' AND execution_id = '" + id + "'");
+                          "' AND (execution_id = '" + id +
+                          "' OR (execution_id IS NULL AND payload->>'execution_id' = '" + id +
+                          "'))");
   }
 
   std::vector<handler_result> results;
