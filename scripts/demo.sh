@@ -117,7 +117,7 @@ SELECT CASE id WHEN '$docs' THEN '1 docs, node b killed'
                WHEN '$crashy' THEN '2 with crash.boom'
                ELSE '3 slow, cancelled' END AS execution,
        status, files_done || '/' || files_total AS done, files_failed AS failed,
-       files_total - files_done - files_failed AS "never ran",
+       files_total - files_done - files_failed AS never_ran,
        left(coalesce(error, ''), 60) AS error
 FROM postbox.executions WHERE id IN ('$docs', '$crashy', '$slow') ORDER BY 1"
 echo "== webhooks received (one per execution, whatever happened)"
