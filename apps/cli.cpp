@@ -168,6 +168,7 @@ void print_execution(const execution_record& e, bool as_json) {
                {"files_total", std::to_string(e.files_total)},
                {"files_done", std::to_string(e.files_done)},
                {"files_failed", std::to_string(e.files_failed)},
+               {"files_not_run", std::to_string(e.files_not_run())},
                {"error", e.error.empty() ? "-" : e.error}});
 }
 

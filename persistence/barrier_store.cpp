@@ -24,15 +24,17 @@ caf::error barrier_store::arm(tx_context& tx, const group_spec& spec) {
   if (spec.parent_message_id != 0) parent = spec.parent_message_id;
   std::optional<std::string> children;
   if (!spec.child_ids.empty()) children = detail::pg_int_array(spec.child_ids);
-  tx.exec("barrier_arm", spec.group_id, spec.expected, null_if_empty(spec.execution_id),
-          null_if_empty(spec.callback_json), parent, children, shards_for(spec));
+  auto armed =
+      tx.exec("barrier_arm", spec.group_id, spec.expected, null_if_empty(spec.execution_id),
+              null_if_empty(spec.callback_json), parent, children, shards_for(spec));
+  if (!armed.empty() && armed[0][0].as<bool>()) return {};
+  // The id names a group armed earlier: arming nothing would leave the new children
+  // waiting for a barrier that counts only the old group's messages.
   auto r = tx.exec("barrier_get", spec.group_id);
-  if (r.empty()) return make_error(errc::not_found, "barrier of " + spec.group_id);
-  if (r[0][0].as<int32_t>() != spec.expected)
-    return make_error(errc::invalid_argument, "barrier of " + spec.group_id + " is armed with " +
-                                                  r[0][0].c_str() + " children, not " +
-                                                  std::to_string(spec.expected));
-  return {};
+  std::string size = r.empty() ? std::string("?") : r[0][0].c_str();
+  return make_error(errc::constraint_violation, "fan_out: group id '" + spec.group_id +
+                                                    "' is already in use (armed with " + size +
+                                                    " children); a new group needs a new id");
 }
 
 caf::error barrier_store::arm(tx_context& tx, const std::string& execution_id, int32_t expected) {

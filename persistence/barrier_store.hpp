@@ -59,7 +59,7 @@ class barrier_store {
   /// How many shards a group's arrivals count on (0: the group's own row); see
   /// 008_barrier_shards.sql.
   static int32_t shards_for(const group_spec& spec);
-  /// Arms a group; arming it again with the same size is a no-op.
+  /// Arms a group; constraint_violation (naming the id) when the id is armed already.
   static caf::error arm(tx_context& tx, const group_spec& spec);
   /// An execution's group (group id = execution id), without a stored callback.
   static caf::error arm(tx_context& tx, const std::string& execution_id, int32_t expected);

@@ -24,6 +24,7 @@ std::string execution_to_json(const execution_record& e) {
   o["files_total"] = e.files_total;
   o["files_done"] = e.files_done;
   o["files_failed"] = e.files_failed;
+  o["files_not_run"] = e.files_not_run();
   o["error"] = e.error.empty() ? boost::json::value(nullptr) : boost::json::value(e.error);
   o["created_at"] = utc_timestamp(e.created_epoch);
   o["updated_at"] = utc_timestamp(e.updated_epoch);

@@ -1,6 +1,7 @@
 // One JSON shape for an execution, shared by the CLI, the client API and the
 // control plane: execution_id, workflow, org, status, files_total, files_done,
-// files_failed, error, created_at, updated_at.
+// files_failed, files_not_run (ended, neither done nor failed), error, created_at,
+// updated_at.
 #pragma once
 
 #include <caf/expected.hpp>

@@ -1,6 +1,7 @@
 // Executions: created once, moved between statuses only by compare-and-set.
 #pragma once
 
+#include <algorithm>
 #include <caf/expected.hpp>
 #include <initializer_list>
 #include <string>
@@ -23,6 +24,13 @@ struct execution_record {
   std::string error;
   double created_epoch = 0;
   double updated_epoch = 0;
+
+  /// Files that never ran: of an ended execution, those neither done nor failed (a
+  /// poisoned or cancelled execution's batches that never started); 0 while it runs.
+  int32_t files_not_run() const {
+    if (!is_terminal(status)) return 0;
+    return std::max(0, files_total - files_done - files_failed);
+  }
 };
 
 /// What postbox.cancel (migration 012) did.

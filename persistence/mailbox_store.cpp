@@ -121,12 +121,10 @@ std::string text_array(const std::vector<std::string>& v) {
 
 }  // namespace
 
-caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queue, int max,
-                                                         std::chrono::milliseconds vt,
-                                                         const std::string& owner,
-                                                         const std::string& incarnation,
-                                                         const std::vector<std::string>* types,
-                                                         const orphan_sweep* sweep) {
+caf::expected<std::vector<delivery>> mailbox_store::read(
+    const std::string& queue, int max, std::chrono::milliseconds vt, const std::string& owner,
+    const std::string& incarnation, const std::vector<std::string>* types,
+    const orphan_sweep* sweep, std::chrono::milliseconds alive_within) {
   std::optional<std::string> type_filter, sweep_nodes;
   if (types) type_filter = text_array(*types);
   if (types && sweep) sweep_nodes = text_array(sweep->topology_nodes);
@@ -139,7 +137,8 @@ caf::expected<std::vector<delivery>> mailbox_store::read(const std::string& queu
       [&](tx_context& tx) -> caf::error {
         out = deliveries_of(tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()),
                                     owner, incarnation.empty() ? owner : incarnation, type_filter,
-                                    sweep_nodes, sweep_max));
+                                    sweep_nodes, sweep_max,
+                                    static_cast<int64_t>(alive_within.count())));
         return {};
       },
       tx_kind::single_statement);
@@ -233,6 +232,46 @@ caf::expected<int32_t> mailbox_store::fail(const lease& l, std::chrono::millisec
                          static_cast<int64_t>(delay.count()), reason);
         if (r.empty()) return lease_lost("fail", l);
         return r[0][0].as<int32_t>();
+      },
+      tx_kind::single_statement);
+}
+
+namespace {
+
+/// The answer of a *_unless_locked statement: (done, still held).
+caf::error settled_unless_locked(const pqxx::result& r, const char* what, const lease& l) {
+  if (!r.empty() && !r[0][0].is_null() && r[0][0].c_str() != std::string("f")) return {};
+  if (!r.empty() && r[0][1].c_str() == std::string("t"))
+    return make_error(errc::transient, std::string(what) + " of message " +
+                                           std::to_string(l.message_id) +
+                                           ": its row is locked by another transaction");
+  return lease_lost(what, l);
+}
+
+}  // namespace
+
+caf::expected<int32_t> mailbox_store::fail_unless_locked(const lease& l,
+                                                         std::chrono::milliseconds delay,
+                                                         const std::string& reason) {
+  return session_.transact_value<int32_t>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<int32_t> {
+        auto r = tx.exec("mailbox_fail_unless_locked", l.message_id, l.receipt,
+                         static_cast<int64_t>(delay.count()), reason);
+        if (auto err = settled_unless_locked(r, "fail", l)) return err;
+        return r[0][0].as<int32_t>();
+      },
+      tx_kind::single_statement);
+}
+
+caf::error mailbox_store::nack_unless_locked(const lease& l, std::chrono::milliseconds delay,
+                                             const std::string& error) {
+  return session_.transact(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::error {
+        auto r = tx.exec("mailbox_nack_unless_locked", l.message_id, l.receipt,
+                         static_cast<int64_t>(delay.count()), error);
+        return settled_unless_locked(r, "nack", l);
       },
       tx_kind::single_statement);
 }

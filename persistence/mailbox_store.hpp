@@ -76,18 +76,19 @@ class mailbox_store {
   caf::expected<std::vector<int64_t>> send_batch(const std::vector<outgoing_message>& msgs);
   /// Claims up to `max` visible messages of `queue` for `visibility_timeout`. `incarnation`
   /// names the reading node process (default: `owner`): an abandoned delivery that ran
-  /// alone is charged a crash unless this same incarnation ran it (then it only lost its
-  /// lease, to a database outage, and is alive). With `types` given, only messages of
+  /// alone is charged a crash only when the incarnation that ran it is gone (not this
+  /// one, and no nodes row names it with a heartbeat within `alive_within`); one that a
+  /// live incarnation ran alone is left to it for `alive_within` past its lease, then
+  /// read uncharged. With `types` given, only messages of
   /// those types are claimed: a node leaves another node's types alone on a queue they
   /// share. With `sweep` too, up to `sweep->max` more messages of types that no node of
   /// the topology serves on `queue` (to dead-letter them); it scans the queue's backlog
   /// of other types, so run it rarely.
-  caf::expected<std::vector<delivery>> read(const std::string& queue, int max,
-                                            std::chrono::milliseconds visibility_timeout,
-                                            const std::string& owner,
-                                            const std::string& incarnation = {},
-                                            const std::vector<std::string>* types = nullptr,
-                                            const orphan_sweep* sweep = nullptr);
+  caf::expected<std::vector<delivery>> read(
+      const std::string& queue, int max, std::chrono::milliseconds visibility_timeout,
+      const std::string& owner, const std::string& incarnation = {},
+      const std::vector<std::string>* types = nullptr, const orphan_sweep* sweep = nullptr,
+      std::chrono::milliseconds alive_within = std::chrono::seconds(6));
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   /// Renews every lease in `ls` in one statement; returns the message ids whose lease
@@ -102,6 +103,12 @@ class mailbox_store {
   /// attempts so far.
   caf::expected<int32_t> fail(const lease& l, std::chrono::milliseconds delay,
                               const std::string& reason);
+  /// fail and nack that never wait on a row lock: errc::transient when another
+  /// transaction holds the row (try again later), lease_lost when the receipt is stale.
+  caf::expected<int32_t> fail_unless_locked(const lease& l, std::chrono::milliseconds delay,
+                                            const std::string& reason);
+  caf::error nack_unless_locked(const lease& l, std::chrono::milliseconds delay,
+                                const std::string& error);
   /// Marks a suspect as running alone on node `incarnation`: its abandonment is now its own.
   caf::error mark_running_alone(const lease& l, const std::string& incarnation);
   /// Moves the message, whole, to dead_letters; returns the dead letter's id.

@@ -11,7 +11,7 @@ caf::error node_registry_store::heartbeat(const node_registration& node) {
       [&](tx_context& tx) -> caf::error {
         std::vector<std::optional<std::string>> roles(node.roles.begin(), node.roles.end());
         tx.exec("nodes_heartbeat", node.name, node.host, node.control_port, node.http_port,
-                detail::pg_text_array(roles), node.pid);
+                detail::pg_text_array(roles), node.pid, node.incarnation);
         return {};
       },
       tx_kind::single_statement);
@@ -28,7 +28,8 @@ caf::expected<node_claim> node_registry_store::register_node(
                                                       node.handled_types.end());
         auto r = tx.exec("nodes_register", node.name, node.host, node.control_port, node.http_port,
                          detail::pg_text_array(roles), node.pid,
-                         static_cast<int64_t>(fresh_within.count()), detail::pg_text_array(types));
+                         static_cast<int64_t>(fresh_within.count()), detail::pg_text_array(types),
+                         node.incarnation);
         node_claim out;
         out.registered = r[0][0].as<bool>();
         out.holder_pid = r[0][1].as<int32_t>();

@@ -18,6 +18,8 @@ struct node_registration {
   int32_t http_port = 0;
   std::vector<std::string> roles;
   int32_t pid = 0;
+  /// "name:pid:start-ms" (runtime_config::incarnation); empty: not recorded.
+  std::string incarnation;
   std::vector<std::string> handled_types;  // what its handler registry handles
 };
 

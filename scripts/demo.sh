@@ -117,6 +117,7 @@ SELECT CASE id WHEN '$docs' THEN '1 docs, node b killed'
                WHEN '$crashy' THEN '2 with crash.boom'
                ELSE '3 slow, cancelled' END AS execution,
        status, files_done || '/' || files_total AS done, files_failed AS failed,
+       files_total - files_done - files_failed AS never_ran,
        left(coalesce(error, ''), 60) AS error
 FROM postbox.executions WHERE id IN ('$docs', '$crashy', '$slow') ORDER BY 1"
 echo "== webhooks received (one per execution, whatever happened)"
@@ -137,4 +138,6 @@ bad=0
 [ "$(sql "SELECT status FROM postbox.executions WHERE id = '$slow'")" = STOPPED ] || bad=1
 [ "$at_end" -eq "$at_cancel" ] || bad=1
 for id in "$docs" "$crashy" "$slow"; do [ "$(grep -c "\"$id\"" "$HOOKS" || true)" -eq 1 ] || bad=1; done
+# The poisoned batch's files count as failed: done + failed + never ran = total, failed > 0.
+[ "$(sql "SELECT files_failed > 0 FROM postbox.executions WHERE id = '$crashy'")" = t ] || bad=1
 exit "$bad"

@@ -204,6 +204,36 @@ std::vector<sql_value> record_params(const process_file_batch& msg,
 /// nothing. Everything not checkpointed commits with the ack.
 constexpr auto checkpoint_after = std::chrono::seconds(1);
 
+/// Only the batches the execution's own orchestration enqueued run (its group's
+/// children, by message id at their index): a batch sent by hand (CLI, SQL) would
+/// otherwise record results for files never submitted and make a node read any path
+/// or blob it names. Such a batch is dropped as stray, before any file is read; it
+/// changes nothing else (a forged message must not fail someone's execution).
+std::optional<outcome> not_its_batch(context& ctx, const process_file_batch& msg) {
+  auto child = ctx.query(pipeline_sql("barrier_child_at"),
+                         {msg.execution_id, std::to_string(msg.batch_index)});
+  if (!child) return outcome::from(child.error());
+  const std::string me = std::to_string(ctx.message_id());
+  if (!child->empty()) {
+    const auto& row = (*child)[0];
+    if (row[1].value_or("f") == "t" || row[0] == me) return std::nullopt;
+    return outcome::drop(
+        "process_file_batch " + std::to_string(msg.batch_index) + " of execution '" +
+        msg.execution_id + "' is not one of the batches its orchestration enqueued (" +
+        (row[0] ? "that batch is message " + *row[0] : std::string("it has no such batch")) +
+        "): a stray batch runs nothing");
+  }
+  // No group: the execution never fanned out (or its group was pruned after it ended).
+  auto exec = ctx.query(pipeline_sql("executions_get"), {msg.execution_id});
+  if (!exec) return outcome::from(exec.error());
+  if (exec->empty()) return std::nullopt;  // unknown execution: rejected below
+  auto status = parse_execution_status((*exec)[0][3].value_or(""));
+  if (status && is_terminal(*status))
+    return outcome().note("execution already terminal; batch skipped");
+  return outcome::drop("process_file_batch for execution '" + msg.execution_id +
+                       "' whose batches were never enqueued: a stray batch runs nothing");
+}
+
 }  // namespace
 
 outcome process_batch(context& ctx, const json_text& body, const processor_registry& processors) {
@@ -211,6 +241,7 @@ outcome process_batch(context& ctx, const json_text& body, const processor_regis
   if (!msg) return outcome::reject("undecodable process_file_batch: " + describe(msg.error()));
   if (auto mismatch = execution_id_mismatch(ctx.execution_id(), msg->execution_id))
     return outcome::reject(*mismatch);
+  if (auto stray = not_its_batch(ctx, *msg)) return std::move(*stray);
   // The execution's status, what is already done and the blobs' contents: one query.
   auto rows =
       ctx.query(pipeline_sql("file_batch_inputs"),

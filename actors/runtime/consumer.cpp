@@ -4,7 +4,8 @@
 // max_attempts, runs suspects alone (guarantee 8), fails a handler still
 // running after max_handler_time and replaces its worker, charges a crashed
 // worker's delivery, and on drain gives back what waits and, after
-// drain_timeout, what still runs. Wakes on NOTIFY or its poll timer.
+// drain_timeout, what still runs. Wakes on NOTIFY or its poll timer. It never
+// waits on a row lock: a fail that finds its row locked is tried again each tick.
 #include "actors/runtime/consumer.hpp"
 
 #include <algorithm>
@@ -28,6 +29,13 @@ using namespace std::chrono_literals;
 
 /// While suspects wait for the node to go quiet, how often the consumer looks again.
 constexpr std::chrono::milliseconds gate_recheck{50};
+
+/// A charged failure whose row was locked by another transaction: tried again on
+/// every poll and overdue tick until it is done or its lease is lost.
+struct unsettled_fail {
+  delivery d;
+  std::string reason;
+};
 
 /// A delivery this consumer holds a lease on.
 struct in_flight {
@@ -59,6 +67,7 @@ struct consumer_state {
   /// Workers replaced while stuck in a handler; their threads may still come back.
   std::vector<caf::actor> stuck;
   std::map<int64_t, in_flight> flights;
+  std::vector<unsettled_fail> unsettled;
   std::deque<int64_t> waiting;  // claimed, not yet running (ids of flights), in order
   int waiting_suspects = 0;     // of `waiting`, registered with the gate
   bool draining = false;
@@ -157,6 +166,26 @@ std::map<int64_t, in_flight>::iterator current_flight(consumer_state& st, int w)
   return it;
 }
 
+/// Charges `d`'s failed attempt; a row locked by another transaction (the stuck
+/// handler's own ack waiting behind a cancel, say) is not waited for: tried again later.
+void charge_failure(consumer_actor* self, const delivery& d, const std::string& reason) {
+  auto& st = self->state;
+  if (st.backend->fail(d, reason)) return;
+  log_line(st.params.owner, "message " + std::to_string(d.id) +
+                                ": its row is locked by another transaction; failing it later");
+  st.unsettled.push_back(unsettled_fail{d, reason});
+}
+
+/// Tries the failures that found their row locked once more.
+void retry_unsettled(consumer_actor* self) {
+  auto& st = self->state;
+  if (st.unsettled.empty()) return;
+  std::vector<unsettled_fail> still;
+  for (auto& u : st.unsettled)
+    if (!st.backend->fail(u.d, u.reason)) still.push_back(std::move(u));
+  st.unsettled = std::move(still);
+}
+
 void finish_if_drained(consumer_actor* self) {
   auto& st = self->state;
   if (!st.draining || !st.flights.empty()) return;
@@ -227,6 +256,9 @@ void poll(consumer_actor* self) {
   auto& st = self->state;
   if (st.draining) return;
   tick(self);
+  // Before claiming: a delivery whose lease ran out while its row was locked is
+  // ours to fail, not to read again.
+  retry_unsettled(self);
   if (st.paused) return;
   // A suspect waits for the node to go quiet (or runs now): claim nothing meanwhile.
   if (!st.waiting.empty() || st.gate->quiet_wanted()) {
@@ -358,7 +390,7 @@ void check_overdue(consumer_actor* self) {
     if (auto it = current_flight(st, static_cast<int>(i)); it != st.flights.end()) {
       auto f = it->second;
       forget(st, it);
-      if (!f.lost) st.backend->fail(f.d, reason);
+      if (!f.lost) charge_failure(self, f.d, reason);
     }
     if (st.params.metrics) st.params.metrics->handled(st.params.queue, "timed_out");
     replace_stuck_worker(self, static_cast<int>(i));
@@ -423,7 +455,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         bool lost = it->second.lost;
         forget(s, it);
         if (!lost) {
-          s.backend->fail(d, "worker crashed: " + self->system().render(dm.reason));
+          charge_failure(self, d, "worker crashed: " + self->system().render(dm.reason));
           if (s.params.metrics) s.params.metrics->handled(s.params.queue, "crashed");
         }
       }
@@ -490,6 +522,7 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         }
       },
       [=](overdue_atom) {
+        retry_unsettled(self);
         check_overdue(self);
         if (!self->state.flights.empty() || !self->state.draining)
           self->delayed_send(self, overdue_period(self->state.params.qc), overdue_atom::value);

@@ -1,8 +1,8 @@
 // The queue consumer, separated from where its deliveries come from, so its
 // protocol (claim for idle workers, renew every vt/3, poison past max_attempts,
 // run suspects alone, fail a handler past max_handler_time, charge a crashed
-// worker's delivery, drain within drain_timeout) runs under CAF's deterministic
-// coordinator with an in-memory backend as well as on PostgreSQL.
+// worker's delivery without ever waiting on a row lock, drain within drain_timeout) runs under
+// CAF's deterministic coordinator with an in-memory backend as well as on PostgreSQL.
 #pragma once
 
 #include <caf/fwd.hpp>
@@ -39,11 +39,15 @@ class consumer_backend {
     }
     return lost;
   }
-  /// Makes `d` visible again without charging it an attempt (a drain).
+  /// Makes `d` visible again without charging it an attempt (a drain). Never waits on
+  /// a row lock: a row another transaction holds is left to its lease.
   virtual void give_back(const delivery& d, const std::string& why) = 0;
   /// A failed attempt charged to `d` (its worker crashed, it ran past
-  /// max_handler_time): visible again after a backoff.
-  virtual void fail(const delivery& d, const std::string& reason) = 0;
+  /// max_handler_time): visible again after a backoff. Never waits on a row lock (the
+  /// stuck handler's own transaction may hold it, behind a cancel): false when the row
+  /// is locked, and the consumer tries again on its next tick; true when done, or when
+  /// there is nothing left to fail (the lease is lost).
+  virtual bool fail(const delivery& d, const std::string& reason) = 0;
   /// `d` (a suspect) is about to run alone on this node: a crash now is its own.
   virtual caf::error mark_running_alone(const delivery& d) = 0;
   /// Dead-letters `d` (execution ERROR, on_error); returns what happened, for the log.

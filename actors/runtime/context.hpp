@@ -158,7 +158,8 @@ class context {
   /// its place in its own group passes to `callback` (nested groups: the outer
   /// group waits for the inner callback). Returns the group id.
   std::string fan_out(std::vector<message_out> children, message_out callback);
-  /// fan_out under a group id of the caller's choosing (unique, e.g. an execution id).
+  /// fan_out under a group id of the caller's choosing (unique, e.g. an execution id):
+  /// an id armed before fails the attempt (charged), and nothing of the handler commits.
   std::string fan_out(std::vector<message_out> children, message_out callback,
                       std::string group_id);
   /// Hands this message's on_success / on_error continuations over (to put on a

@@ -30,6 +30,7 @@ caf::behavior heartbeat(caf::stateful_actor<heartbeat_state>* self, runtime_ptr 
   st.me.http_port = node.http_port;
   for (const auto& a : node.actors) st.me.roles.push_back(a.role);
   st.me.pid = static_cast<int32_t>(::getpid());
+  st.me.incarnation = rt->incarnation;
   self->send(self, tick_atom::value);
   return {
       [=](tick_atom) {

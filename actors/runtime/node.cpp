@@ -30,7 +30,7 @@ namespace {
 /// (heartbeat fresher than 3 intervals). A restart right after a crash waits for the
 /// dead process's heartbeat to go stale; a live one keeps it fresh, so we give up.
 int claim_node_name(const runtime_config& rt) {
-  const auto fresh_within = 3 * rt.heartbeat_interval;
+  const auto fresh_within = rt.node_alive_within();
   const auto deadline = std::chrono::steady_clock::now() + fresh_within + 2 * rt.heartbeat_interval;
   node_registration me;
   me.name = rt.node_name;
@@ -39,6 +39,7 @@ int claim_node_name(const runtime_config& rt) {
   me.http_port = rt.node().http_port;
   for (const auto& a : rt.node().actors) me.roles.push_back(a.role);
   me.pid = static_cast<int32_t>(::getpid());
+  me.incarnation = rt.incarnation;
   // "queue:type" for every queue this node consumes: another node leaves those
   // messages for it, and dead-letters a type only when no node handles it there.
   for (const auto& a : rt.node().actors)

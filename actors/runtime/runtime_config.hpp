@@ -37,6 +37,10 @@ struct runtime_config {
 
   const node_config& node() const { return *topo.node(node_name); }
 
+  /// A node process whose heartbeat is older than this is gone: its name may be taken
+  /// over, and a suspect it ran alone is charged the crash.
+  std::chrono::milliseconds node_alive_within() const { return 3 * heartbeat_interval; }
+
   /// Options for one of this node's connections. Transactions are short, so a
   /// session idle inside one longer than the smallest visibility timeout is a
   /// frozen node: the server ends it and its row locks, so leases can move on.

@@ -94,7 +94,7 @@ class pg_consumer_backend : public consumer_backend {
     const bool sweep = now >= next_sweep_;
     if (sweep) next_sweep_ = now + std::chrono::seconds(5);
     return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
-                         sweep ? &sweep_ : nullptr);
+                         sweep ? &sweep_ : nullptr, rt_->node_alive_within());
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -104,10 +104,11 @@ class pg_consumer_backend : public consumer_backend {
   }
   void give_back(const delivery& d, const std::string& why) override {
     // Back at once: a drained node's work is for the other nodes (or its restart).
-    (void)mailbox_.nack(d.to_lease(), std::chrono::milliseconds(0), why);
+    (void)mailbox_.nack_unless_locked(d.to_lease(), std::chrono::milliseconds(0), why);
   }
-  void fail(const delivery& d, const std::string& reason) override {
-    (void)mailbox_.fail(d.to_lease(), backoff_delay(d.attempts + 1), reason);
+  bool fail(const delivery& d, const std::string& reason) override {
+    auto r = mailbox_.fail_unless_locked(d.to_lease(), backoff_delay(d.attempts + 1), reason);
+    return r || !is(r.error(), errc::transient);
   }
   caf::error mark_running_alone(const delivery& d) override {
     return mailbox_.mark_running_alone(d.to_lease(), rt_->incarnation);

@@ -2,8 +2,12 @@
 -- hold), lease them for $3 ms to $4 and hand out a fresh receipt for each.
 -- A row that still has a receipt was abandoned (its lease ran out without an
 -- ack or nack): it becomes a suspect, and if it was running alone on another
--- node incarnation than the reader ($5) its crash is charged to it as an
--- attempt. SET sees the row as it was before this UPDATE.
+-- node incarnation than the reader ($5) that is gone (its nodes row names another
+-- process, or its heartbeat is older than $9 ms) its crash is charged to it as an
+-- attempt. While that incarnation is alive (a partition, a stalled consumer) the row
+-- is left to it for up to $9 ms past its lease (its renewal and ack still match the
+-- receipt); read after that, it is not charged. SET sees the row as it was before
+-- this UPDATE.
 -- $6 (text[] or NULL = every type): the types the reader handles on this queue;
 -- it leaves the others alone (another node's).
 -- The orphan sweep, when $7 (the topology's node names, text[]) is not NULL: up to
@@ -26,6 +30,11 @@ WITH orphans AS (
   -- What the orphans left of the $2 the reader asked for.
   SELECT id FROM postbox.mailbox
   WHERE queue = $1 AND visible_at <= now() AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
+    AND NOT (receipt IS NOT NULL AND alone_on IS NOT NULL AND alone_on <> $5::text
+             AND visible_at > now() - $9::bigint * interval '1 millisecond'
+             AND EXISTS (SELECT 1 FROM postbox.nodes n
+                         WHERE n.incarnation = alone_on
+                           AND n.heartbeat_at > now() - $9::bigint * interval '1 millisecond'))
   ORDER BY visible_at, id
   LIMIT $2::int - (SELECT count(*) FROM orphans)
   FOR UPDATE SKIP LOCKED
@@ -40,10 +49,16 @@ SET visible_at = now() + $3::bigint * interval '1 millisecond',
     receipt = nextval('postbox.receipt_seq'),
     lease_owner = $4,
     suspect = m.suspect OR m.receipt IS NOT NULL,
-    attempts = m.attempts + (m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
-                             AND m.alone_on IS NOT NULL)::int,
-    last_error = CASE WHEN m.receipt IS NOT NULL AND m.alone_on IS DISTINCT FROM $5::text
-                           AND m.alone_on IS NOT NULL
+    attempts = m.attempts + (m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> $5::text
+                             AND NOT EXISTS (SELECT 1 FROM postbox.nodes n
+                                             WHERE n.incarnation = m.alone_on
+                                               AND n.heartbeat_at > now() - $9::bigint
+                                                                     * interval '1 millisecond'))::int,
+    last_error = CASE WHEN m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> $5::text
+                           AND NOT EXISTS (SELECT 1 FROM postbox.nodes n
+                                           WHERE n.incarnation = m.alone_on
+                                             AND n.heartbeat_at > now() - $9::bigint
+                                                                   * interval '1 millisecond')
                       THEN 'crashed its node while running alone (on ' || m.alone_on || ')'
                       ELSE m.last_error END,
     alone_on = NULL

@@ -78,8 +78,11 @@ CAF_TEST(a batch of one fires on its only arrival) {
 CAF_TEST(bad arrivals are typed errors) {
   CAF_CHECK(is(barriers.arrive("nobody", 0).error(), errc::not_found));
   CAF_REQUIRE(!barriers.arm("e-2", 3));
-  CAF_CHECK(!barriers.arm("e-2", 3));                             // re-arm: no-op
-  CAF_CHECK(is(barriers.arm("e-2", 4), errc::invalid_argument));  // different size
+  // A group id is armed once: arming it again (any size) is refused, naming it.
+  auto again = barriers.arm("e-2", 3);
+  CAF_CHECK(is(again, errc::constraint_violation));
+  CAF_CHECK(describe(again).find("'e-2' is already in use") != std::string::npos);
+  CAF_CHECK(is(barriers.arm("e-2", 4), errc::constraint_violation));
   CAF_CHECK(is(barriers.arrive("e-2", 3).error(), errc::invalid_argument));
   CAF_CHECK(is(barriers.arrive("e-2", -1).error(), errc::invalid_argument));
   CAF_CHECK_EQUAL(value_of(barriers.get("e-2")).remaining, 3);

@@ -9,9 +9,11 @@
 #define FAIL(msg) CAF_FAIL(msg)  // 0.17.6's dsl.hpp uses an undefined FAIL macro
 #include "actors/runtime/consumer.hpp"
 
+#include <algorithm>
 #include <caf/all.hpp>
 #include <caf/test/dsl.hpp>
 #include <deque>
+#include <set>
 
 #include "actors/runtime/atoms.hpp"
 
@@ -36,6 +38,8 @@ struct memory_mailbox {
   std::vector<int64_t> alone;  // marked as running alone
   std::vector<int64_t> poisoned;
   std::vector<int64_t> handled;  // by the stand-in workers
+  std::set<int64_t> locked;      // rows another transaction holds: fail finds them busy
+  int busy_fails = 0;            // fail calls that found their row locked
 
   void add(int64_t id, int32_t read_ct = 1, int32_t attempts = 0, bool suspect = false) {
     delivery d;
@@ -67,9 +71,14 @@ class memory_backend : public consumer_backend {
     return {};
   }
   void give_back(const delivery& d, const std::string&) override { m_->given_back.push_back(d.id); }
-  void fail(const delivery& d, const std::string& reason) override {
+  bool fail(const delivery& d, const std::string& reason) override {
+    if (m_->locked.count(d.id) != 0) {
+      ++m_->busy_fails;
+      return false;
+    }
     m_->failed.push_back(d.id);
     m_->fail_reasons.push_back(reason);
+    return true;
   }
   caf::error mark_running_alone(const delivery& d) override {
     m_->alone.push_back(d.id);
@@ -366,6 +375,36 @@ CAF_TEST(a handler past max handler time is failed and its worker replaced) {
   self->receive([&](caf::down_msg&) { stuck_one_quit = true; }, caf::after(0s) >> [] {});
   CAF_CHECK(stuck_one_quit);  // told to quit once its handler returned
   CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});  // nothing else charged
+}
+
+CAF_TEST(a fail that finds its row locked is tried again later while the consumer goes on) {
+  mailbox->add(1);
+  mailbox->locked.insert(1);  // e.g. its handler's ack, waiting behind a cancel
+  start(2, 3, 5s);
+  sched.advance_time(5s);
+  sched.run();
+  CAF_CHECK(mailbox->failed.empty());
+  CAF_CHECK_GREATER_OR_EQUAL(mailbox->busy_fails, 1);
+  CAF_CHECK_EQUAL(workers.size(), 3u);  // the stuck worker was replaced all the same
+  // The consumer keeps claiming and renewing meanwhile.
+  mailbox->add(2);
+  self->send(consumer, wake_atom::value, std::string("file_batch"));
+  sched.run();
+  const int busy_before = mailbox->busy_fails;
+  release_all();
+  CAF_CHECK_EQUAL(std::count(mailbox->handled.begin(), mailbox->handled.end(), 2), 1);
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_GREATER(mailbox->busy_fails, busy_before);  // tried again on its ticks
+  CAF_CHECK(mailbox->failed.empty());
+  // The lock goes: the next tick charges it, once.
+  mailbox->locked.clear();
+  sched.advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});
+  sched.advance_time(3s);
+  sched.run();
+  CAF_CHECK_EQUAL(mailbox->failed, std::vector<int64_t>{1});
 }
 
 CAF_TEST(a suspect beside a stuck handler thread runs uncharged) {

@@ -5,6 +5,7 @@
 #define CAF_SUITE culprit
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <pqxx/pqxx>
 
 #include "actors/transports/http_client.hpp"
 #include "support/executions.hpp"
@@ -193,6 +194,47 @@ CAF_TEST(a hung handler is failed after max handler time and the node keeps serv
   auto [code, took] = sigterm(a);
   CAF_CHECK_EQUAL(code, 0);
   CAF_CHECK_LESS(took, 6s);  // no drain to wait for: not held by the stuck threads
+}
+
+CAF_TEST(a hung handler whose row is locked never stalls the consumer and is failed later) {
+  auto topo = topology("locked",
+                       "{ visibility_timeout: 3s, max_attempts: 5, claim_batch: 4, "
+                       "poll_interval: 200ms, max_handler_time: 2s }",
+                       "2s");
+  test::node_process a(topo, "a", dsn);
+  CAF_REQUIRE(a.start());
+  auto hung = submit("hang", {test::write_file(dir + "/in/y.hang", "zzz\n")});
+  CAF_REQUIRE(test::wait_until([&] { return batch_running(hung); }, 20s, 20ms));
+  auto id =
+      std::to_string(count("SELECT id FROM postbox.mailbox WHERE queue = 'file_batch' AND "
+                           "execution_id = '" +
+                           hung + "'"));
+  // Another session holds its row (as a cancel left open in a SQL session would, with
+  // the stuck handler's ack waiting behind it) past max_handler_time.
+  pqxx::connection c{dsn};
+  pqxx::work holder{c};
+  holder.exec("SELECT 1 FROM postbox.mailbox WHERE id = " + id + " FOR UPDATE");
+  CAF_REQUIRE(test::wait_until(
+      [&] { return a.log().find("still running after max_handler_time") != std::string::npos; },
+      10s, 50ms));
+  // The consumer still claims, renews and completes other work meanwhile.
+  auto next = submit("docs", files("beside", 3));
+  CAF_CHECK(test::wait_until([&] { return status(next) == "COMPLETED"; }, 15s, 100ms));
+  CAF_CHECK_EQUAL(results(next), 3);
+  CAF_CHECK_EQUAL(count("SELECT attempts FROM postbox.mailbox WHERE id = " + id), 0);
+  // The lock goes: the stuck delivery is failed, charged once.
+  holder.abort();
+  CAF_CHECK(test::wait_until(
+      [&] {
+        return count("SELECT count(*) FROM postbox.mailbox WHERE id = " + id +
+                     " AND attempts >= 1") == 1;
+      },
+      10s, 20ms));
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE id = " + id +
+                        " AND attempts = 1 AND last_error LIKE 'timed out: still running after "
+                        "max_handler_time (2s)%'"),
+                  1);
+  CAF_CHECK_EQUAL(sigterm(a).first, 0);
 }
 
 CAF_TEST(sigterm during a long handler exits within drain timeout and gives it back) {

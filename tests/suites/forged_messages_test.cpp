@@ -167,6 +167,52 @@ CAF_TEST(a batch whose envelope and body name different executions is dead lette
   CAF_CHECK_EQUAL(outbox_rows("e-a", "webhook"), 1);
 }
 
+CAF_TEST(a batch sent by hand to a running execution reads nothing and changes nothing) {
+  auto files = dir.files(4);
+  submit("e-run", "docs", files, 2);  // 2 batches
+  CAF_REQUIRE_EQUAL(step(orchestrator_queue), 1);
+  // Batch 0 again, naming /etc/passwd: by SQL (postbox.send, with the group header of
+  // batch 0) and as `postbox send` stores it (no group header).
+  process_file_batch forged;
+  forged.execution_id = "e-run";
+  forged.workflow = "docs";
+  forged.org = "org-1";
+  forged.batch_index = 0;
+  forged.files = {"/etc/passwd"};
+  test::exec(dsn, "SELECT postbox.send('" + std::string(file_batch_queue) + "', '" +
+                      process_file_batch_type + "', '" + to_json(forged) +
+                      "'::jsonb, '{\"group\": {\"id\": \"e-run\", \"index\": 0}}'::jsonb)");
+  forged.batch_index = 7;  // an index the execution does not have
+  CAF_REQUIRE(mailbox.send(
+      {file_batch_queue, process_file_batch_type, "e-run", "org-1", to_json(forged), "{}", 0ms}));
+  for (const auto& d : hold(file_batch_queue)) {
+    if (value_of(decode_process_file_batch(d.payload)).files != forged.files) {
+      CAF_REQUIRE(!mailbox.nack(d.to_lease(), 0ms, "not now"));
+      continue;
+    }
+    auto r = handle_delivery(ctx, d);
+    CAF_CHECK_EQUAL(to_string(r.what), std::string("dead_lettered"));
+    CAF_MESSAGE("reason: " << r.detail);
+  }
+  CAF_CHECK_EQUAL(dead_letters("type = 'process_file_batch' AND execution_id = 'e-run' AND "
+                               "reason LIKE '%is not one of the batches its orchestration "
+                               "enqueued%a stray batch runs nothing%'"),
+                  2);
+  // Not read, not recorded, not counted; the execution completes with its own counts.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE file_key = '/etc/passwd'"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barrier_arrivals"), 0);
+  CAF_CHECK_EQUAL(status("e-run"), "EXECUTING");
+  drain();
+  CAF_CHECK_EQUAL(status("e-run"), "COMPLETED");
+  CAF_CHECK_EQUAL(value_of(executions.get("e-run")).files_done, 4);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.file_results WHERE execution_id = 'e-run'"), 4);
+  CAF_CHECK_EQUAL(outbox_rows("e-run", "webhook"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.outbox WHERE kind = 'webhook' AND "
+                    "payload->>'files_done' = '4' AND payload->>'files_total' = '4'"),
+                  1);
+  CAF_CHECK_EQUAL(dead_letters("true"), 2);
+}
+
 CAF_TEST(a callback whose envelope and body name different executions is dead lettered) {
   submit("e-b", "docs", dir.files(2), 2);
   CAF_REQUIRE_EQUAL(step(orchestrator_queue), 1);

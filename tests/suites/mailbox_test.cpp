@@ -262,6 +262,100 @@ CAF_TEST(an abandoned delivery comes back a suspect and is charged only if it ra
   CAF_CHECK_EQUAL(fourth[0].attempts, 1);
 }
 
+CAF_TEST(a suspect is one no more once a delivery of it ends with its node alive) {
+  for (int n : {1, 2, 3}) CAF_REQUIRE(mailbox.send(msg("clear-" + std::to_string(n), n)));
+  // Each is abandoned once (its node died beside a culprit) and comes back a suspect.
+  auto suspect = [&](const std::string& q) {
+    CAF_REQUIRE_EQUAL(value_of(mailbox.read(q, 1, 50ms, "node-a")).size(), 1u);
+    auto got = read_within(q, 30s, 5s);
+    CAF_REQUIRE_EQUAL(got.size(), 1u);
+    CAF_REQUIRE(got[0].suspect);
+    return got[0];
+  };
+  // 1 runs alone and fails (its handler's error): a retry runs beside others again.
+  auto d1 = suspect("clear-1");
+  CAF_REQUIRE(!mailbox.mark_running_alone(d1.to_lease(), "node-b:1:1"));
+  CAF_REQUIRE(mailbox.fail(d1.to_lease(), 0ms, "failed with logic_error: no"));
+  auto again = read_within("clear-1", 30s, 5s);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK(!again[0].suspect);
+  CAF_CHECK_EQUAL(again[0].attempts, 1);
+  // 2 runs alone and is given back (a drain, a lost connection): not a suspect either.
+  auto d2 = suspect("clear-2");
+  CAF_REQUIRE(!mailbox.mark_running_alone(d2.to_lease(), "node-b:1:1"));
+  CAF_REQUIRE(!mailbox.nack(d2.to_lease(), 0ms, "node draining"));
+  again = read_within("clear-2", 30s, 5s);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK(!again[0].suspect);
+  CAF_CHECK_EQUAL(again[0].attempts, 0);
+  // 3 is given back before it ran alone: still a suspect (nothing was learnt).
+  auto d3 = suspect("clear-3");
+  CAF_REQUIRE(!mailbox.nack_unless_locked(d3.to_lease(), 0ms, "node draining"));
+  again = read_within("clear-3", 30s, 5s);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK(again[0].suspect);
+  // The lock-free fail clears it too.
+  CAF_REQUIRE(!mailbox.mark_running_alone(again[0].to_lease(), "node-b:1:1"));
+  CAF_REQUIRE(mailbox.fail_unless_locked(again[0].to_lease(), 0ms, "timed out"));
+  again = read_within("clear-3", 30s, 5s);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK(!again[0].suspect);
+  CAF_CHECK_EQUAL(again[0].attempts, 1);
+}
+
+CAF_TEST(a suspect running alone on a live node is not charged when another node reads it) {
+  // node-a (incarnation a:1:1) is alive: its heartbeat is fresh.
+  test::exec(dsn,
+             "INSERT INTO postbox.nodes (name, host, pid, incarnation) VALUES "
+             "('a', '127.0.0.1', 1, 'a:1:1')");
+  CAF_REQUIRE(mailbox.send(msg("alive", 1)));
+  CAF_REQUIRE_EQUAL(value_of(mailbox.read("alive", 1, 50ms, "a/alive", "a:1:1")).size(), 1u);
+  auto d = read_within("alive", 200ms, 5s);  // abandoned once: a suspect
+  CAF_REQUIRE_EQUAL(d.size(), 1u);
+  CAF_REQUIRE(!mailbox.mark_running_alone(d[0].to_lease(), "a:1:1"));
+  // Its lease runs out (a partition between a and the database): b reads within the
+  // grace period and finds nothing; a's renewal and ack still hold.
+  std::this_thread::sleep_for(300ms);
+  auto read_b = [&] {
+    return value_of(mailbox.read("alive", 1, 200ms, "b/alive", "b:2:2", nullptr, nullptr, 1500ms));
+  };
+  CAF_CHECK(read_b().empty());
+  CAF_CHECK(!mailbox.renew_lease(d[0].to_lease(), 50ms));
+  // a stays alive but never comes back for it: after the grace period b reads it,
+  // uncharged.
+  std::vector<delivery> got;
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (got.empty() && std::chrono::steady_clock::now() < until) {
+    test::exec(dsn, "UPDATE postbox.nodes SET heartbeat_at = now()");
+    got = read_b();
+    if (got.empty()) std::this_thread::sleep_for(50ms);
+  }
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK(got[0].suspect);
+  CAF_CHECK_EQUAL(got[0].attempts, 0);
+  // b runs it alone now, and b's process dies: a new b incarnation (its row names it)
+  // reads it at once and charges it.
+  CAF_REQUIRE(!mailbox.mark_running_alone(got[0].to_lease(), "b:2:2"));
+  test::exec(dsn,
+             "INSERT INTO postbox.nodes (name, host, pid, incarnation) VALUES "
+             "('b', '127.0.0.1', 3, 'b:3:3')");
+  std::this_thread::sleep_for(250ms);
+  auto charged =
+      value_of(mailbox.read("alive", 1, 30s, "b/alive", "b:3:3", nullptr, nullptr, 1500ms));
+  CAF_REQUIRE_EQUAL(charged.size(), 1u);
+  CAF_CHECK_EQUAL(charged[0].attempts, 1);
+  CAF_CHECK_EQUAL(charged[0].last_error, "crashed its node while running alone (on b:2:2)");
+  // And a's stale heartbeat counts as gone: charged at once.
+  CAF_REQUIRE(!mailbox.mark_running_alone(charged[0].to_lease(), "a:1:1"));
+  test::exec(dsn,
+             "UPDATE postbox.mailbox SET visible_at = now() - interval '1 millisecond';"
+             "UPDATE postbox.nodes SET heartbeat_at = now() - interval '1 hour' WHERE name = 'a'");
+  auto stale =
+      value_of(mailbox.read("alive", 1, 30s, "b/alive", "b:3:3", nullptr, nullptr, 1500ms));
+  CAF_REQUIRE_EQUAL(stale.size(), 1u);
+  CAF_CHECK_EQUAL(stale[0].attempts, 2);
+}
+
 CAF_TEST(fail charges an attempt and nack does not ) {
   CAF_REQUIRE(mailbox.send(msg("charge", 1)));
   auto first = mailbox.read("charge", 1, 30s, "worker");

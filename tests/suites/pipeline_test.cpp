@@ -5,9 +5,11 @@
 #include <atomic>
 #include <caf/test/unit_test.hpp>
 #include <future>
+#include <map>
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "persistence/execution_json.hpp"
 #include "persistence/sql_registry.hpp"
 #include "support/node_process.hpp"
 #include "support/pipeline_fixture.hpp"
@@ -769,6 +771,41 @@ CAF_TEST(two poisoned batches fire the execution on_error once whatever its json
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 2);
   CAF_CHECK_EQUAL(status("e-two"), "ERROR");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'notify_failed'"), 1);
+}
+
+CAF_TEST(a poisoned batch counts its files as failed and the rest as never run) {
+  submit("e-sum", "docs", dir.files(6), 2);  // 3 batches of 2
+  CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
+  auto batches = hold(file_batch_queue);
+  CAF_REQUIRE_EQUAL(batches.size(), 3u);
+  std::map<int32_t, delivery> by_index;
+  for (const auto& d : batches)
+    by_index[value_of(decode_process_file_batch(d.payload)).batch_index] = d;
+  // Batch 0 succeeds; batch 1 crashes its node three times and is poisoned; batch 2
+  // is still in the mailbox when the execution fails, and never runs.
+  CAF_CHECK_EQUAL(to_string(handle_delivery(ctx, by_index[0]).what), std::string("acked"));
+  CAF_REQUIRE(mailbox.fail(by_index[1].to_lease(), 0ms, "segfault"));
+  CAF_REQUIRE(!mailbox.nack(by_index[2].to_lease(), 1h, "later"));
+  fail_deliveries(file_batch_queue, 2, "segfault");
+  CAF_CHECK_EQUAL(step(file_batch_queue), 1);  // poisoned
+  CAF_CHECK_EQUAL(status("e-sum"), "ERROR");
+  auto e = value_of(executions.get("e-sum"));
+  CAF_CHECK_EQUAL(e.files_total, 6);
+  CAF_CHECK_EQUAL(e.files_done, 2);
+  CAF_CHECK_EQUAL(e.files_failed, 2);  // the poisoned batch's files
+  CAF_CHECK_EQUAL(e.files_not_run(), 2);
+  CAF_CHECK(contains(execution_to_json(e), R"("files_not_run":2)"));
+  // The webhook says the same, and its numbers add up.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.outbox WHERE kind = 'webhook' AND "
+                    "payload->>'files_done' = '2' AND payload->>'files_failed' = '2' AND "
+                    "payload->>'files_not_run' = '2' AND payload->>'files_total' = '6'"),
+                  1);
+  // The batch that never ran is skipped when it comes back: the counts stay.
+  test::exec(dsn, "UPDATE postbox.mailbox SET visible_at = now()");
+  drain();
+  e = value_of(executions.get("e-sum"));
+  CAF_CHECK_EQUAL(e.files_done + e.files_failed + e.files_not_run(), 6);
+  CAF_CHECK_EQUAL(e.files_not_run(), 2);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

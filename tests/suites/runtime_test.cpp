@@ -64,6 +64,17 @@ typename Inspector::result_type inspect(Inspector& f, square& x) {
   return f(caf::meta::type_name("square"), field("n", x.n));
 }
 
+/// A fan-out of `n` squares under a group id of the caller's choosing.
+struct named_spread {
+  std::string group;
+  int32_t n = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, named_spread& x) {
+  return f(caf::meta::type_name("named_spread"), field("group", x.group), field("n", x.n));
+}
+
 struct gathered {
   std::string label;
   std::string group;
@@ -115,6 +126,15 @@ outcome run_spread(context& ctx, const spread& x) {
   return {};
 }
 
+outcome run_named_spread(context& ctx, const named_spread& x) {
+  std::vector<message_out> children;
+  for (int32_t i = 0; i < x.n; ++i) children.push_back(message_out::of("work", square{i}));
+  ctx.execute("INSERT INTO notes (key, text) VALUES ($1, 'spread')",
+              {x.group + "/" + std::to_string(ctx.message_id())});
+  ctx.fan_out(std::move(children), message_out::of("gather", gathered{x.group, "", {}}), x.group);
+  return {};
+}
+
 outcome run_square(context& ctx, const square& x) {
   if (x.n == 13) return outcome::reject("13 is unlucky");
   (void)ctx;
@@ -155,6 +175,7 @@ registry test_registry() {
   r.on<note>("notes", write_note)
       .on<spread>(run_spread)
       .on<square>(run_square)
+      .on<named_spread>(run_named_spread)
       .on<gathered>(run_gathered);
   return r;
 }
@@ -508,6 +529,35 @@ CAF_TEST(a child naming a group that does not exist is dead lettered) {
   auto r = step("work");
   CAF_CHECK_EQUAL(to_string(r.at(0).what), std::string("dead_lettered"));
   CAF_CHECK(test::contains(r.at(0).detail, "no-such-group"));
+}
+
+CAF_TEST(a fan_out under a group id already in use fails its attempt and commits nothing) {
+  send("work", "named_spread", encode_json(named_spread{"g-1", 2}), hooks());
+  auto first = step("work");
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_CHECK_EQUAL(to_string(first[0].what), std::string("acked"));
+  // The same id again, with the same size and with another one.
+  auto same = send("work", "named_spread", encode_json(named_spread{"g-1", 2}), hooks());
+  auto other = send("work", "named_spread", encode_json(named_spread{"g-1", 3}), hooks());
+  std::vector<handler_result> refused;
+  for (const auto& d : read("work"))
+    if (d.id == same || d.id == other) refused.push_back(handle_delivery(ctx, d));
+  CAF_REQUIRE_EQUAL(refused.size(), 2u);
+  for (const auto& r : refused) {
+    CAF_CHECK_EQUAL(to_string(r.what), std::string("retry_later"));
+    CAF_CHECK(r.charged);
+    CAF_CHECK(test::contains(r.detail, "group id 'g-1' is already in use"));
+  }
+  // Each attempt was charged, with the reason; nothing of either handler committed:
+  // no note, no children, no second barrier, no on_success.
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'named_spread' AND "
+                    "attempts = 1 AND last_error LIKE '%group id ''g-1'' is already in use%'"),
+                  2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM notes"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'square'"), 2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barriers"), 1);
+  CAF_CHECK_EQUAL(n("SELECT expected FROM postbox.barriers WHERE group_id = 'g-1'"), 2);
+  CAF_CHECK_EQUAL(hooks_sent(), 1);  // the first one's on_success only
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
