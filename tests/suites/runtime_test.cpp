@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -258,6 +259,24 @@ CAF_TEST(a described struct round trips through JSON and names a bad field) {
   // Missing members keep their defaults; CAF sees the same struct.
   CAF_CHECK_EQUAL(value_of(decode_json<note>("{}")).n, 0);
   CAF_CHECK_EQUAL(caf::deep_to_string(x).find("hello") != std::string::npos, true);
+}
+
+// The read cap (reads without an ack past which a message is dead-lettered) is 10 x
+// max_attempts + 10: in int32 a max_attempts of 2147483647 wrapped it to 0, and every
+// message was dead-lettered on its first read.
+CAF_TEST(the read cap of a huge max_attempts does not overflow) {
+  delivery d;
+  d.read_ct = 1;
+  d.attempts = 0;
+  const int32_t huge = std::numeric_limits<int32_t>::max();
+  CAF_CHECK(!attempts_exhausted(d, huge));
+  CAF_CHECK(!attempts_exhausted(d, huge / 10));
+  d.read_ct = 41;  // past 10 x 3 + 10: a loop no charge catches
+  CAF_CHECK(attempts_exhausted(d, 3));
+  d.read_ct = 40;
+  CAF_CHECK(!attempts_exhausted(d, 3));
+  d.attempts = 3;
+  CAF_CHECK(attempts_exhausted(d, 3));
 }
 
 CAF_TEST_FIXTURE_SCOPE(runtime_tests, fixture)
