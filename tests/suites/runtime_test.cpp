@@ -77,6 +77,25 @@ typename Inspector::result_type inspect(Inspector& f, gathered& x) {
            field("results", x.results));
 }
 
+/// Reads a user table with `SELECT *` and logs its width with `RETURNING *`: both
+/// prepared statements break when a schema change adds a column.
+struct probe {
+  std::string key;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe& x) {
+  return f(caf::meta::type_name("probe"), field("key", x.key));
+}
+
+outcome run_probe(context& ctx, const probe& x) {
+  auto rows = ctx.query("SELECT * FROM shape");
+  if (!rows) return outcome::from(rows.error());
+  ctx.execute("INSERT INTO shape_seen (key, width) VALUES ($1, $2::int) RETURNING *",
+              {x.key, std::to_string(rows->at(0).size())});
+  return {};
+}
+
 outcome write_note(context& ctx, const note& x) {
   if (x.text == "fail") return outcome::fail("refused to store '" + x.key + "'");
   if (x.text == "throw") throw std::runtime_error("note handler blew up");
@@ -138,6 +157,7 @@ queues:
   notes: {visibility_timeout: 30s, max_attempts: 2, max_handler_time: 5s}
   work: {visibility_timeout: 30s, max_attempts: 3}
   gather: {visibility_timeout: 30s, max_attempts: 3}
+  shapes: {visibility_timeout: 30s, max_attempts: 1}
 nodes:
   a:
     actors:
@@ -145,6 +165,7 @@ nodes:
       - {queue: work}
       - {queue: gather}
       - {queue: hooks}
+      - {queue: shapes}
 )",
                                 "runtime.yaml");
   if (!t) throw std::runtime_error("topology: " + describe(t.error()));
@@ -156,7 +177,8 @@ registry test_registry() {
   r.on<note>("notes", write_note)
       .on<spread>(run_spread)
       .on<square>(run_square)
-      .on<gathered>(run_gathered);
+      .on<gathered>(run_gathered)
+      .on<probe>("shapes", run_probe);
   return r;
 }
 
@@ -295,6 +317,32 @@ CAF_TEST(caller SQL prepared before a schema change fails at most once and then 
   CAF_REQUIRE(after);
   CAF_REQUIRE_EQUAL(after->at(0).size(), 2u);
   CAF_CHECK_EQUAL(after->at(0).at(1).value_or(""), "2");
+}
+
+// A user's schema change under a handler's prepared statements is the database's
+// trouble: with max_attempts 1 a charge would dead-letter the message. Both the read
+// (SELECT *) and the write in the ack (RETURNING *) break; neither is charged.
+CAF_TEST(a schema change under a handler statement is retried uncharged) {
+  test::exec(dsn,
+             "CREATE TABLE shape (a int); INSERT INTO shape VALUES (1);"
+             "CREATE TABLE shape_seen (key text PRIMARY KEY, width int)");
+  send("shapes", "probe", encode_json(probe{"before"}));
+  auto first = step("shapes");
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_REQUIRE(first[0].what == handled::acked);
+  // Both statements are prepared on this worker's connections now; both tables change.
+  test::exec(dsn,
+             "ALTER TABLE shape ADD COLUMN b int DEFAULT 2;"
+             "ALTER TABLE shape_seen ADD COLUMN at timestamptz DEFAULT now()");
+  send("shapes", "probe", encode_json(probe{"after"}));
+  for (int round = 0; round < 4 && n("SELECT count(*) FROM postbox.mailbox") > 0; ++round) {
+    for (const auto& r : step("shapes")) CAF_CHECK(!r.charged);
+    wake("shapes");
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(text("SELECT width FROM shape_seen WHERE key = 'after'"), "2");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM shape_seen"), 2);
 }
 
 CAF_TEST(a handler read runs on a read only connection and cannot write) {
