@@ -301,9 +301,10 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(root, start, "", "topology",
-                           {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                            "usage", "reaper", "retention", "control", "nodes", "drain_timeout"});
+    const mapping m =
+        open(root, start, "", "topology",
+             {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage",
+              "reaper", "retention", "control", "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -325,6 +326,7 @@ class loader {
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
+    if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
     const entry* nodes_entry = m.find("nodes");
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);

@@ -166,6 +166,9 @@ struct topology {
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.
   std::chrono::milliseconds drain_timeout{30000};
+  /// Start: how long a node retries (with backoff, one log line per try) while the
+  /// database cannot be reached (restarting, failing over) before it exits 1.
+  std::chrono::milliseconds startup_timeout{60000};
   /// At least one in a loaded topology.
   std::map<std::string, node_config> nodes;
   /// The file (or source name) it was loaded from, for messages.
