@@ -552,7 +552,7 @@ class loader {
       return "{}";
     }
     if (processor == "exec") {
-      const mapping m = open(value, at, path, path, {"argv", "timeout"});
+      const mapping m = open(value, at, path, path, {"argv", "timeout", "env"});
       const entry* argv = m.given("argv");
       if (!argv)
         fail(at, m.child("argv"),
@@ -576,6 +576,7 @@ class loader {
         duration(*e);
         out += ",\"timeout\":" + json_string(string_of(*e));
       }
+      if (const entry* e = m.given("env")) out += ",\"env\":" + env_json(*e);
       return out + "}";
     }
     if (processor == "chaos") {

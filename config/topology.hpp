@@ -103,7 +103,8 @@ struct program_config {
   std::vector<std::string> types;
   /// Processes, each handling one message at a time.
   int32_t concurrency = 1;
-  /// Added to (or replacing in) the node's environment.
+  /// The program's whole environment, besides PATH, HOME and LANG of the node's: the
+  /// node's own (POSTBOX_DSN, the control token, ...) is never passed on.
   std::map<std::string, std::string> env;
 };
 
