@@ -57,8 +57,9 @@ const char* usage =
     "  nodes                            live/stale by heartbeat, roles, reaper leader\n"
     "  dead-letters list [--limit N] | show ID | retry ID\n"
     "  send --queue Q --type T --json-payload J [--on-success C] [--on-error C] [--headers H]\n"
-    "                                   any message (the pipeline's types are validated; other\n"
-    "                                   types need a JSON object); C = {queue, type, payload}\n"
+    "       [--force]                   any message (the pipeline's types are validated; other\n"
+    "                                   types need a JSON object); C = {queue, type, payload};\n"
+    "                                   a type no node handles on Q is refused unless --force\n"
     "  ask --queue Q --type T --json-payload J [--timeout D] [--headers H] [--request-id ID]\n"
     "                                   send a request and print the handler's reply (JSON);\n"
     "                                   exit 1 if dead-lettered, 3 if no reply within D (30s)\n"
@@ -523,7 +524,7 @@ int cmd_dead_letters(const invocation& inv) {
 int cmd_send(const invocation& inv) {
   auto o = parse_options(
       inv.args, {"--queue", "--type", "--json-payload", "--headers", "--on-success", "--on-error"},
-      {});
+      {"--force"});
   if (!o.error.empty() || !o.positional.empty())
     return fail("send: " + (o.error.empty() ? "unexpected '" + o.positional[0] + "'" : o.error), 2);
   for (const char* required : {"--queue", "--type", "--json-payload"})
@@ -542,6 +543,15 @@ int cmd_send(const invocation& inv) {
     *slot = std::move(*c);
   }
   client c{session_for(inv)};
+  // A type no node handles on that queue would be dead-lettered by the consumers'
+  // sweep within seconds: refuse it now, naming what is handled there.
+  if (!o.has("--force")) {
+    std::vector<std::string> among;
+    if (inv.topo)
+      for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
+    if (auto err = c.check_handled(o.get("--queue"), o.get("--type"), among))
+      return fail(err, "send refused");
+  }
   auto id = c.send(o.get("--queue"), o.get("--type"), o.get("--json-payload"), to_json(*headers));
   if (!id) return fail(id.error(), "send refused");
   if (inv.json)

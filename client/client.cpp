@@ -17,6 +17,7 @@
 #include "persistence/blob_store.hpp"
 #include "persistence/file_results_store.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "persistence/node_registry_store.hpp"
 #include "persistence/notification_listener.hpp"
 #include "persistence/reply_store.hpp"
 #include "persistence/units_of_work.hpp"
@@ -195,6 +196,23 @@ caf::expected<execution_record> client::wait(
                         "execution " + execution_id + " is still " + to_string(e->status));
     std::this_thread::sleep_for(poll);
   }
+}
+
+caf::error client::check_handled(const std::string& queue, const std::string& type,
+                                 const std::vector<std::string>& among) {
+  node_registry_store nodes{*session_};
+  auto on_queue = nodes.types_on_queue(queue, among);
+  if (!on_queue) return on_queue.error();
+  const auto& types = on_queue->types;
+  if (on_queue->registered == 0 || on_queue->unregistered > 0 || types.empty() ||
+      std::find(types.begin(), types.end(), type) != types.end())
+    return {};
+  std::string listed;
+  for (const auto& t : types) listed += (listed.empty() ? "" : ", ") + t;
+  return make_error(errc::invalid_argument,
+                    "no node " + std::string(among.empty() ? "" : "of the topology ") +
+                        "handles type '" + type + "' on queue '" + queue + "' (handled there: " +
+                        listed + "); --force sends it anyway (e.g. for a node not yet deployed)");
 }
 
 caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,

@@ -98,6 +98,14 @@ class client {
   /// identity columns come from the body. Returns the message id.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}");
+  /// Refuses, before a send, a type that no node of `among` (the topology's node names;
+  /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
+  /// judges it (their registrations, nodes.handled_types): when every node named has
+  /// registered and some handles a type on `queue`, another type would be dead-lettered
+  /// within seconds. invalid_argument naming the types handled there; no error when
+  /// there is nothing to judge by.
+  caf::error check_handled(const std::string& queue, const std::string& type,
+                           const std::vector<std::string>& among);
   /// Durable ask: sends the message with a reply key (the request id) and waits for
   /// the handler's reply (ctx.reply), stored with its ack, or for the request's dead
   /// letter. A deadline that passes is not an error: status pending, and the reply

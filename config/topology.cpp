@@ -40,6 +40,27 @@ using std::chrono::milliseconds;
 
 const char* const duration_help = "use a positive integer with ms, s, m, h or d, e.g. 30s";
 
+// Upper bounds of the topology's numbers. Durations end up as nanoseconds of
+// steady_clock (int64: 292 years) and visibility timeouts as the server's
+// idle_in_transaction_session_timeout (int32 milliseconds: 24.8 days).
+constexpr milliseconds max_duration{std::chrono::hours{24 * 3650}};
+constexpr milliseconds max_visibility_timeout{std::chrono::hours{24}};
+constexpr int32_t max_attempts_bound = 1000;
+constexpr int32_t max_claim_batch = 1000;
+constexpr int32_t max_concurrency = 1000;
+constexpr int32_t max_pool = 1000;
+constexpr int32_t max_batch_size = 1000000;  // as postbox.submit (SQL) checks it
+
+// "3650d", "24h", "1000ms": the largest unit that divides it.
+std::string duration_text(milliseconds d) {
+  const int64_t ms = d.count();
+  if (ms % 86400000 == 0) return std::to_string(ms / 86400000) + "d";
+  if (ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 std::optional<milliseconds> duration_of(const std::string& text) {
   std::size_t i = 0;
   int64_t n = 0;
@@ -280,9 +301,10 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(root, start, "", "topology",
-                           {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                            "usage", "reaper", "retention", "control", "nodes", "drain_timeout"});
+    const mapping m =
+        open(root, start, "", "topology",
+             {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage",
+              "reaper", "retention", "control", "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -304,6 +326,7 @@ class loader {
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
+    if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
     const entry* nodes_entry = m.find("nodes");
     if (!nodes_entry) fail(m.at, "nodes", "missing: at least one node is required");
     nodes(*nodes_entry, t);
@@ -393,8 +416,9 @@ class loader {
     return scalar_of(e.value, e.value_mark(), e.path, "a string");
   }
 
+  // `positive`: a value below 1 reads "must be a positive integer" (a count).
   int64_t integer_of(const YAML::Node& n, const YAML::Mark& m, const std::string& path, int64_t min,
-                     int64_t max) const {
+                     int64_t max, bool positive = false) const {
     const std::string s = scalar_of(n, m, path, "an integer");
     std::size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
     int64_t v = 0;
@@ -410,7 +434,8 @@ class loader {
     }
     if (s[0] == '-') v = -v;
     if (overflow || v < min || v > max) {
-      if (min == 1 && max == std::numeric_limits<int32_t>::max())
+      if (min == 1 &&
+          (max == std::numeric_limits<int32_t>::max() || (positive && !overflow && v < min)))
         fail(m, path, "must be a positive integer, got " + s);
       fail(m, path,
            "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
@@ -419,19 +444,24 @@ class loader {
     return v;
   }
 
-  int32_t positive(const entry& e) const {
-    return static_cast<int32_t>(
-        integer_of(e.value, e.value_mark(), e.path, 1, std::numeric_limits<int32_t>::max()));
+  // A count with an upper bound: what the runtime multiplies, sums or turns into
+  // threads and connections stays far from overflow and from exhausting the host.
+  int32_t count_to(const entry& e, int32_t max) const {
+    return static_cast<int32_t>(integer_of(e.value, e.value_mark(), e.path, 1, max, true));
   }
 
-  milliseconds duration(const YAML::Node& n, const YAML::Mark& m, const std::string& path) const {
+  milliseconds duration(const YAML::Node& n, const YAML::Mark& m, const std::string& path,
+                        milliseconds max = max_duration) const {
     const std::string s = scalar_of(n, m, path, "a duration");
     auto d = duration_of(s);
     if (!d) fail(m, path, "invalid duration " + shown(s) + " (" + duration_help + ")");
+    if (*d > max) fail(m, path, "must be at most " + duration_text(max) + ", got " + shown(s));
     return *d;
   }
 
-  milliseconds duration(const entry& e) const { return duration(e.value, e.value_mark(), e.path); }
+  milliseconds duration(const entry& e, milliseconds max = max_duration) const {
+    return duration(e.value, e.value_mark(), e.path, max);
+  }
 
   void check_name(const entry& e, const std::string& display) const {
     if (!valid_name(e.key))
@@ -450,7 +480,7 @@ class loader {
            dsn->value.Scalar().find("${") != std::string::npos
                ? "is empty after expanding " + shown(dsn->value.Scalar())
                : "must not be empty");
-    if (const entry* e = m.given("pool")) c.pool = positive(*e);
+    if (const entry* e = m.given("pool")) c.pool = count_to(*e, max_pool);
     if (const entry* e = m.given("password_file")) c.password_file = string_of(*e);
     if (const entry* e = m.given("pooler")) {
       c.pooler = string_of(*e);
@@ -468,9 +498,11 @@ class loader {
       const mapping m = open(q, {"visibility_timeout", "max_attempts", "claim_batch", "prefetch",
                                  "poll_interval", "max_handler_time"});
       queue_config c;
-      if (const entry* e = m.given("visibility_timeout")) c.visibility_timeout = duration(*e);
-      if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
-      if (const entry* e = m.given("claim_batch")) c.claim_batch = positive(*e);
+      if (const entry* e = m.given("visibility_timeout"))
+        c.visibility_timeout = duration(*e, max_visibility_timeout);
+      if (const entry* e = m.given("max_attempts"))
+        c.max_attempts = count_to(*e, max_attempts_bound);
+      if (const entry* e = m.given("claim_batch")) c.claim_batch = count_to(*e, max_claim_batch);
       if (const entry* e = m.given("prefetch"))
         c.prefetch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 0, 1000));
       if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
@@ -496,7 +528,7 @@ class loader {
         fail(p->value_mark(), p->path,
              "unknown processor " + shown(c.processor) + suggestion(c.processor, known) +
                  "; known: " + joined(known));
-      if (const entry* e = m.given("batch_size")) c.batch_size = positive(*e);
+      if (const entry* e = m.given("batch_size")) c.batch_size = count_to(*e, max_batch_size);
       c.options_json = options(c.processor, m);
       t.workflows.emplace(w.key, std::move(c));
     }
@@ -520,7 +552,7 @@ class loader {
       return "{}";
     }
     if (processor == "exec") {
-      const mapping m = open(value, at, path, path, {"argv", "timeout"});
+      const mapping m = open(value, at, path, path, {"argv", "timeout", "env"});
       const entry* argv = m.given("argv");
       if (!argv)
         fail(at, m.child("argv"),
@@ -544,6 +576,7 @@ class loader {
         duration(*e);
         out += ",\"timeout\":" + json_string(string_of(*e));
       }
+      if (const entry* e = m.given("env")) out += ",\"env\":" + env_json(*e);
       return out + "}";
     }
     if (processor == "chaos") {
@@ -609,7 +642,7 @@ class loader {
       if (!c.url.empty() && c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0)
         fail(e->value_mark(), e->path, "expected an http:// or https:// URL, got " + shown(c.url));
     }
-    if (const entry* e = m.given("max_attempts")) c.max_attempts = positive(*e);
+    if (const entry* e = m.given("max_attempts")) c.max_attempts = count_to(*e, max_attempts_bound);
     if (const entry* e = m.given("timeout")) c.timeout = duration(*e);
     return c;
   }
@@ -713,17 +746,30 @@ class loader {
         fail(queue->value_mark(), queue->path,
              "invalid queue name " + shown(c.queue) + " (use letters, digits, '_', '-' or '.')");
       c.types = names_list(m, "types", true);
-      if (const entry* e = m.given("concurrency")) c.concurrency = positive(*e);
-      if (const entry* e = m.given("env")) {
-        const mapping env = open(*e, {});
-        for (const auto& v : env.entries) {
-          if (!valid_var_name(v.key))
-            fail(v.key_node.Mark(), env.path, "invalid variable name " + shown(v.key));
-          c.env[v.key] = string_of(v);
-        }
-      }
+      if (const entry* e = m.given("concurrency")) c.concurrency = count_to(*e, max_concurrency);
+      if (const entry* e = m.given("env")) c.env = env_map(*e);
       t.programs.emplace(p.key, std::move(c));
     }
+  }
+
+  // `env: { NAME: value }`: what a started program gets besides PATH, HOME and LANG.
+  std::map<std::string, std::string> env_map(const entry& section) const {
+    const mapping env = open(section, {});
+    std::map<std::string, std::string> out;
+    for (const auto& v : env.entries) {
+      if (!valid_var_name(v.key))
+        fail(v.key_node.Mark(), env.path, "invalid variable name " + shown(v.key));
+      out[v.key] = string_of(v);
+    }
+    return out;
+  }
+
+  std::string env_json(const entry& section) const {
+    std::string out;
+    for (const auto& [k, v] : env_map(section))
+      out += (out.empty() ? "" : ",") + json_string(k) + ":" +
+             json_text(v, section.value_mark(), section.path);
+    return "{" + out + "}";
   }
 
   // A required, non-empty sequence of strings under `key`; `names` also checks each is a
@@ -784,7 +830,7 @@ class loader {
         a.role = "consumer";
         a.queue = prog->queue;
         a.concurrency = prog->concurrency;
-        if (const entry* e = m.given("concurrency")) a.concurrency = positive(*e);
+        if (const entry* e = m.given("concurrency")) a.concurrency = count_to(*e, max_concurrency);
         check_unique(out, a, item_mark, item);
         out.push_back(std::move(a));
         continue;
@@ -799,7 +845,7 @@ class loader {
         fail(role->value_mark(), role->path,
              "unknown role " + shown(a.role) + suggestion(a.role, all_roles) +
                  "; roles: " + joined(all_roles));
-      if (const entry* e = m.given("concurrency")) a.concurrency = positive(*e);
+      if (const entry* e = m.given("concurrency")) a.concurrency = count_to(*e, max_concurrency);
       const bool consumer =
           a.role == "consumer" ||
           std::find(consumer_roles.begin(), consumer_roles.end(), a.role) != consumer_roles.end();

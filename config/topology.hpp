@@ -103,7 +103,8 @@ struct program_config {
   std::vector<std::string> types;
   /// Processes, each handling one message at a time.
   int32_t concurrency = 1;
-  /// Added to (or replacing in) the node's environment.
+  /// The program's whole environment, besides PATH, HOME and LANG of the node's: the
+  /// node's own (POSTBOX_DSN, the control token, ...) is never passed on.
   std::map<std::string, std::string> env;
 };
 
@@ -166,6 +167,9 @@ struct topology {
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.
   std::chrono::milliseconds drain_timeout{30000};
+  /// Start: how long a node retries (with backoff, one log line per try) while the
+  /// database cannot be reached (restarting, failing over) before it exits 1.
+  std::chrono::milliseconds startup_timeout{60000};
   /// At least one in a loaded topology.
   std::map<std::string, node_config> nodes;
   /// The file (or source name) it was loaded from, for messages.

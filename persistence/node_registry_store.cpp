@@ -1,6 +1,8 @@
 // SQL calls of the nodes table.
 #include "persistence/node_registry_store.hpp"
 
+#include <optional>
+
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
@@ -68,6 +70,29 @@ caf::expected<std::string> node_registry_store::node_handling(
         auto r = tx.exec("nodes_handling_type", queue + ":" + type,
                          detail::pg_text_array({among.begin(), among.end()}));
         return r.empty() ? std::string() : std::string(r[0][0].c_str());
+      },
+      tx_kind::single_statement);
+}
+
+caf::expected<node_registry_store::queue_types> node_registry_store::types_on_queue(
+    const std::string& queue, const std::vector<std::string>& among) {
+  std::optional<std::string> names;
+  if (!among.empty()) names = detail::pg_text_array({among.begin(), among.end()});
+  return session_.transact_value<queue_types>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<queue_types> {
+        auto r = tx.exec("nodes_types_on_queue", queue, names);
+        queue_types out;
+        std::string all = r[0][0].c_str();
+        for (std::size_t at = 0; at < all.size();) {
+          auto end = all.find('\n', at);
+          if (end == std::string::npos) end = all.size();
+          out.types.push_back(all.substr(at, end - at));
+          at = end + 1;
+        }
+        out.unregistered = r[0][1].as<int64_t>();
+        out.registered = r[0][2].as<int64_t>();
+        return out;
       },
       tx_kind::single_statement);
 }

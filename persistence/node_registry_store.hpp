@@ -46,6 +46,17 @@ class node_registry_store {
   caf::expected<std::string> node_handling(const std::string& queue, const std::string& type,
                                            const std::vector<std::string>& among);
 
+  /// The types handled on a queue by a set of nodes (see types_on_queue).
+  struct queue_types {
+    std::vector<std::string> types;  // sorted, distinct
+    int64_t unregistered = 0;        // names of the set with no nodes row yet
+    int64_t registered = 0;          // nodes of the set with a row
+  };
+  /// The types that the nodes named `among` (empty: every registered node) handle on
+  /// `queue`, as their registrations recorded them.
+  caf::expected<queue_types> types_on_queue(const std::string& queue,
+                                            const std::vector<std::string>& among);
+
   /// Upserts the row and sets heartbeat_at = now(); idempotent.
   caf::error heartbeat(const node_registration& node);
 

@@ -16,6 +16,14 @@ bool is_connection_sqlstate(const std::string& state) {
   return state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03";
 }
 
+/// A statement prepared on this connection before a schema change (a user's ALTER TABLE
+/// under a handler's `SELECT *`, a migration under a node's query): the database's
+/// trouble, not the message's: the connection is renewed (see translate_current).
+bool is_stale_plan(const pqxx::sql_error& e) {
+  return e.sqlstate() == "0A000" &&
+         std::string(e.what()).find("cached plan must not change result type") != std::string::npos;
+}
+
 bool is_transient_sqlstate(const std::string& state) {
   // 53xxx insufficient resources (disk full, out of memory, too many connections),
   // 57014 query cancelled (statement_timeout, an operator), 55P03 lock not
@@ -49,6 +57,14 @@ caf::error translate_current(bool& dead, const std::string& dsn, bool writes = f
     if (is_connection_sqlstate(e.sqlstate()) || (writes && e.sqlstate() == "25006")) {
       dead = true;
       return make_error(errc::connection_lost, clean(e.what()));
+    }
+    if (is_stale_plan(e)) {
+      // Every statement prepared on this connection may be stale: a new connection
+      // prepares them afresh, and an idempotent transaction (retry_policy::once) runs
+      // again on it at once. Never charged to a message either way.
+      dead = true;
+      return make_error(errc::transient,
+                        e.sqlstate() + ": " + clean(e.what()) + " (a schema change)");
     }
     if (is_transient_sqlstate(e.sqlstate()))
       return make_error(errc::transient, e.sqlstate() + ": " + clean(e.what()));

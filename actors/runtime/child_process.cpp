@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,8 +14,6 @@
 #include <cstring>
 
 #include "messages/error.hpp"
-
-extern char** environ;
 
 namespace postbox {
 
@@ -82,12 +81,12 @@ struct exec_plan {
 };
 
 // Between fork and exec in a copy of a multi-threaded process: async-signal-safe calls
-// only; the parent prepared every argument.
-[[noreturn]] void run_child(const exec_plan& plan, int in, int out, int err, int report,
-                            pid_t parent) {
-  ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+// only; the parent prepared every argument. The program's own process: default signal
+// dispositions, an empty mask, pipes on 0..2, nothing else inherited.
+[[noreturn]] void run_program(const exec_plan& plan, int in, int out, int err, int report,
+                              pid_t shim) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // should the shim alone be killed
+  if (::getppid() != shim) ::_exit(127);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
@@ -111,6 +110,129 @@ struct exec_plan {
   ::_exit(127);
 }
 
+/// "/proc/self/task/<pid>/children" for `pid`, without allocating.
+void children_path(char (&buf)[64], pid_t pid) {
+  const char head[] = "/proc/self/task/";
+  const char tail[] = "/children";
+  std::size_t i = 0;
+  for (const char* c = head; *c; ++c) buf[i++] = *c;
+  char digits[16];
+  std::size_t n = 0;
+  for (auto v = static_cast<unsigned long>(pid); n == 0 || v > 0; v /= 10)
+    digits[n++] = static_cast<char>('0' + v % 10);
+  while (n > 0) buf[i++] = digits[--n];
+  for (const char* c = tail; *c; ++c) buf[i++] = *c;
+  buf[i] = '\0';
+}
+
+/// SIGKILL to every child of the shim and to the process group each leads; how many
+/// there were. Async-signal-safe.
+int kill_children(pid_t self) {
+  char path[64];
+  children_path(path, self);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  int killed = 0;
+  long pid = 0;
+  for (ssize_t i = 0; i <= n; ++i) {
+    if (i < n && buf[i] >= '0' && buf[i] <= '9') {
+      pid = pid * 10 + (buf[i] - '0');
+      continue;
+    }
+    if (pid > 0) {
+      ::kill(static_cast<pid_t>(-pid), SIGKILL);
+      ::kill(static_cast<pid_t>(pid), SIGKILL);
+      ++killed;
+    }
+    pid = 0;
+  }
+  return killed;
+}
+
+/// Kills the program's whole tree, also what left its process group (setsid, a
+/// double-forked daemon): the shim is a subreaper, so each process whose parent dies
+/// becomes its child, and is killed in the next round. Reaps as it goes.
+/// Async-signal-safe.
+void kill_tree(pid_t self) {
+  const struct timespec pause = {0, 5 * 1000 * 1000};
+  for (int round = 0; round < 200; ++round) {
+    const int killed = kill_children(self);
+    int status = 0;
+    while (::waitpid(-1, &status, WNOHANG) > 0) {
+    }
+    if (killed == 0) return;
+    ::nanosleep(&pause, nullptr);
+  }
+}
+
+// The direct child is a shim, not the program: it leads a process group holding the
+// program and what it starts, is a subreaper (orphans of that tree become its
+// children), and outlives nothing: when the thread that started it ends (the node
+// killed -9, a worker gone) PR_SET_PDEATHSIG wakes it and it kills its group and its
+// children. PR_SET_PDEATHSIG on the program alone would spare the program's own
+// children. The shim ends as the program ended (its exit status, or its signal), so the
+// parent reads the program's fate from it. It never execs: async-signal-safe calls only.
+[[noreturn]] void run_child(const exec_plan& plan, int in, int out, int err, int report,
+                            pid_t parent) {
+  ::setpgid(0, 0);
+  sigset_t all;
+  ::sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);  // taken below with sigtimedwait only
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+  const pid_t shim = ::getpid();
+  const pid_t program = ::fork();
+  if (program < 0) {
+    int e = errno;
+    [[maybe_unused]] auto n = ::write(report, &e, sizeof e);
+    ::_exit(127);
+  }
+  if (program == 0) run_program(plan, in, out, err, report, shim);
+  // The shim holds nothing: the pipes' ends (so EOF reaches the node when the program
+  // dies), sockets and database connections it inherited are closed.
+  if (::close_range(3, ~0U, 0) != 0)
+    for (int fd = 3; fd < plan.max_fd; ++fd) ::close(fd);
+  const pid_t self = shim;
+  const struct timespec tick = {1, 0};
+  for (;;) {
+    siginfo_t info{};
+    const int sig = ::sigtimedwait(&all, &info, &tick);
+    if (sig == SIGTERM || ::getppid() != parent) {  // our parent thread (or process) is gone
+      ::kill(program, SIGKILL);
+      kill_tree(self);
+      ::kill(0, SIGKILL);  // what is left of the group, this shim too
+      ::_exit(137);
+    }
+    int status = 0;
+    bool ended = false;
+    for (pid_t w; (w = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+      if (w != program) continue;  // an orphan of the program's tree, reaped
+      ended = true;
+      break;
+    }
+    if (!ended) continue;
+    // What the program left behind dies now, also outside its group.
+    kill_tree(self);
+    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+    const int how = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    const struct rlimit no_core = {0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);  // the program's core (if any) is the one that counts
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(how, &dfl, nullptr);
+    sigset_t one;
+    ::sigemptyset(&one);
+    ::sigaddset(&one, how);
+    ::kill(self, how);
+    ::sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    ::_exit(128 + how);
+  }
+}
+
 }  // namespace
 
 caf::expected<std::unique_ptr<child_process>> child_process::start(
@@ -123,13 +245,12 @@ caf::expected<std::unique_ptr<child_process>> child_process::start(
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());
   arg_ptrs.push_back(nullptr);
+  // Only what the caller lists, plus PATH, HOME and LANG of ours: never the node's
+  // secrets (POSTBOX_DSN with its password, the control token).
   std::vector<std::string> vars;
-  for (char** e = environ; e && *e; ++e) {
-    std::string v = *e;
-    auto eq = v.find('=');
-    if (eq != std::string::npos && env.count(v.substr(0, eq))) continue;
-    vars.push_back(std::move(v));
-  }
+  for (const char* name : inherited_variables)
+    if (const char* v = std::getenv(name); v && !env.count(name))
+      vars.push_back(std::string(name) + "=" + v);
   for (const auto& [k, v] : env) vars.push_back(k + "=" + v);
   std::vector<char*> env_ptrs;
   for (auto& v : vars) env_ptrs.push_back(v.data());

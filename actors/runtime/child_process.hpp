@@ -1,7 +1,9 @@
 // A child process with pipes on its stdin, stdout and stderr, started without a shell
-// in a process group of its own, so that killing it also kills what it started. It
-// dies with the thread that started it (PR_SET_PDEATHSIG): a node that is killed -9
-// leaves no program behind. No CAF, no database: the caller decides what a line means.
+// in a process group of its own, so that killing it also kills what it started. A shim
+// process leads that group and dies with the thread that started it, killing the
+// group (and what left it) as it goes: a node that is killed -9 leaves no program and
+// no program's child behind. The environment is only what the caller lists, plus
+// PATH, HOME and LANG. No CAF, no database: the caller decides what a line means.
 #pragma once
 
 #include <sys/types.h>
@@ -18,11 +20,17 @@ namespace postbox {
 /// found on PATH. The error says why not.
 caf::expected<std::string> find_executable(const std::string& program);
 
+/// The variables a child gets from this process's environment (when set and not
+/// given by the caller); nothing else of it is passed on.
+inline constexpr const char* inherited_variables[] = {"PATH", "HOME", "LANG"};
+
 class child_process {
  public:
-  /// Starts argv[0] (looked up on PATH unless it contains a '/') with `env` added to
-  /// this process's environment. Its pipe ends on our side are non-blocking. The error
-  /// says why it could not start ("cannot start 'x': No such file or directory").
+  /// Starts argv[0] (looked up on PATH unless it contains a '/') with the environment
+  /// `env` plus inherited_variables. pid() is the shim's (see above): killing its group
+  /// kills the program, and it ends as the program ended. Its pipe ends on our side are
+  /// non-blocking. The error says why it could not start ("cannot start 'x': No such
+  /// file or directory").
   static caf::expected<std::unique_ptr<child_process>> start(
       const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
 

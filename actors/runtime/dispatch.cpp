@@ -115,8 +115,9 @@ handler_result drop(handler_context& ctx, const delivery& d, const std::string& 
 namespace {
 
 /// Reads without an ack beyond which a message is dead-lettered whatever was charged.
-int32_t read_cap(int32_t max_attempts) {
-  return 10 * std::max(max_attempts, 1) + 10;
+/// In 64 bits: 10 x a large max_attempts overflows int32 (the topology bounds it too).
+int64_t read_cap(int32_t max_attempts) {
+  return 10 * static_cast<int64_t>(std::max(max_attempts, 1)) + 10;
 }
 
 }  // namespace

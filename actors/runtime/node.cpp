@@ -4,10 +4,13 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <caf/all.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -26,12 +29,55 @@ namespace postbox {
 
 namespace {
 
+/// Starting rides out a database that cannot be reached (restarting, failing over,
+/// not up yet) as running does: each step is retried with backoff until
+/// `startup_timeout`, with one log line per failed try. Other errors end it at once.
+struct startup_retry {
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::milliseconds timeout;
+  std::chrono::milliseconds delay{250};
+  int tries = 0;
+
+  explicit startup_retry(std::chrono::milliseconds t)
+      : deadline(std::chrono::steady_clock::now() + t), timeout(t) {}
+
+  static bool retryable(const caf::error& err) {
+    return is(err, errc::connection_lost) || is(err, errc::transient);
+  }
+
+  /// After a failed try of `what`: true (having waited) when it is worth another try.
+  bool again(const std::string& what, const caf::error& err) {
+    ++tries;
+    if (!retryable(err)) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(delay, deadline - now);
+    log_line(
+        "postbox-node",
+        what + " failed (try " + std::to_string(tries) + "): " + describe(err) + "; retrying in " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+            "ms (startup_timeout " + std::to_string(timeout.count() / 1000) + "s)");
+    std::this_thread::sleep_for(wait);
+    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(5));
+    return true;
+  }
+
+  /// The end of the line for a retryable error: why we gave up.
+  std::string gave_up(const caf::error& err) const {
+    return retryable(err)
+               ? " (still failing after " + std::to_string(tries) + " tries; startup_timeout " +
+                     std::to_string(timeout.count() / 1000) + "s)"
+               : "";
+  }
+};
+
 /// Registers the node's name, refusing to run beside a live process of the same name
 /// (heartbeat fresher than 3 intervals). A restart right after a crash waits for the
 /// dead process's heartbeat to go stale; a live one keeps it fresh, so we give up.
-int claim_node_name(const runtime_config& rt) {
+int claim_node_name(const runtime_config& rt, startup_retry& retry) {
   const auto fresh_within = rt.node_alive_within();
-  const auto deadline = std::chrono::steady_clock::now() + fresh_within + 2 * rt.heartbeat_interval;
+  // Counted from the first answer: an outage before it must not eat the wait.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   node_registration me;
   me.name = rt.node_name;
   me.host = rt.node().host;
@@ -51,8 +97,9 @@ int claim_node_name(const runtime_config& rt) {
   for (;;) {
     auto claim = nodes.register_node(me, fresh_within);
     if (!claim) {
+      if (retry.again("registering node '" + rt.node_name + "'", claim.error())) continue;
       std::cerr << "postbox-node: cannot register node '" << rt.node_name
-                << "': " << describe(claim.error()) << "\n";
+                << "': " << describe(claim.error()) << retry.gave_up(claim.error()) << "\n";
       return 1;
     }
     if (claim->registered) {
@@ -60,14 +107,19 @@ int claim_node_name(const runtime_config& rt) {
       std::vector<node_registry_store::workflow_row> workflows;
       for (const auto& [name, w] : rt.topo.workflows)
         workflows.push_back({name, w.processor, w.batch_size});
-      if (auto err = nodes.record_workflows(rt.node_name, workflows)) {
+      auto err = nodes.record_workflows(rt.node_name, workflows);
+      while (err && retry.again("recording the workflows of node '" + rt.node_name + "'", err))
+        err = nodes.record_workflows(rt.node_name, workflows);
+      if (err) {
         std::cerr << "postbox-node: cannot record the workflows of node '" << rt.node_name
-                  << "': " << describe(err) << "\n";
+                  << "': " << describe(err) << retry.gave_up(err) << "\n";
         return 1;
       }
       return 0;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (!deadline)
+      deadline = std::chrono::steady_clock::now() + fresh_within + 2 * rt.heartbeat_interval;
+    if (std::chrono::steady_clock::now() >= *deadline) {
       std::ostringstream age;
       age.precision(1);
       age << std::fixed << claim->heartbeat_age_s;
@@ -119,15 +171,18 @@ int run_node(const node_options& opts, handler_registry handlers) {
   } else {
     rt->dsn = opts.dsn;
   }
+  startup_retry retry{rt->topo.startup_timeout};
   {
     pg_session session{rt->session("postbox-node-migrate")};
     auto report = migrate(session);
+    while (!report && retry.again("migrate", report.error())) report = migrate(session);
     if (!report) {
-      std::cerr << "postbox-node: migrate failed: " << describe(report.error()) << "\n";
+      std::cerr << "postbox-node: migrate failed: " << describe(report.error())
+                << retry.gave_up(report.error()) << "\n";
       return 1;
     }
   }
-  if (int rc = claim_node_name(*rt); rc != 0) return rc;
+  if (int rc = claim_node_name(*rt, retry); rc != 0) return rc;
   // Every thread CAF starts inherits this mask; only the waiter below takes signals.
   sigset_t signals;
   sigemptyset(&signals);

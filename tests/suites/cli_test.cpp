@@ -119,4 +119,54 @@ CAF_TEST(submit upload wait and status as json) {
   CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
 }
 
+// A type no node of the topology handles on the queue would be dead-lettered by the
+// consumers' sweep within seconds: `send` refuses it at once, naming the types handled
+// there, as the sweep judges them (the nodes' registrations); --force sends it anyway.
+CAF_TEST(send refuses a type no node handles on that queue unless forced) {
+  auto dsn = test::create_migrated_database("cli_send");
+  auto topo = test::write_file(dir + "/tools.yaml", R"(database: { dsn: "${POSTBOX_DSN}" }
+nodes:
+  a: { actors: [ { queue: executor } ] }
+  b: { actors: [ { queue: executor }, { queue: tool_callbacks } ] }
+)");
+  auto registered = [&](const std::string& name, const std::string& types) {
+    test::exec(dsn, "INSERT INTO postbox.nodes (name, host, handled_types) VALUES ('" + name +
+                        "', 'h', '" + types + "')");
+  };
+  auto send = [&](const std::string& queue, const std::string& type, bool force = false) {
+    std::vector<std::string> args = {"--topology", topo,  "--dsn",  dsn,  "send",
+                                     "--queue",    queue, "--type", type, "--json-payload",
+                                     "{}"};
+    if (force) args.push_back("--force");
+    return test::run_cli(args);
+  };
+  auto messages = [&] { return test::count(dsn, "SELECT count(*) FROM postbox.mailbox"); };
+  // Node b has not started yet: it may handle anything, as the sweep assumes.
+  registered("a", "{executor:tool_call}");
+  CAF_CHECK_EQUAL(send("executor", "tool_batch").exit_code, 0);
+  CAF_CHECK_EQUAL(messages(), 1);
+  registered("b", "{executor:tool_batch,tool_callbacks:tool_done}");
+  auto refused = send("executor", "tool_cal");
+  CAF_CHECK(one_line_error(refused, 2,
+                           "no node of the topology handles type 'tool_cal' on queue 'executor' "
+                           "(handled there: tool_batch, tool_call); --force sends it anyway"));
+  CAF_CHECK_EQUAL(messages(), 1);
+  // Without a topology, every registered node counts.
+  auto bare = test::run_cli({"--dsn", dsn, "send", "--queue", "tool_callbacks", "--type",
+                             "tool_failed", "--json-payload", "{}"});
+  CAF_CHECK(one_line_error(bare, 2,
+                           "no node handles type 'tool_failed' on queue "
+                           "'tool_callbacks' (handled there: tool_done)"));
+  CAF_CHECK_EQUAL(messages(), 1);
+  // Handled types, a queue where nothing is handled, and --force all go through.
+  CAF_CHECK_EQUAL(send("executor", "tool_call").exit_code, 0);
+  CAF_CHECK_EQUAL(send("executor", "tool_batch").exit_code, 0);
+  CAF_CHECK_EQUAL(send("sink", "anything").exit_code, 0);
+  auto forced = send("executor", "tool_cal", true);
+  CAF_CHECK_EQUAL(forced.exit_code, 0);
+  CAF_CHECK_EQUAL(messages(), 5);
+  CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE type = 'tool_cal'"),
+                  1);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -150,9 +150,14 @@ CAF_TEST(a type only another node handles is left for it) {
   auto plain = node(topo, "plain", "postbox-node");
   for (int i = 0; i < 4; ++i)
     send_call(topo, "g-" + std::to_string(i), R"({"tool":"upper","input":"abc"})");
-  // ... while a type that no node registers is claimed and dead-lettered with its name.
+  // ... while a type that no node registers is claimed and dead-lettered with its name
+  // (`postbox send` refuses it unless forced: the node's sweep is what is tested here).
+  auto refused = test::run_cli({"--topology", topo, "--dsn", dsn, "send", "--queue", "executor",
+                                "--type", "tool_cal", "--json-payload", "{}"});
+  CAF_CHECK_EQUAL(refused.exit_code, 2);
+  CAF_CHECK(refused.err.find("handled there: ") != std::string::npos);
   auto r = test::run_cli({"--topology", topo, "--dsn", dsn, "send", "--queue", "executor", "--type",
-                          "tool_cal", "--json-payload", "{}"});
+                          "tool_cal", "--json-payload", "{}", "--force"});
   CAF_CHECK_EQUAL(r.exit_code, 0);
   CAF_REQUIRE(test::wait_until(
       [&] {

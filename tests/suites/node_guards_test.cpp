@@ -6,13 +6,17 @@
 #include <algorithm>
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <memory>
+#include <utility>
 
 #include "messages/json_codec.hpp"
 #include "messages/messages.hpp"
+#include "persistence/conninfo.hpp"
 #include "persistence/units_of_work.hpp"
 #include "support/executions.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/tcp_proxy.hpp"
 
 using namespace postbox;
 using namespace std::chrono_literals;
@@ -76,6 +80,28 @@ nodes:
         },
         15s, 100ms);
   }
+  /// A DSN of this test's database through a proxy not yet open (nothing listens on
+  /// its port), and the proxy.
+  std::pair<std::string, std::unique_ptr<test::tcp_proxy>> database_behind_proxy() {
+    auto ci = conninfo::parse(dsn);
+    CAF_REQUIRE(ci);
+    const std::string host = ci->get("host").value_or("127.0.0.1");
+    const auto port = static_cast<uint16_t>(std::stoi(ci->get("port").value_or("5432")));
+    const uint16_t front = test::free_port();
+    CAF_REQUIRE(front != 0);
+    ci->set("host", "127.0.0.1");
+    ci->set("port", std::to_string(front));
+    return {ci->str(), std::make_unique<test::tcp_proxy>(front, host, port)};
+  }
+  /// Failed start-up tries a node logged.
+  static int tries(const std::string& log) {
+    int n = 0;
+    for (auto at = log.find("failed (try "); at != std::string::npos;
+         at = log.find("failed (try ", at + 1))
+      ++n;
+    return n;
+  }
+
   /// Waits until node `name`'s row names `pid` (the process registered itself).
   bool registered(const std::string& name, pid_t pid) {
     return test::wait_until(
@@ -125,6 +151,40 @@ CAF_TEST(a second process with a live node name is refused and a stale name is t
   CAF_CHECK(reaches(again, "COMPLETED", 20s));
   third.signal(SIGTERM);
   CAF_CHECK_EQUAL(third.wait_exit(15s), 0);
+}
+
+// A node that starts while its database is down (a restart, a failover) retries with
+// backoff, one log line per try, and comes up when the database does: here a TCP
+// proxy in front of the test server, opened only after the node has tried twice.
+CAF_TEST(a node started before its database retries and then runs) {
+  auto [down_dsn, proxy] = database_behind_proxy();
+  test::node_process a{topology(), "a", down_dsn};
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(test::wait_until([&] { return tries(a.log()) >= 2; }, 30s, 100ms));
+  CAF_CHECK(a.running());
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.nodes"), 0);
+  CAF_REQUIRE(proxy->open());
+  CAF_CHECK(registered("a", a.pid()));
+  auto id = submit("docs", make_files("late", 2));
+  CAF_CHECK(reaches(id, "COMPLETED", 20s));
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(15s), 0);
+  CAF_MESSAGE("log: " << a.log());
+}
+
+// With no database for startup_timeout: exit 1, the last line naming the reason.
+CAF_TEST(a node without a database gives up after startup_timeout) {
+  auto [down_dsn, proxy] = database_behind_proxy();
+  test::node_process a{topology("startup_timeout: 5s\n"), "a", down_dsn};
+  CAF_REQUIRE(a.start());
+  CAF_CHECK_EQUAL(a.wait_exit(30s), 1);
+  auto log = a.log();
+  CAF_MESSAGE("log: " << log);
+  CAF_CHECK_GREATER_OR_EQUAL(tries(log), 1);
+  while (!log.empty() && log.back() == '\n') log.pop_back();
+  const std::string last = log.substr(log.rfind('\n') + 1);
+  CAF_CHECK(last.rfind("postbox-node: migrate failed: connection_lost: ", 0) == 0);
+  CAF_CHECK(last.find("startup_timeout 5s") != std::string::npos);
 }
 
 CAF_TEST(a stray callback sent with the cli completes nothing) {

@@ -234,6 +234,25 @@ CAF_TEST(exec does not wait for leftovers holding stdout) {
   CAF_CHECK(no_children_left());
 }
 
+// An exec tool gets its `env` option and PATH, HOME and LANG: nothing else of the
+// node's environment (POSTBOX_DSN with its password, the control token).
+CAF_TEST(exec passes only its env and path home lang) {
+  ::setenv("PB_NODE_SECRET", "s3cret", 1);
+  auto out = run("exec",
+                 R"({"argv": ["/bin/sh", "-c",
+                     "printf '{\"secret\": \"%s\", \"mine\": \"%s\", \"path\": \"%s\"}' \"$PB_NODE_SECRET\" \"$MINE\" \"$PATH\""],
+                     "env": {"MINE": "yes"}})",
+                 "/dev/null");
+  ::unsetenv("PB_NODE_SECRET");
+  CAF_REQUIRE(out.ok);
+  auto r = result_of(out);
+  CAF_CHECK_EQUAL(json::value_to<std::string>(r["secret"]), "");
+  CAF_CHECK_EQUAL(json::value_to<std::string>(r["mine"]), "yes");
+  CAF_CHECK_EQUAL(json::value_to<std::string>(r["path"]), std::getenv("PATH"));
+  CAF_CHECK(has(create_error("exec", R"({"argv": ["x"], "env": {"A": 1}})"), "env.A"));
+  CAF_CHECK(no_children_left());
+}
+
 CAF_TEST(exec stdout that is not a json object fails) {
   auto out = run("exec", R"({"argv": ["/bin/echo", "hello"]})", "/dev/null");
   CAF_CHECK(!out.ok);

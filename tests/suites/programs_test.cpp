@@ -273,6 +273,48 @@ CAF_TEST(a program killed while idle is restarted without charging the next mess
   CAF_CHECK(test::wait_until([&] { return !process_alive(last); }, 5s));
 }
 
+// A program gets only what its `env` lists plus PATH, HOME and LANG: not the node's
+// POSTBOX_DSN (a password) nor anything else of the node's environment.
+CAF_TEST(a program gets only the environment the topology lists) {
+  auto topo = topology();
+  test::node_process p{topo, "p", dsn, {"NODE_ONLY_SECRET=s3cret"}};
+  CAF_REQUIRE(p.start());
+  job("env", R"({"do": "env"})");
+  CAF_REQUIRE(work_done());
+  CAF_REQUIRE_EQUAL(fired("env", "ok"), 1);
+  auto var = [&](const std::string& name) {
+    return n(
+        "SELECT count(*) FROM postbox.mailbox WHERE queue = 'seen' AND "
+        "payload->'result'->'env' ? '" +
+        name + "'");
+  };
+  CAF_CHECK_EQUAL(var("PYTHONDONTWRITEBYTECODE"), 1);
+  CAF_CHECK_EQUAL(var("PATH"), 1);
+  CAF_CHECK_EQUAL(var("NODE_ONLY_SECRET"), 0);
+  CAF_CHECK_EQUAL(var("POSTBOX_DSN"), 0);
+  CAF_MESSAGE("env: " << seen("env", "result"));
+}
+
+// What a program starts dies with the node: a node killed -9 leaves neither the
+// program nor its children behind, also a child that left the program's process group.
+CAF_TEST(a node killed - 9 leaves no child of its programs behind) {
+  auto topo = topology();
+  auto p = node(topo);
+  job("spawn", R"({"do": "spawn"})");
+  CAF_REQUIRE(work_done());
+  CAF_REQUIRE_EQUAL(fired("spawn", "ok"), 1);
+  std::vector<pid_t> children;
+  for (const char* i : {"0", "1"})
+    children.push_back(static_cast<pid_t>(std::stol(
+        text(std::string("SELECT payload->'result'->'children'->>") + i +
+             " FROM postbox.mailbox WHERE queue = 'seen' AND payload->>'tag' = 'spawn'"))));
+  for (pid_t c : children) CAF_REQUIRE(process_alive(c));
+  p->signal(SIGKILL);
+  p->wait_exit(10s);
+  for (pid_t c : children)
+    CAF_CHECK(test::wait_until([&] { return !process_alive(c); }, 10s, 100ms));
+}
+
 // A program that takes 2.5 s to start (as a heavy import would) behind a 1.5 s
 // max_handler_time, writing 2,000 lines on stderr first (more than a pipe holds):
 // started with the worker and its stderr read while idle, it is ready before the first

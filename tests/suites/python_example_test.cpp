@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -80,9 +81,11 @@ bool same_json(const std::string& got, const std::string& want) {
   return same;
 }
 
-/// The processes running worker.py whose parent is `node` (the programs it keeps).
+/// The processes running worker.py under `node` (the programs it keeps): each is the
+/// child of a shim that is the node's child (child_process).
 std::vector<pid_t> worker_pids(pid_t node) {
-  std::vector<pid_t> out;
+  std::map<long, long> parent;
+  std::vector<long> workers;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator("/proc", ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
@@ -95,9 +98,15 @@ std::vector<pid_t> worker_pids(pid_t node) {
     std::string state;
     long ppid = 0;
     rest >> state >> ppid;
-    if (ppid == node &&
-        read_text(it->path().string() + "/cmdline").find("worker.py") != std::string::npos)
-      out.push_back(static_cast<pid_t>(std::stol(name)));
+    const long pid = std::stol(name);
+    parent[pid] = ppid;
+    if (read_text(it->path().string() + "/cmdline").find("worker.py") != std::string::npos)
+      workers.push_back(pid);
+  }
+  std::vector<pid_t> out;
+  for (long w : workers) {
+    auto shim = parent.find(parent[w]);
+    if (shim != parent.end() && shim->second == node) out.push_back(static_cast<pid_t>(w));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -87,6 +88,25 @@ typename Inspector::result_type inspect(Inspector& f, gathered& x) {
            field("results", x.results));
 }
 
+/// Reads a user table with `SELECT *` and logs its width with `RETURNING *`: both
+/// prepared statements break when a schema change adds a column.
+struct probe {
+  std::string key;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe& x) {
+  return f(caf::meta::type_name("probe"), field("key", x.key));
+}
+
+outcome run_probe(context& ctx, const probe& x) {
+  auto rows = ctx.query("SELECT * FROM shape");
+  if (!rows) return outcome::from(rows.error());
+  ctx.execute("INSERT INTO shape_seen (key, width) VALUES ($1, $2::int) RETURNING *",
+              {x.key, std::to_string(rows->at(0).size())});
+  return {};
+}
+
 outcome write_note(context& ctx, const note& x) {
   if (x.text == "fail") return outcome::fail("refused to store '" + x.key + "'");
   if (x.text == "throw") throw std::runtime_error("note handler blew up");
@@ -157,6 +177,7 @@ queues:
   notes: {visibility_timeout: 30s, max_attempts: 2, max_handler_time: 5s}
   work: {visibility_timeout: 30s, max_attempts: 3}
   gather: {visibility_timeout: 30s, max_attempts: 3}
+  shapes: {visibility_timeout: 30s, max_attempts: 1}
 nodes:
   a:
     actors:
@@ -164,6 +185,7 @@ nodes:
       - {queue: work}
       - {queue: gather}
       - {queue: hooks}
+      - {queue: shapes}
 )",
                                 "runtime.yaml");
   if (!t) throw std::runtime_error("topology: " + describe(t.error()));
@@ -176,7 +198,8 @@ registry test_registry() {
       .on<spread>(run_spread)
       .on<square>(run_square)
       .on<named_spread>(run_named_spread)
-      .on<gathered>(run_gathered);
+      .on<gathered>(run_gathered)
+      .on<probe>("shapes", run_probe);
   return r;
 }
 
@@ -281,6 +304,24 @@ CAF_TEST(a described struct round trips through JSON and names a bad field) {
   CAF_CHECK_EQUAL(caf::deep_to_string(x).find("hello") != std::string::npos, true);
 }
 
+// The read cap (reads without an ack past which a message is dead-lettered) is 10 x
+// max_attempts + 10: in int32 a max_attempts of 2147483647 wrapped it to 0, and every
+// message was dead-lettered on its first read.
+CAF_TEST(the read cap of a huge max_attempts does not overflow) {
+  delivery d;
+  d.read_ct = 1;
+  d.attempts = 0;
+  const int32_t huge = std::numeric_limits<int32_t>::max();
+  CAF_CHECK(!attempts_exhausted(d, huge));
+  CAF_CHECK(!attempts_exhausted(d, huge / 10));
+  d.read_ct = 41;  // past 10 x 3 + 10: a loop no charge catches
+  CAF_CHECK(attempts_exhausted(d, 3));
+  d.read_ct = 40;
+  CAF_CHECK(!attempts_exhausted(d, 3));
+  d.attempts = 3;
+  CAF_CHECK(attempts_exhausted(d, 3));
+}
+
 CAF_TEST_FIXTURE_SCOPE(runtime_tests, fixture)
 
 CAF_TEST(caller SQL prepared before a schema change fails at most once and then runs afresh) {
@@ -297,6 +338,32 @@ CAF_TEST(caller SQL prepared before a schema change fails at most once and then 
   CAF_REQUIRE(after);
   CAF_REQUIRE_EQUAL(after->at(0).size(), 2u);
   CAF_CHECK_EQUAL(after->at(0).at(1).value_or(""), "2");
+}
+
+// A user's schema change under a handler's prepared statements is the database's
+// trouble: with max_attempts 1 a charge would dead-letter the message. Both the read
+// (SELECT *) and the write in the ack (RETURNING *) break; neither is charged.
+CAF_TEST(a schema change under a handler statement is retried uncharged) {
+  test::exec(dsn,
+             "CREATE TABLE shape (a int); INSERT INTO shape VALUES (1);"
+             "CREATE TABLE shape_seen (key text PRIMARY KEY, width int)");
+  send("shapes", "probe", encode_json(probe{"before"}));
+  auto first = step("shapes");
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_REQUIRE(first[0].what == handled::acked);
+  // Both statements are prepared on this worker's connections now; both tables change.
+  test::exec(dsn,
+             "ALTER TABLE shape ADD COLUMN b int DEFAULT 2;"
+             "ALTER TABLE shape_seen ADD COLUMN at timestamptz DEFAULT now()");
+  send("shapes", "probe", encode_json(probe{"after"}));
+  for (int round = 0; round < 4 && n("SELECT count(*) FROM postbox.mailbox") > 0; ++round) {
+    for (const auto& r : step("shapes")) CAF_CHECK(!r.charged);
+    wake("shapes");
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(text("SELECT width FROM shape_seen WHERE key = 'after'"), "2");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM shape_seen"), 2);
 }
 
 CAF_TEST(a handler read runs on a read only connection and cannot write) {

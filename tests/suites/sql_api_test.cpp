@@ -81,6 +81,58 @@ CAF_TEST(a rolled back transaction leaves no execution and no message) {
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
 }
 
+// Migration 017: the API runs as its owner, so its checks are not advisory. A login
+// role granted postbox_client sends, submits and cancels, and is refused a direct
+// INSERT (or any other access) on the tables; a role without it cannot even call send.
+CAF_TEST(the postbox_client role can call the api and cannot write the tables) {
+  record_workflow();
+  // Roles are cluster-wide: one per test database, created idempotently.
+  const std::string db = text("SELECT current_database()");
+  const std::string member = db + "_app", outsider = db + "_other";
+  test::exec(dsn, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + member +
+                      "') THEN CREATE ROLE \"" + member +
+                      "\" LOGIN; END IF; "
+                      "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" +
+                      outsider + "') THEN CREATE ROLE \"" + outsider +
+                      "\" LOGIN; END IF; END $$; "
+                      "GRANT postbox_client TO \"" +
+                      member + "\"; GRANT USAGE ON SCHEMA postbox TO \"" + outsider + "\"");
+  // (The outsider may see the schema: only the revoked EXECUTE stands in its way.)
+  auto as = [&](const std::string& role) { return test::as_key_value(dsn) + " user=" + role; };
+  auto refused = [&](const std::string& role, const std::string& sql) {
+    try {
+      pqxx::connection c{as(role)};
+      pqxx::work w{c};
+      w.exec(sql);
+      w.commit();
+      return std::string();
+    } catch (const pqxx::sql_error& e) {
+      return e.sqlstate() + " " + e.what();
+    }
+  };
+  {
+    pqxx::connection c{as(member)};
+    pqxx::work w{c};
+    CAF_CHECK_EQUAL(w.exec("SELECT current_user")[0][0].c_str(), member);
+    w.exec("SELECT postbox.send('tools', 'tool_call', '{\"tool\": \"upper\"}')");
+    auto id = w.exec("SELECT postbox.submit('sums', ARRAY['/a'])")[0][0].as<std::string>();
+    w.exec("SELECT postbox.cancel('" + id + "')");
+    w.commit();
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'tools'"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.executions WHERE status = 'STOPPED'"), 1);
+  // Its checks still refuse bad input, now as the only way in.
+  CAF_CHECK(says(refused(member, "SELECT postbox.send('', 'x', '{}')"), "22023"));
+  for (const char* sql :
+       {"INSERT INTO postbox.mailbox (queue, type, payload) VALUES ('tools', 'x', '{}')",
+        "UPDATE postbox.mailbox SET visible_at = now()", "SELECT count(*) FROM postbox.mailbox",
+        "DELETE FROM postbox.executions"})
+    CAF_CHECK(says(refused(member, sql), "permission denied for table"));
+  CAF_CHECK(says(refused(outsider, "SELECT postbox.send('tools', 'x', '{}')"),
+                 "permission denied for function send"));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'tools'"), 1);
+}
+
 CAF_TEST(committed it creates exactly what the client creates) {
   record_workflow();
   auto a = test::write_file(dir + "/in/a.txt", "a");

@@ -260,6 +260,38 @@ CAF_TEST(counts must be positive) {
                {"bad.yaml:2:27: nodes.a.control_port: must be an integer from 0 to 65535"});
 }
 
+// Numbers the runtime multiplies or turns into threads, connections and server
+// settings are bounded at load: max_attempts 2147483647 once overflowed the read cap
+// (10 x max_attempts + 10 in int32) and dead-lettered every message on its first read.
+CAF_TEST(counts and durations have upper bounds) {
+  expect_error(db + one_node + "queues:\n  callback: {max_attempts: 2147483647}\n",
+               {"bad.yaml:4:28: queues.callback.max_attempts: must be an integer from 1 to 1000, "
+                "got 2147483647"});
+  expect_error(db + one_node + "queues:\n  callback: {max_attempts: 99999999999}\n",
+               {"bad.yaml:4:28: queues.callback.max_attempts: must be an integer from 1 to 1000"});
+  expect_error(db + one_node + "queues:\n  callback: {claim_batch: 5000}\n",
+               {"queues.callback.claim_batch: must be an integer from 1 to 1000, got 5000"});
+  expect_error(db + one_node + "queues:\n  callback: {visibility_timeout: 25h}\n",
+               {"bad.yaml:4:34: queues.callback.visibility_timeout: must be at most 1d, got "
+                "'25h'"});
+  expect_error(db + "nodes: {a: {actors: [{role: file_batch, concurrency: 100000}]}}\n",
+               {"nodes.a.actors[0].concurrency: must be an integer from 1 to 1000"});
+  expect_error("database: {dsn: x, pool: 5000}\n" + one_node,
+               {"database.pool: must be an integer from 1 to 1000, got 5000"});
+  expect_error(db + one_node + "webhooks: {max_attempts: 1001}\n",
+               {"webhooks.max_attempts: must be an integer from 1 to 1000"});
+  expect_error(db + one_node + "drain_timeout: 4000d\n",
+               {"bad.yaml:3:16: drain_timeout: must be at most 3650d, got '4000d'"});
+  // The bounds themselves load.
+  auto t = load_topology_string(db + one_node +
+                                    "queues:\n  callback: {max_attempts: 1000, "
+                                    "visibility_timeout: 24h}\nretention: {failed: 3650d}\n",
+                                "ok.yaml");
+  CAF_REQUIRE(t);
+  CAF_CHECK_EQUAL(t->queue("callback").max_attempts, 1000);
+  CAF_CHECK_EQUAL(t->queue("callback").visibility_timeout, 24h);
+}
+
 CAF_TEST(a node needs actors) {
   expect_error(db + "nodes:\n  a:\n    host: 127.0.0.1\n",
                {"bad.yaml:3:3: nodes.a.actors: missing: a node needs at least one actor"});

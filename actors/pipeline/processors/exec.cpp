@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <system_error>
 #include <vector>
@@ -32,6 +33,8 @@ constexpr int64_t max_timeout_ms = 7LL * 24 * 3600 * 1000;
 struct exec_options {
   std::vector<std::string> argv;
   milliseconds timeout{30000};
+  /// The program's environment besides PATH, HOME and LANG (child_process).
+  std::map<std::string, std::string> env;
 };
 
 std::string reason(int err) {
@@ -142,7 +145,7 @@ class exec_processor : public processor {
       if (a.find('\0') != std::string::npos)
         return fail("exec: an argument contains a NUL byte after substitution");
     // No stdin (EOF at once); its own process group, killed with everything it started.
-    auto started = child_process::start(args);
+    auto started = child_process::start(args, opts_.env);
     if (!started) return fail("exec: " + detail_of(started.error()));
     auto& child = **started;
     child.close_stdin();
@@ -275,8 +278,19 @@ caf::expected<std::unique_ptr<processor>> make_exec_processor(const std::string&
               "option 'timeout' must be a positive duration like \"500ms\", \"30s\", \"2m\" "
               "or an integer of milliseconds, at most 7 days");
         opts.timeout = milliseconds(ms);
+      } else if (key == "env") {
+        const json::object* vars = kv.value().if_object();
+        if (!vars) return bad("option 'env' must be an object of strings");
+        for (const auto& var : *vars) {
+          const json::string* v = var.value().if_string();
+          const std::string name(var.key());
+          if (!v || v->find('\0') != json::string::npos || name.empty() ||
+              name.find_first_of("=\0") != std::string::npos)
+            return bad("option 'env." + name + "' must be a string without NUL bytes");
+          opts.env[name] = std::string(*v);
+        }
       } else {
-        return bad("unknown option '" + key + "' (known: argv, timeout)");
+        return bad("unknown option '" + key + "' (known: argv, timeout, env)");
       }
     }
   }

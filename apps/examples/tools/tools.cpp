@@ -17,6 +17,11 @@ namespace {
 /// The expensive call (an LLM, a paid API) in the real system; here small tools.
 /// The result goes to on_success and, for a caller that asked (`postbox ask`), is
 /// also the reply: both commit with the ack, so a redelivery never answers twice.
+/// The call itself may run twice even with max_attempts 1 (delivery is at least once:
+/// a node killed mid-call runs it again, uncharged). These tools are pure; a real
+/// paid call must be idempotent by its own key, e.g. the provider's idempotency key
+/// set to "tool-call-" + ctx.message_id(), or a row written with ctx.write_now under
+/// that key and read back before calling.
 postbox::outcome run_tool(postbox::context& ctx, const tool_call& call) {
   std::string result;
   if (call.tool == "wordcount") {

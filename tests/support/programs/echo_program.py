@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # A test program for external-program handlers: does what each message's payload
 # says ("do": ok | error | reject | crash | hang | garbage | large | send | stderr |
-# slow), so tests can drive every path of the protocol. ECHO_BOOT_MS,
+# slow | env | spawn), so tests can drive every path of the protocol. ECHO_BOOT_MS,
 # ECHO_BOOT_STDERR_LINES and ECHO_READY_DIR in its environment make it start slowly,
 # write much on stderr at start and say when it is ready.
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -63,6 +64,14 @@ def main():
         elif do == "slow":
             time.sleep(p.get("ms", 200) / 1000.0)
             answer({"ok": True, "result": base})
+        elif do == "env":
+            answer({"ok": True, "result": dict(base, env=dict(os.environ))})
+        elif do == "spawn":
+            # Two grandchildren that outlive nothing: one in this program's process
+            # group (sleep 1000 &), one that left it (setsid, as a daemon does).
+            kept = subprocess.Popen(["sleep", "1000"])
+            escaped = subprocess.Popen(["sleep", "1001"], start_new_session=True)
+            answer({"ok": True, "result": dict(base, children=[kept.pid, escaped.pid])})
         else:
             answer({"ok": False, "error": "unknown do: %r" % do, "retry": False})
 
