@@ -93,6 +93,8 @@ pqxx::connection& pg_session::impl::ensure() {
     if (opts.idle_in_transaction_timeout.count() > 0)
       settings += "SET idle_in_transaction_session_timeout = " +
                   std::to_string(opts.idle_in_transaction_timeout.count()) + ";";
+    if (opts.statement_timeout.count() > 0)
+      settings += "SET statement_timeout = " + std::to_string(opts.statement_timeout.count()) + ";";
     if (!settings.empty()) {
       pqxx::nontransaction n{*c};
       n.exec(settings);
@@ -145,6 +147,9 @@ caf::error run_in(pqxx::transaction_base& w, pg_session::impl& s,
   if (s.opts.local_idle_in_transaction_timeout.count() > 0)
     w.exec("SET LOCAL idle_in_transaction_session_timeout = " +
            std::to_string(s.opts.local_idle_in_transaction_timeout.count()));
+  if (s.opts.local_statement_timeout.count() > 0)
+    w.exec("SET LOCAL statement_timeout = " +
+           std::to_string(s.opts.local_statement_timeout.count()));
   tx_context tx{w, s};
   auto err = fn(tx);
   if (!err) w.commit();
@@ -156,6 +161,9 @@ caf::error run_in(pqxx::transaction_base& w, pg_session::impl& s,
 caf::error pg_session::transact(retry_policy policy,
                                 const std::function<caf::error(tx_context&)>& fn, tx_kind kind) {
   if (impl_->conninfo_error) return impl_->conninfo_error;
+  // Autocommit has no transaction for SET LOCAL to bound.
+  if (kind == tx_kind::single_statement && impl_->opts.local_statement_timeout.count() > 0)
+    kind = tx_kind::transaction;
   for (int attempt = 0;; ++attempt) {
     bool dead = false;
     bool begun = false;  // false: nothing of ours reached the server, a retry is always safe

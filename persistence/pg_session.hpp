@@ -31,6 +31,13 @@ struct session_options {
   /// The same per transaction (SET LOCAL), for a transaction-mode pooler where a
   /// session SET would land on other clients' connections. 0: not set.
   std::chrono::milliseconds local_idle_in_transaction_timeout{0};
+  /// The server cancels any statement of this session running longer (0: server
+  /// default, none). For connections that serve people (the HTTP endpoint): an
+  /// answer late by more than this is an error instead.
+  std::chrono::milliseconds statement_timeout{0};
+  /// The same per transaction (SET LOCAL) behind a transaction-mode pooler; a
+  /// single-statement body then runs in a transaction of its own. 0: not set.
+  std::chrono::milliseconds local_statement_timeout{0};
   /// Mirror the connection's TCP keepalive and tcp_user_timeout parameters (postbox's
   /// defaults, or the DSN's) into the server's session settings, so the server also
   /// notices a dead or frozen client. Off behind a transaction-mode pooler, where a

@@ -44,8 +44,11 @@ struct runtime_config {
   /// Options for one of this node's connections. Transactions are short, so a
   /// session idle inside one longer than the smallest visibility timeout is a
   /// frozen node: the server ends it and its row locks, so leases can move on.
-  session_options session(const std::string& application_name) const {
+  /// A `statement_timeout` above 0 bounds every statement of the connection.
+  session_options session(const std::string& application_name,
+                          std::chrono::milliseconds statement_timeout = {}) const {
     session_options o{dsn, application_name};
+    o.statement_timeout = statement_timeout;
     for (const auto& q : topo.queues)
       o.idle_in_transaction_timeout =
           std::min(o.idle_in_transaction_timeout, q.second.visibility_timeout);
@@ -54,6 +57,8 @@ struct runtime_config {
       // A session SET would leak to other clients: per transaction instead.
       o.local_idle_in_transaction_timeout = o.idle_in_transaction_timeout;
       o.idle_in_transaction_timeout = std::chrono::milliseconds(0);
+      o.local_statement_timeout = o.statement_timeout;
+      o.statement_timeout = std::chrono::milliseconds(0);
       o.server_keepalives = false;
     }
     return o;

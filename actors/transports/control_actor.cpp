@@ -11,6 +11,7 @@
 #include "actors/runtime/log.hpp"
 #include "actors/runtime/quiet_handlers.hpp"
 #include "actors/transports/control.hpp"
+#include "actors/transports/secrets.hpp"
 #include "persistence/execution_json.hpp"
 #include "persistence/execution_store.hpp"
 
@@ -39,16 +40,8 @@ struct control_state {
 
 using control_actor = control_api::stateful_pointer<control_state>;
 
-/// Compares without stopping at the first difference (no timing hint on the token).
-bool same(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 caf::error check(control_actor self, const std::string& token) {
-  if (self->state.token.empty() || same(token, self->state.token)) return {};
+  if (self->state.token.empty() || same_secret(token, self->state.token)) return {};
   return make_error(errc::unauthorized, "refused by node " + self->state.rt->node_name +
                                             ": missing or wrong control token");
 }

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "actors/transports/secrets.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/inspect_store.hpp"
 
@@ -64,16 +65,23 @@ std::string page(const dashboard_env& env, const std::string& title, const std::
       << ")</h1>";
   const std::string h = env.health ? env.health() : "";
   out << "<p class=\"" << (h.empty() ? "ok" : "bad") << "\" id=\"health\">"
-      << (h.empty() ? "healthy" : esc(h)) << "</p>" << body << "</body></html>";
+      << (h.empty() ? "healthy" : esc(h)) << "</p>";
+  if (!env.actions_off.empty())
+    out << "<p class=\"notice\" id=\"actions-off\">Actions are off: " << esc(env.actions_off)
+        << "</p>";
+  out << body << "</body></html>";
   return out.str();
 }
 
-/// A POST form with one button; the token field when the node requires one.
+/// A POST form with one button, its CSRF field, and the token field when the node
+/// requires one; nothing when actions are off.
 std::string action(const dashboard_env& env, const std::string& path, const std::string& field,
                    const std::string& value, const std::string& label, const std::string& id) {
+  if (!env.actions_off.empty()) return "";
   std::ostringstream out;
   out << "<form method=\"post\" action=\"" << path << "\"><input type=\"hidden\" name=\"" << field
-      << "\" value=\"" << esc(value) << "\">";
+      << "\" value=\"" << esc(value) << "\"><input type=\"hidden\" name=\"csrf\" value=\""
+      << esc(env.csrf) << "\">";
   if (!env.token.empty())
     out << "<input type=\"password\" name=\"token\" placeholder=\"token\" size=\"8\">";
   out << "<button type=\"submit\" id=\"" << esc(id) << "\">" << esc(label) << "</button></form>";
@@ -208,10 +216,24 @@ http_reply see_other(const std::string& notice) {
   return r;
 }
 
+/// Why this action must not run, or "": it comes from the dashboard's own page
+/// (Origin), from a browser that loaded it (the CSRF cookie and field), and has the
+/// control token when one is configured. Every secret is compared in constant time.
+std::string refusal(const http_request& req, std::map<std::string, std::string>& form,
+                    const dashboard_env& env) {
+  if (auto why = cross_origin(req); !why.empty()) return why;
+  if (!env.actions_off.empty()) return "actions are off: " + env.actions_off;
+  const std::string cookie = cookie_value(req, env.csrf_cookie);
+  if (env.csrf.empty() || !same_secret(cookie, env.csrf) || !same_secret(form["csrf"], env.csrf))
+    return "the CSRF token is missing or stale: reload the dashboard and try again";
+  if (!env.token.empty() && !same_secret(form["token"], env.token))
+    return "a valid control token is required for dashboard actions";
+  return "";
+}
+
 http_reply act(const http_request& req, dashboard_env& env) {
   auto form = decode_form(req.body);
-  if (!env.token.empty() && form["token"] != env.token)
-    return {403, "text/plain", "a valid control token is required for dashboard actions\n"};
+  if (auto why = refusal(req, form, env); !why.empty()) return {403, "text/plain", why + "\n"};
   if (req.target == "/actions/cancel") {
     const std::string id = form["execution"];
     if (id.empty()) return {400, "text/plain", "missing: execution\n"};
@@ -273,9 +295,35 @@ std::map<std::string, std::string> decode_form(const std::string& text) {
   return out;
 }
 
+namespace {
+
+/// A page: it (re)sets the CSRF cookie its forms pair with, and may not be framed
+/// (a framed page could be clicked through).
+http_reply html(const dashboard_env& env, int status, std::string body) {
+  http_reply r{status, "text/html; charset=utf-8", std::move(body)};
+  r.headers = {
+      {"Set-Cookie", env.csrf_cookie + "=" + env.csrf + "; Path=/; SameSite=Strict; HttpOnly"},
+      {"X-Frame-Options", "DENY"},
+      {"Content-Security-Policy", "frame-ancestors 'none'"},
+      {"Referrer-Policy", "same-origin"}};
+  return r;
+}
+
+bool is_dashboard_path(const std::string& path) {
+  return path == "/" || path == "/index.html" || path.rfind("/executions/", 0) == 0 ||
+         path.rfind("/actions/", 0) == 0;
+}
+
+}  // namespace
+
 std::optional<http_reply> dashboard_route(const http_request& req, dashboard_env& env) {
   const auto qmark = req.target.find('?');
   const std::string path = req.target.substr(0, qmark);
+  if (!is_dashboard_path(path)) return std::nullopt;
+  // Before anything else, reads included: a page fetched through a rebound DNS name
+  // would hand its execution ids (and CSRF token) to another site.
+  if (auto why = foreign_host(req, env.names); !why.empty())
+    return http_reply{403, "text/plain", why + "\n"};
   const auto query = decode_form(qmark == std::string::npos ? "" : req.target.substr(qmark + 1));
   if (path.rfind("/actions/", 0) == 0) {
     if (req.method != "POST") return http_reply{405, "text/plain", "use POST\n"};
@@ -283,16 +331,11 @@ std::optional<http_reply> dashboard_route(const http_request& req, dashboard_env
   }
   if (req.method != "GET" && req.method != "HEAD") return std::nullopt;
   if (path == "/" || path == "/index.html")
-    return http_reply{200, "text/html; charset=utf-8",
-                      page(env, "postbox " + env.node_name, overview(env, query), true)};
-  if (path.rfind("/executions/", 0) == 0) {
-    const std::string id = decode_form("x=" + path.substr(12))["x"];
-    int status = 200;
-    auto body = execution_page(env, id, status);
-    return http_reply{status, "text/html; charset=utf-8",
-                      page(env, "execution " + id, body, status == 200)};
-  }
-  return std::nullopt;
+    return html(env, 200, page(env, "postbox " + env.node_name, overview(env, query), true));
+  const std::string id = decode_form("x=" + path.substr(12))["x"];
+  int status = 200;
+  auto body = execution_page(env, id, status);
+  return html(env, status, page(env, "execution " + id, body, status == 200));
 }
 
 }  // namespace postbox

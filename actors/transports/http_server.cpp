@@ -1,12 +1,16 @@
 // http_server: an async Beast accept loop on one io_context and one thread; a
 // session per connection, kept alive by its pending operations (shared_from_this).
+// Handlers run on a second io_context served by a few worker threads; their reply
+// is posted back to the I/O thread, which alone touches the sockets.
 #include "actors/transports/http_server.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace postbox {
 
@@ -33,7 +38,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t request_body_limit = 8u << 20;
 constexpr auto idle_timeout = 30s;
 
-using handler_ptr = std::shared_ptr<const http_server::handler>;
 using response = http::response<http::string_body>;
 
 std::string lower(beast::string_view s) {
@@ -63,9 +67,67 @@ std::shared_ptr<response> plain(http::status status, unsigned version, std::stri
   return res;
 }
 
+/// What every session shares with its server: the handlers, the worker pool and
+/// the count of open connections (the impl outlives every session).
+struct server_core {
+  http_server::handler handler;
+  http_server::immediate_handler immediate;
+  net::io_context* workers = nullptr;
+  std::atomic<std::size_t> live{0};
+};
+
+/// `out` as a response: an invalid status, content type, location or header is the
+/// handler's bug, answered with a 500 (a line break would split the response).
+std::shared_ptr<response> to_response(http_reply out, unsigned version, bool keep_alive,
+                                      bool head) {
+  if (out.status < 200 || out.status > 999)
+    return plain(http::status::internal_server_error, version,
+                 "handler returned invalid status " + std::to_string(out.status) + "\n",
+                 keep_alive);
+  bool bad = has_line_break(out.content_type) || has_line_break(out.location);
+  for (const auto& [name, value] : out.headers)
+    bad = bad || name.empty() || has_line_break(name) || has_line_break(value) ||
+          name.find(':') != std::string::npos;
+  if (bad)
+    return plain(http::status::internal_server_error, version,
+                 "handler returned an invalid content type, location or header\n", keep_alive);
+  auto res = std::make_shared<response>();
+  res->version(version);
+  res->result(static_cast<unsigned>(out.status));
+  res->set(http::field::server, "postbox");
+  res->set(http::field::content_type, out.content_type);
+  if (!out.location.empty()) res->set(http::field::location, out.location);
+  for (const auto& [name, value] : out.headers) res->insert(name, value);
+  res->keep_alive(keep_alive);
+  if (out.status == 204 || out.status == 304) {
+    // These must not carry a body (prepare_payload would throw).
+  } else if (head) {
+    res->content_length(out.body.size());
+  } else {
+    res->body() = std::move(out.body);
+    res->prepare_payload();
+  }
+  return res;
+}
+
+/// Runs a handler; what it throws becomes a 500.
+template <class F>
+auto guarded(F&& fn, const http_request& in) -> decltype(fn(in)) {
+  try {
+    return fn(in);
+  } catch (const std::exception& e) {
+    return http_reply{500, "text/plain", std::string("internal error: ") + e.what() + "\n"};
+  } catch (...) {
+    return http_reply{500, "text/plain", "internal error\n"};
+  }
+}
+
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, handler_ptr h) : stream_(std::move(socket)), handler_(std::move(h)) {}
+  session(tcp::socket socket, server_core* core) : stream_(std::move(socket)), core_(core) {
+    ++core_->live;
+  }
+  ~session() { --core_->live; }
 
   void start() { do_read(); }
 
@@ -119,16 +181,12 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_read(beast::error_code ec) {
     if (ec) return on_error(ec);
-    send(handle());
-  }
-
-  std::shared_ptr<response> handle() {
     auto& req = parser_->get();
-    const unsigned version = req.version();
-    const bool keep_alive = req.keep_alive();
-    const bool head = req.method() == http::verb::head;
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    head_ = req.method() == http::verb::head;
+    http_request in;
     try {
-      http_request in;
       in.method = std::string(req.method_string());
       in.target = std::string(req.target());
       in.body = std::move(req.body());
@@ -137,37 +195,23 @@ class session : public std::enable_shared_from_this<session> {
             in.headers.emplace(lower(field.name_string()), std::string(field.value()));
         if (!fresh) it->second += ", " + std::string(field.value());
       }
-      http_reply out = (*handler_)(in);
-      if (out.status < 200 || out.status > 999)
-        return plain(http::status::internal_server_error, version,
-                     "handler returned invalid status " + std::to_string(out.status) + "\n",
-                     keep_alive);
-      if (has_line_break(out.content_type) || has_line_break(out.location))
-        return plain(http::status::internal_server_error, version,
-                     "handler returned an invalid content type or location\n", keep_alive);
-      auto res = std::make_shared<response>();
-      res->version(version);
-      res->result(static_cast<unsigned>(out.status));
-      res->set(http::field::server, "postbox");
-      res->set(http::field::content_type, out.content_type);
-      if (!out.location.empty()) res->set(http::field::location, out.location);
-      res->keep_alive(keep_alive);
-      if (out.status == 204 || out.status == 304) {
-        // These must not carry a body (prepare_payload would throw).
-      } else if (head) {
-        res->content_length(out.body.size());
-      } else {
-        res->body() = std::move(out.body);
-        res->prepare_payload();
-      }
-      return res;
-    } catch (const std::exception& e) {
-      return plain(http::status::internal_server_error, version,
-                   std::string("internal error: ") + e.what() + "\n", keep_alive);
     } catch (...) {
-      return plain(http::status::internal_server_error, version, "internal error\n", keep_alive);
+      return send(plain(http::status::internal_server_error, version_, "internal error\n", false));
     }
+    if (core_->immediate) {
+      if (auto now = guarded(core_->immediate, in)) return reply(std::move(*now));
+    }
+    // No deadline while the handler runs: the read timer must not close the
+    // connection under it.
+    stream_.expires_never();
+    net::post(*core_->workers, [self = shared_from_this(), in = std::move(in)]() {
+      http_reply out = guarded(self->core_->handler, in);
+      net::post(self->stream_.get_executor(),
+                [self, out = std::move(out)]() mutable { self->reply(std::move(out)); });
+    });
   }
+
+  void reply(http_reply out) { send(to_response(std::move(out), version_, keep_alive_, head_)); }
 
   void send(std::shared_ptr<response> res) {
     stream_.expires_after(idle_timeout);
@@ -187,8 +231,24 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  handler_ptr handler_;
+  server_core* core_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_ = false;
 };
+
+/// Over the connection cap: one 503 written without waiting (it fits any socket
+/// buffer), then closed; the I/O thread never blocks on a client.
+void refuse_busy(tcp::socket socket) {
+  static const std::string busy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: postbox\r\nContent-Type: text/plain\r\n"
+      "Retry-After: 1\r\nConnection: close\r\nContent-Length: 21\r\n\r\ntoo many connections\n";
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(busy), ignored);
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
 
 }  // namespace
 
@@ -197,16 +257,21 @@ struct http_server::impl {
 
   std::string host;
   uint16_t requested_port;
-  handler_ptr on_request;
+  options opts;
+  server_core core;
   std::atomic<uint16_t> bound_port{0};
   std::mutex mtx;
   state current = state::idle;
   std::thread thread;
-  // Destroyed in reverse order: the listener and timer before their io_context,
-  // whose destruction frees every session still waiting on it.
+  std::vector<std::thread> worker_threads;
+  // Destroyed in reverse order: the workers' context first (its queued requests
+  // hold sessions), then the listener and timer, then their io_context, whose
+  // destruction frees every session still waiting on it.
   std::unique_ptr<net::io_context> ioc;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::steady_timer> backoff;
+  std::unique_ptr<net::io_context> workers;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_workers;
 
   void do_accept() {
     acceptor->async_accept(*ioc, [this](beast::error_code ec, tcp::socket socket) {
@@ -220,7 +285,10 @@ struct http_server::impl {
         return;
       }
       try {
-        std::make_shared<session>(std::move(socket), on_request)->start();
+        if (core.live >= opts.max_connections)
+          refuse_busy(std::move(socket));
+        else
+          std::make_shared<session>(std::move(socket), &core)->start();
       } catch (...) {
         // The connection is dropped; the listener must keep going.
       }
@@ -228,10 +296,10 @@ struct http_server::impl {
     });
   }
 
-  void run() {
+  static void run(net::io_context& ctx) {
     for (;;) {
       try {
-        ioc->run();
+        ctx.run();
         return;
       } catch (...) {
         // Sessions catch handler exceptions; anything else escaping must not
@@ -239,23 +307,42 @@ struct http_server::impl {
       }
     }
   }
+
+  bool on_own_thread() const {
+    const auto me = std::this_thread::get_id();
+    if (thread.get_id() == me) return true;
+    for (const auto& t : worker_threads)
+      if (t.get_id() == me) return true;
+    return false;
+  }
 };
 
-http_server::http_server(std::string host, uint16_t port, handler h) : impl_(new impl) {
+http_server::http_server(std::string host, uint16_t port, handler h)
+    : http_server(std::move(host), port, std::move(h), options{}) {}
+
+http_server::http_server(std::string host, uint16_t port, handler h, options opts)
+    : impl_(new impl) {
   impl_->host = std::move(host);
   impl_->requested_port = port;
-  impl_->on_request = std::make_shared<const handler>(std::move(h));
+  if (opts.workers == 0) opts.workers = 1;
+  if (opts.max_connections == 0) opts.max_connections = 1;
+  impl_->core.handler = std::move(h);
+  impl_->core.immediate = opts.immediate;
+  impl_->opts = std::move(opts);
 }
 
 http_server::~http_server() {
   stop();
-  if (impl_->thread.joinable()) {
-    // Only when stop() ran on the I/O thread itself (from a handler).
-    if (impl_->thread.get_id() == std::this_thread::get_id())
-      impl_->thread.detach();
+  // Threads are still joinable only when stop() ran on one of them (from a handler).
+  auto finish = [](std::thread& t) {
+    if (!t.joinable()) return;
+    if (t.get_id() == std::this_thread::get_id())
+      t.detach();
     else
-      impl_->thread.join();
-  }
+      t.join();
+  };
+  finish(impl_->thread);
+  for (auto& t : impl_->worker_threads) finish(t);
 }
 
 caf::error http_server::start() {
@@ -296,14 +383,21 @@ caf::error http_server::start() {
     auto local = acceptor->local_endpoint(ec);
     if (ec) return fail("getsockname");
     impl_->backoff = std::make_unique<net::steady_timer>(*ioc);
+    impl_->workers = std::make_unique<net::io_context>(1);
+    impl_->keep_workers.emplace(impl_->workers->get_executor());
+    impl_->core.workers = impl_->workers.get();
     impl_->ioc = std::move(ioc);
     impl_->acceptor = std::move(acceptor);
     impl_->bound_port = local.port();
     impl_->do_accept();
-    impl_->thread = std::thread([p = impl_.get()] { p->run(); });
+    impl_->thread = std::thread([p = impl_.get()] { impl::run(*p->ioc); });
+    for (std::size_t i = 0; i < impl_->opts.workers; ++i)
+      impl_->worker_threads.emplace_back([p = impl_.get()] { impl::run(*p->workers); });
     impl_->current = impl::state::running;
     return {};
   } catch (const std::exception& e) {
+    impl_->keep_workers.reset();
+    impl_->workers.reset();
     impl_->backoff.reset();
     impl_->acceptor.reset();
     impl_->ioc.reset();
@@ -317,20 +411,28 @@ uint16_t http_server::port() const {
 
 void http_server::stop() {
   std::thread io_thread;
+  std::vector<std::thread> worker_threads;
   {
     std::lock_guard<std::mutex> guard(impl_->mtx);
     if (impl_->current != impl::state::running) return;
     impl_->current = impl::state::stopped;
     impl_->ioc->stop();
+    // Requests not yet picked up are dropped; handlers running now finish.
+    impl_->keep_workers.reset();
+    impl_->workers->stop();
     // Joining ourselves would deadlock; the destructor joins instead.
-    if (impl_->thread.get_id() == std::this_thread::get_id()) return;
+    if (impl_->on_own_thread()) return;
     io_thread = std::move(impl_->thread);
+    worker_threads = std::move(impl_->worker_threads);
+    impl_->worker_threads.clear();
   }
   // Joined outside the lock: a handler may call stop() or port() meanwhile.
   io_thread.join();
+  for (auto& t : worker_threads) t.join();
   std::lock_guard<std::mutex> guard(impl_->mtx);
   beast::error_code ignored;
   impl_->acceptor->close(ignored);
+  impl_->workers.reset();
   impl_->backoff.reset();
   impl_->acceptor.reset();
   impl_->ioc.reset();

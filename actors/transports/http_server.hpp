@@ -6,7 +6,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "messages/error.hpp"
 
@@ -32,17 +35,32 @@ struct http_reply {
   std::string body;
   /// Sent as Location when not empty (a 303 after a form POST).
   std::string location;
+  /// More response headers (Set-Cookie, Retry-After); no line breaks allowed.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// Serves every request with one handler, called on the server's single I/O
-/// thread (a slow handler delays every other connection). Keep-alive, 30 s idle
-/// timeout, 8 MiB request bodies (413 beyond); a throwing handler yields a 500.
+/// Serves requests on one I/O thread that never waits: the handler runs on a small
+/// pool of worker threads (a slow handler holds a worker, never the I/O thread), and
+/// an optional `immediate` handler answers what it can on the I/O thread itself (a
+/// health probe answered from memory). Keep-alive, 30 s idle timeout, 8 MiB request
+/// bodies (413 beyond), at most `max_connections` open connections (beyond: 503 and
+/// close); a throwing handler yields a 500.
 class http_server {
  public:
   using handler = std::function<http_reply(const http_request&)>;
+  /// Must not block: it runs on the I/O thread. Nothing: the request goes to `handler`.
+  using immediate_handler = std::function<std::optional<http_reply>(const http_request&)>;
+
+  struct options {
+    /// Threads that run `handler`; requests beyond them queue (one per connection).
+    std::size_t workers = 4;
+    std::size_t max_connections = 64;
+    immediate_handler immediate;
+  };
 
   /// `port` 0 picks an ephemeral port; see port() after start().
   http_server(std::string host, uint16_t port, handler h);
+  http_server(std::string host, uint16_t port, handler h, options opts);
   ~http_server();  // stops
 
   http_server(const http_server&) = delete;
@@ -55,7 +73,8 @@ class http_server {
   /// The bound port after start() (still readable after stop()); 0 before.
   uint16_t port() const;
 
-  /// Idempotent: closes the listener and all connections, joins the thread.
+  /// Idempotent: closes the listener and all connections, joins the I/O thread and
+  /// the workers (waiting for handlers still running).
   void stop();
 
  private:

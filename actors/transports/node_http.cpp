@@ -1,8 +1,12 @@
-// Routes of the node's HTTP endpoint. The dashboard's database reads use one
-// session, serialized by a mutex; /metrics reads its gauges on another, on a
-// thread of its own with a deadline (requests are rare: scrapes and a dashboard).
+// Routes of the node's HTTP endpoint. /healthz is answered on the server's I/O
+// thread from the node's own state, so it never waits for the database. The rest
+// runs on the server's workers: the dashboard's reads use one session (statement
+// timeout), serialized by a mutex that a request waits for only so long; /metrics
+// reads its gauges on another, on a thread of its own with a deadline.
 #include "actors/transports/node_http.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -13,6 +17,8 @@
 #include "actors/transports/control.hpp"
 #include "actors/transports/dashboard.hpp"
 #include "actors/transports/http_server.hpp"
+#include "actors/transports/same_origin.hpp"
+#include "actors/transports/secrets.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/metrics_store.hpp"
 
@@ -76,9 +82,15 @@ std::vector<std::string> topology_queues(const topology& t) {
   return {out.begin(), out.end()};
 }
 
+/// Every statement of the endpoint's sessions: a dashboard page is 4-5 of them.
+constexpr std::chrono::milliseconds http_statement_timeout{2000};
+/// How long a dashboard request waits for another one's database work before it
+/// answers 503 (a worker must not queue forever behind a database that hangs).
+constexpr std::chrono::milliseconds dashboard_wait{5000};
+
 struct endpoint_state {
   runtime_ptr rt;
-  std::mutex mtx;
+  std::timed_mutex mtx;
   std::unique_ptr<pg_session> session;  // the dashboard's
   dashboard_env dashboard;
   std::shared_ptr<gauge_reader> gauges;
@@ -138,12 +150,19 @@ std::string metrics_page(endpoint_state& st) {
   return out.str();
 }
 
+http_reply healthz(const runtime_config& rt) {
+  std::string why;
+  if (rt.metrics->healthy(why)) return {200, "text/plain", "ok\n"};
+  return {503, "text/plain", "unhealthy: " + why + "\n"};
+}
+
 }  // namespace
 
 caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
+  const auto& node = rt->node();
   auto st = std::make_shared<endpoint_state>();
   st->rt = rt;
-  st->session = std::make_unique<pg_session>(rt->session("postbox-http"));
+  st->session = std::make_unique<pg_session>(rt->session("postbox-http", http_statement_timeout));
   st->dashboard.node_name = rt->node_name;
   st->dashboard.cluster = rt->topo.cluster;
   st->dashboard.session = st->session.get();
@@ -164,23 +183,47 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
     if (!token) return token.error();
     st->dashboard.token = *token;
   }
+  auto csrf = random_token();
+  if (!csrf) return csrf.error();
+  st->dashboard.csrf = *csrf;
+  // Per port: two nodes on one host share a browser's cookie jar.
+  st->dashboard.csrf_cookie = "postbox_csrf_" + std::to_string(node.http_port);
+  auto bare = node.host;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
+    bare = bare.substr(1, bare.size() - 2);
+  std::transform(bare.begin(), bare.end(), bare.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  st->dashboard.names.hosts = {bare, "127.0.0.1", "localhost", "::1"};
+  st->dashboard.names.port = node.http_port;
+  if (st->dashboard.token.empty() && !is_loopback(node.host))
+    st->dashboard.actions_off = "this endpoint listens on " + node.host +
+                                ", beyond loopback, and the topology sets no control token "
+                                "(control.token_env or control.token_file)";
   st->gauges = std::make_shared<gauge_reader>();
   st->gauges->queues = topology_queues(rt->topo);
-  st->gauges->session = std::make_unique<pg_session>(rt->session("postbox-metrics"));
-  const auto& node = rt->node();
+  st->gauges->session =
+      std::make_unique<pg_session>(rt->session("postbox-metrics", http_statement_timeout));
+  http_server::options opts;
+  opts.immediate = [rt](const http_request& req) -> std::optional<http_reply> {
+    if (req.target == "/healthz") return healthz(*rt);
+    return std::nullopt;
+  };
   auto server = std::make_unique<http_server>(
-      node.host, node.http_port, [st](const http_request& req) -> http_reply {
-        if (req.target == "/healthz") {
-          std::string why;
-          if (st->rt->metrics->healthy(why)) return {200, "text/plain", "ok\n"};
-          return {503, "text/plain", "unhealthy: " + why + "\n"};
-        }
+      node.host, node.http_port,
+      [st](const http_request& req) -> http_reply {
         if (req.target == "/metrics")
           return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_page(*st)};
-        std::lock_guard<std::mutex> guard{st->mtx};
+        std::unique_lock<std::timed_mutex> lock{st->mtx, std::defer_lock};
+        if (!lock.try_lock_for(dashboard_wait)) {
+          http_reply busy{503, "text/plain",
+                          "the dashboard is still waiting for the database; try again\n"};
+          busy.headers = {{"Retry-After", "5"}};
+          return busy;
+        }
         if (auto page = dashboard_route(req, st->dashboard)) return *page;
         return {404, "text/plain", "not found\n"};
-      });
+      },
+      std::move(opts));
   if (auto err = server->start()) return err;
   return server;
 }

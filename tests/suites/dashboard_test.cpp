@@ -1,7 +1,9 @@
 // The node's dashboard in a real browser (Debian's headless Chromium): the rendered
 // page shows executions, queues, dead letters with their reasons and nodes; its cancel
-// and bulk-retry forms, submitted by the browser, change the database; with a control
-// token an action without it is refused.
+// and bulk-retry buttons, clicked in the browser, change the database, while the same
+// forms posted from another page are refused. With curl: a foreign Origin or Host, a
+// missing CSRF token or control token is a 403; actions are off beyond loopback
+// without a token.
 #define CAF_SUITE dashboard
 #include <unistd.h>
 
@@ -12,8 +14,10 @@
 
 #include "actors/transports/http_client.hpp"
 #include "client/client.hpp"
+#include "support/cdp_browser.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/shell.hpp"
 #include "support/values.hpp"
 
 using namespace postbox;
@@ -81,6 +85,63 @@ struct fixture {
   }
 
   long long n(const std::string& sql) { return test::count(dsn, sql); }
+
+  /// The CSRF token of a rendered page (the hidden field of its forms).
+  static std::string csrf_of(const std::string& html) {
+    const std::string field = "name=\"csrf\" value=\"";
+    auto at = html.find(field);
+    if (at == std::string::npos) return "";
+    at += field.size();
+    return html.substr(at, html.find('"', at) - at);
+  }
+
+  /// A form POST as a browser on the dashboard's own page sends it: Origin, the CSRF
+  /// cookie and field; `extra` headers replace those of the same name.
+  http_result post_form(const std::string& path, const std::string& body, const std::string& csrf,
+                        std::vector<std::pair<std::string, std::string>> extra = {}) {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "application/x-www-form-urlencoded"},
+        {"Origin", base},
+        {"Cookie", "postbox_csrf_" + std::to_string(port) + "=" + csrf}};
+    for (auto& [k, v] : extra) {
+      bool replaced = false;
+      for (auto& h : headers)
+        if (h.first == k) {
+          h.second = v;
+          replaced = true;
+        }
+      if (!replaced) headers.emplace_back(k, v);
+    }
+    const std::string sep = body.empty() ? "" : "&";
+    return post_json(base + path, body + sep + "csrf=" + csrf, headers, 5s);
+  }
+
+  /// curl's HTTP status for `args` (appended to the command line as they are).
+  std::string curl(const std::string& args) {
+    return test::run_shell("curl -s -o /dev/null -w '%{http_code}' --max-time 5 " + args).output;
+  }
+
+  std::string topology(const std::string& host_line, const std::string& control) {
+    return test::write_file(dir + "/topology.yaml",
+                            "cluster: dash\n"
+                            "database: { dsn: \"${POSTBOX_DSN}\" }\n" +
+                                control +
+                                "nodes:\n"
+                                "  a:\n" +
+                                host_line + "    http_port: " + std::to_string(port) +
+                                "\n"
+                                "    actors:\n"
+                                "      - { queue: side }\n");
+  }
+
+  void dead_letters(const std::string& queue, int count) {
+    for (int i = 0; i < count; ++i)
+      test::exec(dsn,
+                 "INSERT INTO postbox.dead_letters (message_id, queue, type, payload, headers, "
+                 "enqueued_at, read_ct, attempts, reason) VALUES (" +
+                     std::to_string(7000 + i) + ", '" + queue +
+                     "', 'job', '{}', '{}', now(), 1, 1, 'x')");
+  }
 };
 
 }  // namespace
@@ -166,10 +227,20 @@ nodes:
   CAF_CHECK(one.find("id=\"batches\"") != std::string::npos);
   CAF_CHECK(one.find("COMPLETED") != std::string::npos);
 
-  // Cancel through the page's own form: STOPPED, and nothing of it commits afterwards.
-  const std::string after_cancel = submit(dom, "cancel-" + slow);
-  if (!after_cancel.empty())
-    CAF_CHECK(after_cancel.find("cancelled " + slow + ": STOPPED") != std::string::npos);
+  // The page's own form, posted from another page (a file:// page holding a copy of
+  // it, CSRF field included): refused, nothing cancelled.
+  const std::string forged = submit(dom, "cancel-" + slow);
+  if (!forged.empty()) CAF_CHECK(forged.find("is not this dashboard") != std::string::npos);
+  CAF_CHECK_EQUAL(
+      test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + slow + "'"),
+      "EXECUTING");
+  // Clicked in the dashboard itself: STOPPED, and nothing of it commits afterwards.
+  test::cdp_browser browser(chromium, dir + "/cdp-profile");
+  if (!browser.ready()) CAF_FAIL(browser.error());
+  if (!browser.open(base + "/")) CAF_FAIL(browser.error());
+  if (!browser.click("cancel-" + slow, "notice=")) CAF_FAIL(browser.error());
+  CAF_CHECK(browser.eval("document.getElementById('notice').textContent") ==
+            "cancelled " + slow + ": STOPPED");
   CAF_CHECK_EQUAL(
       test::scalar(dsn, "SELECT status FROM postbox.executions WHERE id = '" + slow + "'"),
       "STOPPED");
@@ -187,10 +258,14 @@ nodes:
   CAF_CHECK(after.find(slow) != std::string::npos);
   CAF_CHECK(after.find("id=\"cancel-" + slow + "\"") == std::string::npos);
 
-  // Bulk retry of queue side: its three dead letters become three messages again.
-  const std::string after_retry = submit(dom, "retry-queue-side");
-  if (!after_retry.empty())
-    CAF_CHECK(after_retry.find("3 dead letter(s) of queue side retried") != std::string::npos);
+  // Bulk retry of queue side: refused from another page, then clicked in the dashboard:
+  // its three dead letters become three messages again.
+  submit(dom, "retry-queue-side");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'side'"), 0);
+  if (!browser.open(base + "/")) CAF_FAIL(browser.error());
+  if (!browser.click("retry-queue-side", "notice=")) CAF_FAIL(browser.error());
+  CAF_CHECK(browser.eval("document.getElementById('notice').textContent") ==
+            "3 dead letter(s) of queue side retried");
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'side'"), 3);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE queue = 'side' AND "
                     "retried_at IS NOT NULL"),
@@ -218,21 +293,112 @@ nodes:
              "INSERT INTO postbox.dead_letters (message_id, queue, type, payload, headers, "
              "enqueued_at, read_ct, attempts, reason) VALUES (7, 'other', 'job', '{}', "
              "'{}', now(), 1, 1, 'x')");
-  auto http_post = [](const std::string& url, const std::string& body,
-                      std::chrono::milliseconds timeout) {
-    return post_json(url, body, {{"Content-Type", "application/x-www-form-urlencoded"}}, timeout);
-  };
-  auto refused = http_post(base + "/actions/retry-queue", "queue=other", 2s);
+  const std::string csrf = csrf_of(http_get(base + "/", 2s).body);
+  CAF_REQUIRE(!csrf.empty());
+  auto refused = post_form("/actions/retry-queue", "queue=other", csrf);
   CAF_CHECK_EQUAL(refused.status, 403);
-  auto wrong = http_post(base + "/actions/retry-queue", "queue=other&token=nope", 2s);
+  CAF_CHECK(refused.body.find("control token") != std::string::npos);
+  auto wrong = post_form("/actions/retry-queue", "queue=other&token=nope", csrf);
   CAF_CHECK_EQUAL(wrong.status, 403);
+  // A token of another length: refused the same way (the compare hashes both first).
+  CAF_CHECK_EQUAL(post_form("/actions/retry-queue", "queue=other&token=s3cre", csrf).status, 403);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL"), 1);
-  auto ok = http_post(base + "/actions/retry-queue", "queue=other&token=s3cret", 2s);
+  auto ok = post_form("/actions/retry-queue", "queue=other&token=s3cret", csrf);
   CAF_CHECK_EQUAL(ok.status, 303);
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL"), 0);
   // Reads need no token; a GET on an action is refused.
   CAF_CHECK_EQUAL(http_get(base + "/", 2s).status, 200);
   CAF_CHECK_EQUAL(http_get(base + "/actions/retry-queue", 2s).status, 405);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
+}
+
+CAF_TEST(an action from another origin or host or without the csrf token is refused) {
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  test::node_process a(topology("", ""), "a", dsn);
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 20s, 100ms));
+  dead_letters("other", 2);
+  auto unretried = [&] {
+    return n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL");
+  };
+  const std::string action = "'" + base + "/actions/retry-queue'";
+  // The issue's reproduction: another site's form auto-submitted.
+  CAF_CHECK_EQUAL(curl("-X POST -H 'Origin: http://evil.example' --data queue=other " + action),
+                  "403");
+  CAF_CHECK_EQUAL(unretried(), 2);
+  const std::string page = http_get(base + "/", 2s).body;
+  const std::string csrf = csrf_of(page);
+  CAF_REQUIRE_EQUAL(csrf.size(), 64u);
+  CAF_CHECK(page.find("id=\"retry-queue-other\"") != std::string::npos);
+  const std::string cookie = "postbox_csrf_" + std::to_string(port) + "=" + csrf;
+  // Even with the token and cookie (which another site cannot read), a foreign Origin...
+  CAF_CHECK_EQUAL(curl("-X POST -H 'Origin: http://evil.example' -H 'Cookie: " + cookie +
+                       "' --data 'queue=other&csrf=" + csrf + "' " + action),
+                  "403");
+  CAF_CHECK_EQUAL(
+      post_form("/actions/retry-queue", "queue=other", csrf, {{"Origin", "http://evil.example"}})
+          .status,
+      403);
+  // ...or Referer, or none of them, or Origin null (a sandboxed frame, a file:// page).
+  CAF_CHECK_EQUAL(post_form("/actions/retry-queue", "queue=other", csrf,
+                            {{"Origin", ""}, {"Referer", "http://evil.example/x"}})
+                      .status,
+                  403);
+  CAF_CHECK_EQUAL(
+      curl("-X POST -H 'Cookie: " + cookie + "' --data 'queue=other&csrf=" + csrf + "' " + action),
+      "403");
+  CAF_CHECK_EQUAL(
+      post_form("/actions/retry-queue", "queue=other", csrf, {{"Origin", "null"}}).status, 403);
+  // The right Origin without the CSRF token in both cookie and field: refused.
+  CAF_CHECK_EQUAL(post_form("/actions/retry-queue", "queue=other", csrf, {{"Cookie", ""}}).status,
+                  403);
+  CAF_CHECK_EQUAL(
+      post_form("/actions/retry-queue", "queue=other",
+                std::string(1, csrf[0] == '0' ? '1' : '0') + csrf.substr(1), {{"Cookie", cookie}})
+          .status,
+      403);
+  CAF_CHECK_EQUAL(curl("-X POST -H 'Origin: " + base + "' -H 'Cookie: " + cookie +
+                       "' --data queue=other " + action),
+                  "403");
+  // DNS rebinding: a foreign Host is refused for reads too; probes are not affected.
+  CAF_CHECK_EQUAL(curl("-H 'Host: evil.example:" + std::to_string(port) + "' '" + base + "/'"),
+                  "403");
+  CAF_CHECK_EQUAL(curl("-H 'Host: evil.example' '" + base + "/executions/x'"), "403");
+  CAF_CHECK_EQUAL(curl("-H 'Host: 127.0.0.1:1' '" + base + "/'"), "403");  // another port
+  CAF_CHECK_EQUAL(curl("-H 'Host: localhost:" + std::to_string(port) + "' '" + base + "/'"), "200");
+  CAF_CHECK_EQUAL(curl("-H 'Host: evil.example' '" + base + "/healthz'"), "200");
+  CAF_CHECK_EQUAL(unretried(), 2);
+  // The cookie is strict and out of scripts' reach.
+  auto head = test::run_shell("curl -s -D - -o /dev/null --max-time 5 '" + base + "/'").output;
+  CAF_CHECK(head.find("Set-Cookie: " + cookie + "; Path=/; SameSite=Strict; HttpOnly") !=
+            std::string::npos);
+  // All of it right: done.
+  CAF_CHECK_EQUAL(curl("-X POST -H 'Origin: " + base + "' -H 'Cookie: " + cookie +
+                       "' --data 'queue=other&csrf=" + csrf + "' " + action),
+                  "303");
+  CAF_CHECK_EQUAL(unretried(), 0);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
+}
+
+CAF_TEST(actions are off when the endpoint listens beyond loopback without a token) {
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  test::node_process a(topology("    host: 0.0.0.0\n", ""), "a", dsn);
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 20s, 100ms));
+  dead_letters("other", 1);
+  const std::string page = http_get(base + "/", 2s).body;
+  CAF_CHECK(page.find("id=\"actions-off\"") != std::string::npos);
+  CAF_CHECK(page.find("beyond loopback") != std::string::npos);
+  CAF_CHECK(page.find("id=\"retry-queue-other\"") == std::string::npos);
+  // Even a request with everything a page of its own would send.
+  auto r = post_form("/actions/retry-queue", "queue=other", "whatever");
+  CAF_CHECK_EQUAL(r.status, 403);
+  CAF_CHECK(r.body.find("actions are off") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE retried_at IS NULL"), 1);
   a.signal(SIGTERM);
   CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
 }

@@ -15,9 +15,13 @@
 #include <atomic>
 #include <caf/test/unit_test.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,8 +97,12 @@ class raw_client {
       if (!fill()) return {0, {}};
     std::string body = pending_.substr(end + 4, length);
     pending_.erase(0, end + 4 + length);
+    last_head_ = head;
     return {status, body};
   }
+
+  /// The lower-cased head (status line and headers) of the last response.
+  const std::string& last_head() const { return last_head_; }
 
   /// True when the peer closed the connection (and sent nothing more).
   bool closed_by_peer() { return !fill() && pending_.empty(); }
@@ -110,7 +118,17 @@ class raw_client {
 
   int fd_ = -1;
   std::string pending_;
+  std::string last_head_;
 };
+
+bool test_wait(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  const auto until = steady::now() + limit;
+  for (;;) {
+    if (condition()) return true;
+    if (steady::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
 
 // Records what the server saw and answers with a fixed reply.
 struct recording_handler {
@@ -405,6 +423,102 @@ CAF_TEST(request bodies up to 8 MiB are accepted) {
   CAF_MESSAGE("9 MiB: status " << too_big.status << ", error '" << too_big.error << "'");
   CAF_CHECK(!too_big.ok());
   CAF_CHECK_EQUAL(rec.count(), 1u);
+}
+
+CAF_TEST(a handler that hangs holds a worker not the immediate answers) {
+  // The slow handler blocks until released; /healthz is answered on the I/O thread.
+  std::mutex mtx;
+  std::condition_variable changed;
+  int inside = 0;
+  bool released = false;
+  http_server::options opts;
+  opts.workers = 2;
+  opts.immediate = [](const http_request& req) -> std::optional<http_reply> {
+    if (req.target == "/healthz") return http_reply{503, "text/plain", "unhealthy\n"};
+    return std::nullopt;
+  };
+  http_server server(
+      "127.0.0.1", 0,
+      [&](const http_request&) {
+        std::unique_lock<std::mutex> lock{mtx};
+        ++inside;
+        changed.notify_all();
+        changed.wait_for(lock, 30s, [&] { return released; });
+        return http_reply{200, "text/plain", "slow\n"};
+      },
+      opts);
+  CAF_REQUIRE(!server.start());
+  // Both workers and then some: two running, one queued.
+  std::vector<std::thread> slow;
+  std::atomic<int> slow_ok{0};
+  for (int i = 0; i < 3; ++i)
+    slow.emplace_back([&] {
+      if (http_get(url(server.port(), "/page"), 30s).status == 200) ++slow_ok;
+    });
+  {
+    std::unique_lock<std::mutex> lock{mtx};
+    CAF_REQUIRE(changed.wait_for(lock, 10s, [&] { return inside == 2; }));
+  }
+  long long slowest = 0;
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = steady::now();
+    auto r = http_get(url(server.port(), "/healthz"), 1s);
+    slowest = std::max(slowest, ms_since(t0));
+    if (r.status == 503 && r.body == "unhealthy\n") ++answered;
+  }
+  CAF_MESSAGE("slowest /healthz while the workers hang: " << slowest << " ms");
+  CAF_CHECK_EQUAL(answered, 20);
+  CAF_CHECK(slowest < 100);
+  {
+    std::lock_guard<std::mutex> lock{mtx};
+    released = true;
+  }
+  changed.notify_all();
+  for (auto& t : slow) t.join();
+  CAF_CHECK_EQUAL(slow_ok.load(), 3);
+}
+
+CAF_TEST(connections beyond the cap are refused with 503 and then served again) {
+  http_server::options opts;
+  opts.max_connections = 2;
+  http_server server(
+      "127.0.0.1", 0,
+      [](const http_request&) {
+        http_reply r{200, "text/plain", "ok"};
+        r.headers = {{"X-Extra", "yes"}};
+        return r;
+      },
+      opts);
+  CAF_REQUIRE(!server.start());
+  auto a = std::make_unique<raw_client>(server.port());
+  raw_client b(server.port());
+  // An answered request proves the server holds the connection open.
+  for (raw_client* c : {a.get(), &b}) {
+    CAF_REQUIRE(c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CAF_REQUIRE_EQUAL(c->receive().first, 200);
+  }
+  auto third = http_get(url(server.port()), 2s);
+  CAF_CHECK_EQUAL(third.status, 503);
+  CAF_CHECK(contains(third.body, "too many connections"));
+  a.reset();  // closed: its session ends and frees a place
+  CAF_CHECK(test_wait([&] { return http_get(url(server.port()), 2s).status == 200; }, 5s));
+}
+
+CAF_TEST(reply headers are sent and a header with a line break is a 500) {
+  std::atomic<bool> bad{false};
+  http_server server("127.0.0.1", 0, [&](const http_request&) {
+    http_reply r{200, "text/plain", "ok"};
+    r.headers = {{"Set-Cookie", bad ? "a=b\r\nX-Injected: 1" : "a=b; SameSite=Strict"}};
+    return r;
+  });
+  CAF_REQUIRE(!server.start());
+  raw_client c(server.port());
+  CAF_REQUIRE(c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CAF_CHECK_EQUAL(c.receive().first, 200);
+  CAF_CHECK(contains(c.last_head(), "set-cookie: a=b; samesite=strict"));
+  bad = true;
+  CAF_CHECK_EQUAL(http_get(url(server.port()), 2s).status, 500);
 }
 
 CAF_TEST(the webhook sink fails the first posts and logs accepted ones) {
