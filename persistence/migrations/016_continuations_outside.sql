@@ -46,8 +46,33 @@ LANGUAGE sql VOLATILE AS $$
   SELECT count(*)::integer FROM sent
 $$;
 
+-- The terminal notification of execution `execution_id`, built from its row: one webhook
+-- and one usage record (unique per kind; a second call is a no-op). files_not_run: neither
+-- done nor failed (batches that never ran), so the counts add up. The one definition of
+-- both payloads: postbox.cancel and outbox_enqueue_terminal.sql call it.
+CREATE FUNCTION postbox.enqueue_terminal(execution_id text) RETURNS void
+LANGUAGE sql VOLATILE AS $$
+  INSERT INTO postbox.outbox (execution_id, kind, payload)
+  SELECT e.id, k.kind,
+         CASE k.kind
+           WHEN 'webhook' THEN jsonb_build_object(
+             'execution_id', e.id, 'workflow', e.workflow, 'status', e.status,
+             'files_total', e.files_total, 'files_done', e.files_done,
+             'files_failed', e.files_failed,
+             'files_not_run', GREATEST(e.files_total - e.files_done - e.files_failed, 0),
+             'error', e.error)
+           ELSE jsonb_build_object(
+             'execution_id', e.id, 'org', e.org, 'workflow', e.workflow, 'status', e.status,
+             'files_processed', e.files_done + e.files_failed)
+         END
+  FROM postbox.executions e
+  CROSS JOIN (VALUES ('webhook'), ('usage')) AS k(kind)
+  WHERE e.id = enqueue_terminal.execution_id AND e.status IN ('COMPLETED', 'ERROR', 'STOPPED')
+  ON CONFLICT (execution_id, kind) DO NOTHING
+$$;
+
 -- postbox.cancel as in migration 012, its on_error now through postbox.enqueue_on_error
--- (outside the execution), its webhook with files_not_run as outbox_enqueue_terminal.sql.
+-- (outside the execution), its webhook and usage rows through postbox.enqueue_terminal.
 CREATE OR REPLACE FUNCTION postbox.cancel(execution_id text, OUT status text, OUT cancelled boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -76,24 +101,7 @@ BEGIN
                count(*) FILTER (WHERE f.status = 'failed') AS failed
         FROM postbox.file_results f WHERE f.execution_id = id_) r
   WHERE e.id = id_;
-  -- As outbox_enqueue_terminal.sql.
-  INSERT INTO postbox.outbox (execution_id, kind, payload)
-  SELECT e.id, k.kind,
-         CASE k.kind
-           WHEN 'webhook' THEN jsonb_build_object(
-             'execution_id', e.id, 'workflow', e.workflow, 'status', e.status,
-             'files_total', e.files_total, 'files_done', e.files_done,
-             'files_failed', e.files_failed,
-             'files_not_run', GREATEST(e.files_total - e.files_done - e.files_failed, 0),
-             'error', e.error)
-           ELSE jsonb_build_object(
-             'execution_id', e.id, 'org', e.org, 'workflow', e.workflow, 'status', e.status,
-             'files_processed', e.files_done + e.files_failed)
-         END
-  FROM postbox.executions e
-  CROSS JOIN (VALUES ('webhook'), ('usage')) AS k(kind)
-  WHERE e.id = id_
-  ON CONFLICT (execution_id, kind) DO NOTHING;
+  PERFORM postbox.enqueue_terminal(id_);
   -- A redelivered orchestration of a QUEUED execution starts nothing (claims_tombstone.sql).
   INSERT INTO postbox.claims AS c (execution_id, owner, state)
   VALUES (id_, 'cancel', 'tombstone')
