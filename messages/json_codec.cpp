@@ -132,6 +132,7 @@ json::object continuation_object(const continuation& x) {
   o["queue"] = x.queue;
   o["type"] = x.type;
   o["payload"] = payload_value(x.payload);
+  if (x.ends_execution) o["ends_execution"] = true;
   return o;
 }
 
@@ -144,6 +145,11 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
   if (const json::value* v = lookup(o, "payload", presence::optional)) {
     if (!v->is_object()) return type_problem(prefix + "payload", "object", *v);
     x.payload = json::serialize(*v);
+  }
+  x.ends_execution = false;
+  if (const json::value* v = lookup(o, "ends_execution", presence::optional)) {
+    if (!v->is_bool()) return type_problem(prefix + "ends_execution", "boolean", *v);
+    x.ends_execution = v->as_bool();
   }
   return {};
 }

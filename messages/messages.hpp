@@ -28,15 +28,21 @@ struct continuation {
   std::string queue;
   std::string type;
   std::string payload = "{}";  // JSON text of an object
+  /// Fired when its execution ends (the execution's own, copied by the orchestrator onto
+  /// its batches and callback): new work, enqueued outside the execution (no envelope
+  /// execution_id), and the execution's on_error goes once however many messages carry
+  /// it. JSON key "ends_execution", written only when true.
+  bool ends_execution = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
-  return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload);
+  return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
-  return a.queue == b.queue && a.type == b.type && a.payload == b.payload;
+  return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
+         a.ends_execution == b.ends_execution;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);

@@ -78,8 +78,7 @@ caf::expected<int> maintenance_store::arrive_lost_members(std::chrono::milliseco
     child_outcome outcome;
   };
   auto found = session_.transact_value<std::vector<lost>>(
-      retry_policy::once,
-      [&](tx_context& tx) -> caf::expected<std::vector<lost>> {
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<lost>> {
         std::vector<lost> out;
         for (const auto& row : tx.exec("reaper_find_lost_members", ms(quiet), limit)) {
           lost l;
@@ -90,8 +89,7 @@ caf::expected<int> maintenance_store::arrive_lost_members(std::chrono::milliseco
           out.push_back(std::move(l));
         }
         return out;
-      },
-      tx_kind::read_only);
+      });  // read-write: it marks the groups it examined (swept_at)
   if (!found) return found.error();
   int arrived = 0;
   for (const auto& l : *found) {
@@ -103,7 +101,11 @@ caf::expected<int> maintenance_store::arrive_lost_members(std::chrono::milliseco
                                              if (!r) return r.error();
                                              return r->counted;
                                            });
-    if (!a) return a.error();
+    if (!a) {
+      // A group pruned or re-armed meanwhile: that member is done with; the rest go on.
+      if (is(a.error(), errc::not_found) || is(a.error(), errc::invalid_argument)) continue;
+      return a.error();
+    }
     if (*a) ++arrived;
   }
   return arrived;

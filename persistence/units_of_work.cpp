@@ -52,9 +52,9 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
         if (!dl) return dl.error();
         out.dead_letter_id = *dl;
         // The message's own on_error goes unless it is its execution's (copied onto the
-        // execution's batches): that one goes once per execution, with the move that
-        // ends it. Compared as jsonb (executions_on_error_is.sql): 5.0 and 5, or another
-        // key order, are the same continuation.
+        // execution's batches, marked ends_execution): that one goes once per execution,
+        // with the move that ends it. A copy from before the mark is compared as jsonb
+        // (executions_on_error_is.sql: 5.0 and 5, another key order, the same value).
         bool send_on_error = true;
         if (!req.execution_id.empty()) {
           // The fence before the row, as postbox.cancel takes them (never crosswise).
@@ -65,8 +65,12 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
           if (!moved) return moved.error();
           bool executions_own = false;
           if (!req.on_error_spec.empty()) {
-            auto r = tx.exec("executions_on_error_is", req.execution_id, req.on_error_spec);
-            executions_own = !r.empty() && r[0][0].c_str() == std::string("t");
+            auto mine = decode_continuation(req.on_error_spec);
+            executions_own = mine && mine->ends_execution;
+            if (!executions_own) {
+              auto r = tx.exec("executions_on_error_is", req.execution_id, req.on_error_spec);
+              executions_own = !r.empty() && r[0][0].c_str() == std::string("t");
+            }
           }
           if (*moved) {
             out.execution_failed = true;
@@ -94,7 +98,11 @@ caf::expected<poison_outcome> poison_message(pg_session& session, const poison_r
             return a.error();
         }
         if (send_on_error && req.on_error) {
-          auto id = mailbox_store::send(tx, *req.on_error);
+          // The poison ended its execution (or found it ended): what the continuation
+          // does is not part of it (guarantee 9).
+          outgoing_message on_error = *req.on_error;
+          on_error.execution_id.clear();
+          auto id = mailbox_store::send(tx, on_error);
           if (!id) return id.error();
           out.on_error_sent = true;
         }

@@ -16,10 +16,13 @@ namespace {
 /// Inside the ack's transaction: CAS EXECUTING -> COMPLETED, then everything that
 /// goes with it. False (no on_success) when a prior delivery completed it or it
 /// ended otherwise (a poisoned batch failed it).
-caf::expected<bool> complete(sql_tx& tx, const std::string& id) {
+caf::expected<bool> complete(sql_tx& tx, const std::string& id, bool fence_here) {
   // The ack took the execution's fence exclusively before this step (in_ack below):
   // every batch recording results has committed, and a cancel either committed first
   // (then this step does not run) or waits for this transaction and finds COMPLETED.
+  // A callback with no execution in its envelope (sent by hand) takes it here, first.
+  if (fence_here)
+    if (auto f = tx.query(pipeline_sql("executions_fence"), {id}); !f) return f.error();
   auto moved =
       tx.query(pipeline_sql("executions_transition"), {id, "{EXECUTING}", "COMPLETED", {}});
   if (!moved) return moved.error();
@@ -74,7 +77,8 @@ outcome complete_execution(context& ctx, const json_text& body) {
     return outcome::drop("execution_callback for execution '" + msg->execution_id +
                          "' that is not its group's callback (message " + *fired_by +
                          "): completes nothing");
-  ctx.in_ack([id = msg->execution_id](sql_tx& tx) { return complete(tx, id); },
+  ctx.in_ack([id = msg->execution_id, fence_here = ctx.execution_id().empty()](
+                 sql_tx& tx) { return complete(tx, id, fence_here); },
              execution_fence::exclusive);
   return outcome::ok(std::map<std::string, std::string>{{"execution_id", msg->execution_id},
                                                         {"status", "COMPLETED"}});

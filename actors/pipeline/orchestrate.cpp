@@ -28,6 +28,8 @@ struct start_params {
   std::string owner;
   int64_t message_id = 0;
   int64_t fencing_token = 0;
+  /// The message named no execution in its envelope, so its ack took no fence.
+  bool fence_here = false;
 };
 
 /// Inside the ack's transaction: the fenced claim, the execution row, the CAS to
@@ -36,7 +38,16 @@ struct start_params {
 caf::expected<bool> start(sql_tx& tx, const start_params& p) {
   // The ack took the execution's fence (shared) before this step, as every transaction
   // that locks the claim and the execution's row takes it: a cancel either committed
-  // first (then this step does not run) or waits until this start has committed.
+  // first (then this step does not run) or waits until this start has committed. A
+  // message with no execution in its envelope (sent by hand) takes it here, first.
+  if (p.fence_here) {
+    auto stopped = tx.query(pipeline_sql("executions_fence_stopped"), {p.execution_id});
+    if (!stopped) return stopped.error();
+    if (!stopped->empty() && (*stopped)[0][0] == std::string("t")) {
+      tx.note("orchestration of a cancelled execution");
+      return false;
+    }
+  }
   auto claim = tx.query(
       pipeline_sql("claims_try_claim"),
       {p.execution_id, p.owner, std::to_string(p.message_id), std::to_string(p.fencing_token)});
@@ -100,6 +111,9 @@ outcome orchestrate(context& ctx, const json_text& body) {
   // The execution's continuations fire when it ends: on its callback. Its batches
   // carry only on_error (a poisoned batch fails the execution).
   message_headers continuations = ctx.take_continuations();
+  // Marked as the execution's own: fired when it ends, outside it, its on_error once.
+  continuations.on_success.ends_execution = continuations.has_on_success;
+  continuations.on_error.ends_execution = continuations.has_on_error;
   message_headers batch_headers;
   batch_headers.has_on_error = continuations.has_on_error;
   batch_headers.on_error = continuations.on_error;
@@ -135,6 +149,7 @@ outcome orchestrate(context& ctx, const json_text& body) {
   p.owner = ctx.owner();
   p.message_id = ctx.message_id();
   p.fencing_token = ctx.fencing_token();
+  p.fence_here = ctx.execution_id().empty();
   ctx.in_ack([p](sql_tx& tx) { return start(tx, p); });
   // The execution's group has its id: one barrier per execution, as before.
   ctx.fan_out(std::move(batches), std::move(callback), msg->execution_id);

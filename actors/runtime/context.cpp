@@ -98,6 +98,13 @@ caf::expected<std::vector<group_result>> context::group_results(const std::strin
       hc_.reads(), {sql::query("barrier_results_page"),
                     {group_id, std::to_string(from_index), std::to_string(std::max(1, limit))}});
   if (!rows) return rows.error();
+  if (rows->empty()) {
+    // The end of the results, or no group at all (pruned, or never armed): say which.
+    auto exists = run_query(hc_.reads(), {sql::query("barrier_exists"), {group_id}});
+    if (!exists) return exists.error();
+    if (exists->empty())
+      return make_error(errc::not_found, "group " + group_id + " does not exist (pruned?)");
+  }
   std::vector<group_result> out;
   out.reserve(rows->size());
   for (auto& row : *rows) {
@@ -160,7 +167,6 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
   fan_out_group g;
   g.spec.group_id = std::move(group_id);
   g.spec.expected = static_cast<int32_t>(children.size());
-  g.spec.execution_id = d_.execution_id;
   g.spec.parent_message_id = d_.id;
   // A child hands its place in its own group to the first group it fans out.
   if (!headers_.group_id.empty() && !membership_passed_) {
@@ -169,6 +175,9 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
     membership_passed_ = true;
   }
   auto cb = outgoing(callback);
+  // The group belongs to its callback's execution (this message's, unless the callback
+  // names one): the stranded sweep, the lost-member sweep and retention see it there.
+  g.spec.execution_id = cb.execution_id;
   boost::json::error_code ec;
   auto payload = boost::json::parse(cb.payload, ec);
   if (children.empty()) {

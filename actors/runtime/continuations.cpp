@@ -19,8 +19,10 @@ std::optional<outgoing_message> build(const delivery& d, const continuation& c,
   outgoing_message m;
   m.queue = c.queue;
   m.type = c.type;
-  // New work, not part of the sender's execution (guarantee 9): a cancel of that
-  // execution never refuses its handler's effects. The payload names the execution.
+  // The execution's own continuation, fired as it ends, is new work outside it (guarantee
+  // 9): a cancel of it never refuses its handler's effects; the payload names it. A
+  // message's own continuation is a step of its execution, as the message was.
+  if (!c.ends_execution) m.execution_id = d.execution_id;
   m.org = d.org;
   m.payload = boost::json::serialize(payload);
   return m;
@@ -32,8 +34,9 @@ std::optional<outgoing_message> on_success_message(const delivery& d,
                                                    const std::string& result_json) {
   auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
   if (!h || !h->has_on_success) return std::nullopt;
-  boost::json::object extra{
-      {"execution_id", d.execution_id}, {"status", "COMPLETED"}, {"message_id", d.id}};
+  boost::json::object extra{{"status", "COMPLETED"}, {"message_id", d.id}};
+  // A continuation's continuation keeps the execution its payload names.
+  if (!d.execution_id.empty()) extra["execution_id"] = d.execution_id;
   if (!result_json.empty()) {
     // The caller made it storable JSON; a parse failure here would be a bug, kept as text.
     boost::json::error_code ec;
@@ -71,11 +74,9 @@ std::optional<group_member> group_of(const delivery& d) {
 std::optional<outgoing_message> on_error_message(const delivery& d, const std::string& error) {
   auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers);
   if (!h || !h->has_on_error) return std::nullopt;
-  return build(d, h->on_error,
-               {{"execution_id", d.execution_id},
-                {"status", "ERROR"},
-                {"error", error},
-                {"message_id", d.id}});
+  boost::json::object extra{{"status", "ERROR"}, {"error", error}, {"message_id", d.id}};
+  if (!d.execution_id.empty()) extra["execution_id"] = d.execution_id;
+  return build(d, h->on_error, extra);
 }
 
 }  // namespace postbox

@@ -113,8 +113,8 @@ END $$;
 
 -- The results a group's callback carries inline: every child's outcome in child order
 -- ({index, status: "ok", result} or {index, status: "error", error}), or NULL when they
--- would not fit one message: more than 1,000 children, or a jsonb past PostgreSQL's
--- limit (54000, ~256 MB). Then the callback says `results_paged` and its handler reads
+-- would not fit one message: more than 1,000 children, more than 16 MB of them as
+-- stored, or a jsonb past PostgreSQL's limit (54000, ~256 MB). Then the callback says `results_paged` and its handler reads
 -- them in pages (context::group_results, barrier_results_page.sql): the results of a
 -- group scale with the group, and its last arrival never fails on their size.
 CREATE FUNCTION postbox.group_results_inline(group_id text) RETURNS jsonb
@@ -124,6 +124,13 @@ DECLARE
 BEGIN
   IF (SELECT b.expected FROM postbox.barriers b
       WHERE b.group_id = group_results_inline.group_id) > 1000 THEN
+    RETURN NULL;
+  END IF;
+  -- Past 16 MB as stored (compressed) the callback's message would be too large to hand
+  -- around (a read claims up to claim_batch of them at once).
+  IF (SELECT sum(pg_column_size(a.result)) + sum(pg_column_size(a.error))
+      FROM postbox.barrier_arrivals a
+      WHERE a.group_id = group_results_inline.group_id) > 16 * 1024 * 1024 THEN
     RETURN NULL;
   END IF;
   SELECT COALESCE(jsonb_agg(CASE WHEN a.status = 'ok'
@@ -140,5 +147,12 @@ EXCEPTION WHEN program_limit_exceeded THEN
 END
 $$;
 
--- The group sweep (reaper_find_lost_members.sql) looks for open groups that went quiet.
-CREATE INDEX barriers_open_idx ON postbox.barriers (updated_at) WHERE fired_at IS NULL;
+-- The lost-member sweep (reaper_find_lost_members.sql) examines open groups that went
+-- quiet, each at most once per quiet period (swept_at), least recently examined first: a
+-- group whose children merely wait in a backlog never keeps another from its turn.
+ALTER TABLE postbox.barriers ADD COLUMN swept_at timestamptz;
+CREATE INDEX barriers_open_idx ON postbox.barriers (swept_at NULLS FIRST) WHERE fired_at IS NULL;
+
+-- Retention keeps a fired group while its callback is still queued or dead-lettered (it
+-- may read the group's results in pages): retention_pick_groups.sql looks it up here.
+CREATE INDEX dead_letters_message_idx ON postbox.dead_letters (message_id);

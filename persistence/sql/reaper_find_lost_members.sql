@@ -1,29 +1,41 @@
 -- Members of open groups that can never arrive on their own (guarantee 9): the message
 -- the group enqueued at that index is gone from the mailbox, it has no arrival, and no
--- open group's callback holds its place (a child that fanned out again). Only groups quiet
--- for $1 ms (no arrival since), and never a group of an execution still QUEUED or
--- EXECUTING: the stranded sweep ends such an execution first (a group of a running
--- execution fired by lost members would complete it). At most $2 members. Each comes with
--- the error it arrives with: the execution its message had started (a workflow child of a
--- chord, by the inner group's parent message), else the group's execution, else "lost".
--- Statement cost: a lookup into arrivals and the mailbox per member of a quiet group.
+-- open group's callback holds its place (a child that fanned out again). At most 20
+-- groups a statement: quiet for $1 ms (no arrival counted on the group's row since) and
+-- not examined within $1 ms, least recently examined first (swept_at, set here: a group
+-- whose children only wait in a backlog takes its turn and gives it up); never a group
+-- of an execution still QUEUED or EXECUTING (the stranded sweep ends that execution
+-- first: lost batches arriving would fire its callback and complete it); a group whose
+-- row is locked (an arrival in progress) is skipped. At most $2 members. Each comes with
+-- the error it arrives with: that of the execution its message had started (a workflow
+-- child of a chord, by the inner group's parent message), else of the group's execution,
+-- else "lost". Cost: one pass over each examined group's child ids, one index lookup
+-- into arrivals and the mailbox per member.
 WITH quiet AS (
-  SELECT b.group_id, b.expected, b.shards, b.child_ids, b.execution_id
+  SELECT b.group_id, b.shards, b.child_ids, b.execution_id
   FROM postbox.barriers b
   LEFT JOIN postbox.executions e ON e.id = b.execution_id
   WHERE b.fired_at IS NULL
     AND b.updated_at < now() - $1::bigint * interval '1 millisecond'
+    AND (b.swept_at IS NULL OR b.swept_at < now() - $1::bigint * interval '1 millisecond')
     AND (b.child_ids IS NOT NULL OR b.shards > 0)
     AND (b.execution_id IS NULL OR e.id IS NULL OR e.status IN ('COMPLETED', 'ERROR', 'STOPPED'))
-  ORDER BY b.updated_at
+  ORDER BY b.swept_at NULLS FIRST, b.updated_at
   LIMIT 20
+  FOR UPDATE OF b SKIP LOCKED
+), swept AS (
+  UPDATE postbox.barriers b SET swept_at = now() FROM quiet q WHERE b.group_id = q.group_id
 ), members AS (
-  SELECT q.group_id, i AS child_index, q.execution_id,
-         CASE WHEN q.shards > 0
-              THEN (SELECT sh.child_ids[i / q.shards + 1] FROM postbox.barrier_shards sh
-                    WHERE sh.group_id = q.group_id AND sh.shard = i % q.shards)
-              ELSE q.child_ids[i + 1] END AS message_id
-  FROM quiet q CROSS JOIN LATERAL generate_series(0, q.expected - 1) AS i
+  SELECT q.group_id, (c.i - 1)::int AS child_index, q.execution_id, c.id AS message_id
+  FROM quiet q CROSS JOIN LATERAL unnest(q.child_ids) WITH ORDINALITY AS c(id, i)
+  WHERE q.shards = 0
+  UNION ALL
+  -- A sharded group keeps child index i at position i / shards of shard i % shards.
+  SELECT q.group_id, ((c.i - 1) * q.shards + sh.shard)::int, q.execution_id, c.id
+  FROM quiet q
+  JOIN postbox.barrier_shards sh ON sh.group_id = q.group_id
+  CROSS JOIN LATERAL unnest(sh.child_ids) WITH ORDINALITY AS c(id, i)
+  WHERE q.shards > 0
 ), gone AS MATERIALIZED (
   SELECT m.* FROM members m
   WHERE m.message_id IS NOT NULL

@@ -262,6 +262,39 @@ CAF_TEST(on_success of a completed and on_error of a poisoned execution commit t
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM seen WHERE kind <> 'followup'"), 2);
 }
 
+CAF_TEST(a message 's own continuation stays in its execution and its poison' s goes outside) {
+  create_execution("e-m");
+  test::exec(dsn, "UPDATE postbox.executions SET status = 'EXECUTING' WHERE id = 'e-m'");
+  // A step of the execution with its own on_success: that continuation is a step too.
+  message_headers h;
+  h.has_on_success = true;
+  h.on_success = continuation{"hooks", "notify_done", "{}"};
+  h.has_on_error = true;
+  h.on_error = continuation{"hooks", "notify_failed", "{}"};
+  auto ok = mailbox.send({"user", "part", "e-m", "org-1", R"({"name": "a"})", to_json(h), 0ms});
+  CAF_REQUIRE(ok);
+  CAF_CHECK_EQUAL(step_user("user"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'notify_done' AND "
+                    "execution_id = 'e-m' AND payload->>'execution_id' = 'e-m'"),
+                  1);
+  // Its poison ends the execution: the on_error it fires is outside it, and says which.
+  auto bad = mailbox.send({"user", "part", "e-m", "org-1", R"({"name": 5})", to_json(h), 0ms});
+  CAF_REQUIRE(bad);
+  auto got = mailbox.read("user", 1, 30s, "b/user");
+  CAF_REQUIRE(got && got->size() == 1);
+  CAF_CHECK_EQUAL(to_string(poison(user_ctx, got->front(), "bad part").what),
+                  std::string("dead_lettered"));
+  CAF_CHECK_EQUAL(status("e-m"), "ERROR");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE type = 'notify_failed' AND "
+                    "execution_id IS NULL AND payload->>'execution_id' = 'e-m'"),
+                  1);
+  // Its handler runs and commits, and a continuation of it still names the execution.
+  drain_all();
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM seen WHERE kind = 'notify_failed' AND execution_id = "
+                    "'e-m'"),
+                  1);
+}
+
 // -- 2. nothing of a cancelled execution commits after the cancel -------------------------
 
 CAF_TEST(an in_ack step of a delivery waiting on a cancel in progress never runs) {
@@ -333,6 +366,35 @@ CAF_TEST(write_now in a loop across a cancel writes nothing after the cancel) {
   // Every row was written before the cancel returned (a write the cancel waited for
   // committed before it); none after.
   CAF_CHECK_EQUAL(n("SELECT count(*) FROM seen WHERE at >= '" + after_cancel + "'"), 0);
+}
+
+CAF_TEST(an orchestration sent with no execution in its envelope waits for a cancel) {
+  create_execution("e-env");
+  execute_workflow w;
+  w.execution_id = "e-env";
+  w.workflow = "counted";
+  w.org = "org-1";
+  w.files = {"/dev/null"};
+  w.batch_size = 1;
+  send(orchestrator_queue, execute_workflow_type, to_json(w));  // no envelope execution_id
+  auto held = mailbox.read(orchestrator_queue, 1, 30s, "a/test");
+  CAF_REQUIRE(held && held->size() == 1);
+  pqxx::connection c{dsn};
+  pqxx::work w_cancel{c};
+  w_cancel.exec("SELECT postbox.cancel('e-env')");
+  auto done = std::async(std::launch::async, [&] { return handle_delivery(ctx, held->front()); });
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return n("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND "
+                 "datname = current_database()") == 1;
+      },
+      10s, 5ms));
+  w_cancel.commit();  // no deadlock: the start waited on the fence, before any row
+  auto r = done.get();
+  CAF_CHECK_EQUAL(to_string(r.what), std::string("acked"));
+  CAF_CHECK_EQUAL(status("e-env"), "STOPPED");
+  CAF_CHECK_EQUAL(queued(file_batch_queue), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.barriers"), 0);
 }
 
 // -- 3. every member of a group arrives, however it ended -------------------------------
@@ -416,6 +478,31 @@ CAF_TEST(a dropped member and a lost member arrive with their reasons) {
   CAF_CHECK(test::contains(std::string(results[2].at("error").as_string()), "lost: message"));
 }
 
+CAF_TEST(groups waiting on a backlog do not keep a group with a lost member from its turn) {
+  // 25 groups whose children only wait in the mailbox, older than the one that lost one.
+  for (int i = 0; i < 25; ++i) send("user", "parts", R"({"names": ["w"]})");
+  CAF_CHECK_EQUAL(step_user("user"), 25);
+  test::exec(dsn, "UPDATE postbox.barriers SET updated_at = now() - interval '2 hours'");
+  send("user", "parts", R"({"names": ["lost"]})");
+  auto got = mailbox.read("user", 100, 30s, "b/user");
+  CAF_REQUIRE(got);
+  for (const auto& d : *got)
+    if (d.type == "parts")
+      handle_delivery(user_ctx, d);
+    else
+      CAF_REQUIRE(!mailbox.nack(d.to_lease(), 0ms, ""));
+  test::exec(dsn,
+             "DELETE FROM postbox.mailbox WHERE payload->>'name' = 'lost';"
+             "UPDATE postbox.barriers SET updated_at = now() - interval '1 hour' "
+             "WHERE updated_at > now() - interval '1 hour'");
+  reaper sweeper{session, quick_reaper(), "a"};
+  CAF_CHECK_EQUAL(value_of(sweeper.run_once()).members_arrived, 0);  // 20 oldest: nothing
+  // The examined groups' turn is over once the quiet period has passed again.
+  test::exec(dsn, "UPDATE postbox.barriers SET swept_at = swept_at - interval '1 minute'");
+  CAF_CHECK_EQUAL(value_of(sweeper.run_once()).members_arrived, 1);  // its turn came
+  CAF_CHECK_EQUAL(queued("hooks"), 1);
+}
+
 // -- 4. retention never deletes what is in use --------------------------------------------
 
 CAF_TEST(retention keeps an ERROR execution until its leftover batches are gone) {
@@ -476,7 +563,7 @@ CAF_TEST(two poisoned batches of an sql submit send its on_error once whatever t
   const std::string id =
       text("SELECT postbox.submit('counted', ARRAY['" + files[0] + "', '" + files[1] +
            R"('], 1, 'org-1', '{"on_error": {"queue": "hooks", "type": "notify_failed", )"
-           R"x("payload": {"x": 5.0, "big": 1e2, "s": "a"}}}'))x");
+           R"x("payload": {"x": 5.0, "big": 1e2, "n": 12345678901234567890123, "s": "a"}}}'))x");
   CAF_CHECK_EQUAL(step(orchestrator_queue), 1);
   for (const auto& d : hold(file_batch_queue, 10))
     CAF_REQUIRE_EQUAL(to_string(poison(ctx, d, "bad batch").what), std::string("dead_lettered"));
