@@ -15,7 +15,8 @@
 # see tune_monitor below.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PORT_MIN=${FAILOVER_PORT_MIN:-55900}; PORT_MAX=${FAILOVER_PORT_MAX:-55999}
+# Below the ephemeral range, as failover_test.sh's HTTP ports.
+PORT_MIN=${FAILOVER_PORT_MIN:-29000}; PORT_MAX=${FAILOVER_PORT_MAX:-29099}
 BASE=$(cd "${FAILOVER_TMP:-/tmp}" && pwd)
 state=${2:-}; case "$state" in ""|/*) ;; *) state=$PWD/$state ;; esac
 

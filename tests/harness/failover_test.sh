@@ -48,7 +48,10 @@ sink_port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$WORK/sink.log" |
 # Each node's /metrics, read at the end: charged failures and poisons must be 0.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
-http_a=$(free_port 56100); http_b=$(free_port $((http_a + 1)))
+# Below the kernel's ephemeral range (32768-60999 here): a port in it can be taken as the
+# local end of any outgoing connection (a libpq client's) between the probe and the bind,
+# which a connect probe cannot see (CI saw node a fail with "bind: Address already in use").
+http_a=$(free_port 29100); http_b=$(free_port $((http_a + 1)))
 
 # The chaos processor sleeps 400 ms per file: 60 files on 2 x 2 handlers last ~6-8 s, so the
 # kill lands mid-run. A 3 s visibility timeout bounds how long a lease held by a connection
