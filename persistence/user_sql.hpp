@@ -8,20 +8,13 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <postbox/sql.hpp>
 #include <string>
 #include <vector>
 
 #include "persistence/pg_session.hpp"
 
 namespace postbox {
-
-using sql_value = std::optional<std::string>;
-using sql_row = std::vector<sql_value>;
-
-struct sql_statement {
-  std::string text;
-  std::vector<sql_value> params;
-};
 
 /// invalid_argument when a parameter holds a NUL byte (libpq would cut it short).
 caf::error check_params(const std::vector<sql_value>& params);
@@ -55,47 +48,5 @@ caf::expected<int64_t> run_checkpoint(pg_session& session, const std::vector<sql
 
 /// Runs `s` inside `tx` (a unit of work's transaction).
 caf::error run_statement(tx_context& tx, const sql_statement& s);
-
-/// The small interface a handler gets to the transaction that acks its message:
-/// reads and writes whose results it can act on before the commit. A failed
-/// statement is returned as an error and also remembered: the transaction then
-/// rolls back whatever the handler does with the error (it cannot be swallowed).
-class sql_tx {
- public:
-  explicit sql_tx(tx_context& tx) : tx_(tx) {}
-  caf::expected<std::vector<sql_row>> query(const std::string& sql,
-                                            std::vector<sql_value> params = {});
-  /// Runs a write; returns how many rows it affected.
-  caf::expected<int64_t> execute(const std::string& sql, std::vector<sql_value> params = {});
-
-  /// What happened, in a few words, for the node's log and the delivery's detail.
-  void note(std::string text) { note_ = std::move(text); }
-  const std::string& note() const { return note_; }
-
-  /// A step that declines may say its message failed: the message then arrives at its
-  /// group as {status: "error", error} instead of {status: "ok", result: {declined}}
-  /// (the pipeline's callback of an execution that ended in ERROR).
-  void arrive_as_error(std::string error) { arrival_error_ = std::move(error); }
-  const std::string& arrival_error() const { return arrival_error_; }
-
-  /// The first statement failure, to rethrow after the handler's function returns.
-  std::exception_ptr failure() const { return failure_; }
-
- private:
-  tx_context& tx_;
-  std::exception_ptr failure_;
-  std::string note_;
-  std::string arrival_error_;
-};
-
-/// A handler's step inside the ack's transaction: false keeps the ack but drops the
-/// handler's other effects (its sends, fan-outs, reply and on_success); an error
-/// rolls the whole transaction back (a failed attempt).
-using in_ack_fn = std::function<caf::expected<bool>(sql_tx&)>;
-
-/// How the ack of a delivery of an execution takes the execution's fence before its
-/// in-ack steps run: shared (any ack, a batch recording results) or exclusive (a step
-/// that moves the execution to a terminal status and must see every recording ended).
-enum class execution_fence { shared, exclusive };
 
 }  // namespace postbox

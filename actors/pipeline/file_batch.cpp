@@ -22,6 +22,7 @@
 #include "messages/json_codec.hpp"
 #include "messages/messages.hpp"
 #include "messages/storable_json.hpp"
+#include "persistence/user_sql.hpp"
 
 namespace postbox {
 

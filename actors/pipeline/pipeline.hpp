@@ -5,10 +5,11 @@
 
 #include <memory>
 #include <optional>
+#include <postbox/postbox.hpp>
 #include <string>
 
 #include "actors/pipeline/processors/processor.hpp"
-#include "actors/runtime/postbox.hpp"
+#include "actors/runtime/typed_handler.hpp"
 
 namespace postbox {
 

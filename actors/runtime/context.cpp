@@ -14,7 +14,10 @@
 namespace postbox {
 
 context::context(handler_context& hc, const delivery& d)
-    : hc_(hc), d_(d), started_(std::chrono::steady_clock::now()) {
+    : hc_(hc),
+      d_(d),
+      started_(std::chrono::steady_clock::now()),
+      effects_(std::make_unique<context_effects>()) {
   if (auto h = decode_message_headers(d.headers.empty() ? "{}" : d.headers)) headers_ = *h;
   // The group is read on its own: bad continuations must not lose the arrival.
   headers_.group_id.clear();
@@ -24,6 +27,8 @@ context::context(handler_context& hc, const delivery& d)
     headers_.child_index = g->index;
   }
 }
+
+context::~context() = default;
 
 const std::string& context::problem() const {
   return problem_;
@@ -151,7 +156,7 @@ outgoing_message context::outgoing(const message_out& m) {
 }
 
 void context::send(message_out m) {
-  sends_.push_back(outgoing(m));
+  effects_->sends.push_back(outgoing(m));
 }
 
 std::string context::fan_out(std::vector<message_out> children, message_out callback) {
@@ -188,8 +193,8 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
     p["results"] = boost::json::array{};
     cb.payload = boost::json::serialize(p);
     if (!callback.headers.group_id.empty() && callback.headers.group_id == headers_.group_id)
-      hand_over_to_send_ = static_cast<int>(sends_.size());
-    sends_.push_back(std::move(cb));
+      hand_over_to_send_ = static_cast<int>(effects_->sends.size());
+    effects_->sends.push_back(std::move(cb));
     return g.spec.group_id;
   }
   boost::json::object stored{{"queue", cb.queue},
@@ -205,8 +210,8 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
     child.headers.child_index = index++;
     g.children.push_back(outgoing(child));
   }
-  groups_.push_back(std::move(g));
-  return groups_.back().spec.group_id;
+  effects_->groups.push_back(std::move(g));
+  return effects_->groups.back().spec.group_id;
 }
 
 message_headers context::take_continuations() {
@@ -223,28 +228,28 @@ void context::reply(json_text body) {
   reply_ = storable_json(body.text);
 }
 
-success_commit context::commit(const std::string& result_json) const {
+success_commit commit_of(const context& ctx, const std::string& result_json) {
   success_commit c;
-  c.delivery = d_.to_lease();
-  c.execution_id = d_.execution_id;
-  c.in_ack = in_ack_;
-  c.fence = fence_;
-  c.statements = statements_;
-  c.sends = sends_;
-  c.groups = groups_;
+  c.delivery = ctx.d_.to_lease();
+  c.execution_id = ctx.d_.execution_id;
+  c.in_ack = ctx.in_ack_;
+  c.fence = ctx.fence_;
+  c.statements = ctx.statements_;
+  c.sends = ctx.effects_->sends;
+  c.groups = ctx.effects_->groups;
   c.result_json = storable_json(result_json);
-  if (!continuations_taken_) c.on_success = on_success_message(d_, c.result_json);
-  if (!headers_.group_id.empty()) {
-    group_member place{headers_.group_id, headers_.child_index};
-    if (!membership_passed_)
+  if (!ctx.continuations_taken_) c.on_success = on_success_message(ctx.d_, c.result_json);
+  if (!ctx.headers_.group_id.empty()) {
+    group_member place{ctx.headers_.group_id, ctx.headers_.child_index};
+    if (!ctx.membership_passed_)
       c.arrive = place;
     else
       c.arrive_place = place;
   }
-  c.hand_over_to_send = hand_over_to_send_;
-  if (reply_ && !headers_.reply_key.empty()) {
-    c.reply_key = headers_.reply_key;
-    c.reply_json = *reply_;
+  c.hand_over_to_send = ctx.hand_over_to_send_;
+  if (ctx.reply_ && !ctx.headers_.reply_key.empty()) {
+    c.reply_key = ctx.headers_.reply_key;
+    c.reply_json = *ctx.reply_;
   }
   return c;
 }

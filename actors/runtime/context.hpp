@@ -1,200 +1,22 @@
-// What a handler sees of the message it handles, and what it may do in the
-// transaction that acks it. Everything a handler writes through the context
-// (its own SQL, send, fan_out, reply) commits together with the ack, or not at all;
-// reads (`query`, `cancelled`) run at once. No pqxx here.
+// The handler context is public (<postbox/context.hpp>); the runtime also builds
+// the transaction that ends a success from it.
 #pragma once
 
-#include <chrono>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
+#include <postbox/context.hpp>
 
-#include "messages/describe.hpp"
-#include "messages/messages.hpp"
 #include "persistence/handled_commit.hpp"
 #include "persistence/user_sql.hpp"
 
 namespace postbox {
 
-struct handler_context;
-struct delivery;
-struct topology;
-
-/// A message a handler sends (or fans out): where, what, and its continuations.
-struct message_out {
-  std::string queue;
-  std::string type;
-  std::string payload = "{}";  // a JSON object
-  std::chrono::milliseconds delay{0};
-  message_headers headers;  // on_success / on_error continuations, trace id
-  /// Identity columns; empty: the sending message's own.
-  std::string execution_id;
-  std::string org;
-
-  /// A described struct sent to `queue` under its type name.
-  template <class T>
-  static message_out of(std::string queue, const T& body) {
-    message_out m;
-    m.queue = std::move(queue);
-    m.type = type_name_of<T>();
-    m.payload = encode_json(body);
-    return m;
-  }
-  /// A free-form JSON object body.
-  static message_out json(std::string queue, std::string type, std::string payload) {
-    message_out m;
-    m.queue = std::move(queue);
-    m.type = std::move(type);
-    m.payload = std::move(payload);
-    return m;
-  }
-  message_out& on_success(continuation c) {
-    headers.has_on_success = true;
-    headers.on_success = std::move(c);
-    return *this;
-  }
-  message_out& on_error(continuation c) {
-    headers.has_on_error = true;
-    headers.on_error = std::move(c);
-    return *this;
-  }
+/// What a handler sends and fans out, committed with its ack.
+struct context_effects {
+  std::vector<outgoing_message> sends;
+  std::vector<fan_out_group> groups;
 };
 
-/// The most children one fan_out may have; a larger one fails the handler's attempt.
-constexpr size_t max_fan_out_children = 1000000;
-
-/// One child's outcome in a group (see context::group_results).
-struct group_result {
-  int32_t index = 0;
-  bool ok = true;
-  std::string result_json = "null";  // ok: the child's result
-  std::string error;                 // not ok: why
-};
-
-class context {
- public:
-  context(handler_context& hc, const delivery& d);
-
-  // -- the message ------------------------------------------------------------
-  int64_t message_id() const;
-  const std::string& queue() const;
-  const std::string& type() const;
-  const std::string& execution_id() const;  // "" when it belongs to no execution
-  const std::string& org() const;
-  /// 1 on the first attempt; 1 + the failed attempts charged to it so far.
-  int32_t attempt() const;
-  /// The node running it ("node/queue/worker").
-  const std::string& owner() const;
-  /// This delivery's fencing token (its receipt): a newer delivery of the same message
-  /// has a greater one. For the handler's own claims on shared state.
-  int64_t fencing_token() const;
-  /// The node's topology (its workflows and queues, for handlers that read them).
-  const postbox::topology& topology() const;
-  /// State this worker keeps between messages under `key` (made on first use).
-  template <class T>
-  T& local(const std::string& key) {
-    auto& slot = local_slot(key);
-    if (!slot) slot = std::make_shared<T>();
-    return *static_cast<T*>(slot.get());
-  }
-
-  /// Time left before the queue's max_handler_time fails this attempt.
-  std::chrono::milliseconds time_left() const;
-  /// True when the message's execution was stopped: its effects will not commit.
-  bool cancelled();
-
-  // -- reads, now -------------------------------------------------------------
-  /// Runs a read in its own transaction: rows of text fields (NULL as nullopt).
-  caf::expected<std::vector<sql_row>> query(std::string sql, std::vector<sql_value> params = {});
-
-  /// An idempotent write committed now, before the ack (progress a redelivery can
-  /// keep, e.g. one result per item): retried once on a lost connection. How many
-  /// rows it affected. For a message of an execution, nothing is written once the
-  /// execution is cancelled: errc::execution_stopped (return it; the message is then
-  /// acked, uncharged).
-  caf::expected<int64_t> write_now(std::string sql, std::vector<sql_value> params = {});
-  /// As write_now, but the commit does not wait for the disk (synchronous_commit =
-  /// off): a checkpoint of progress that a redelivery can keep, costing no flush.
-  /// Visible at once; a server crash may lose the last fraction of a second of them
-  /// (the redelivery then redoes that work), and the ack's own commit makes every
-  /// earlier checkpoint durable, since the WAL is flushed in order.
-  caf::expected<int64_t> checkpoint(std::string sql, std::vector<sql_value> params = {});
-  /// Several statements, in order, in one such checkpoint; rows the last one affected.
-  caf::expected<int64_t> checkpoint(std::vector<sql_statement> statements);
-  /// A page of the outcomes of group `group_id`, children `from_index` on, at most
-  /// `limit`, in child order. A callback whose payload says `results_paged` (a group of
-  /// more than 1,000 children, or results too large for one message) reads them so:
-  /// `for (int32_t at = 0;; ) { auto page = ctx.group_results(g, at); ...
-  /// if (page->empty()) break; at = page->back().index + 1; }`.
-  caf::expected<std::vector<group_result>> group_results(const std::string& group_id,
-                                                         int32_t from_index = 0,
-                                                         int32_t limit = 1000);
-  /// Where the handler may write temporary files: $TMPDIR, else /tmp.
-  const std::string& temp_dir() const;
-
-  // -- writes, with the ack ---------------------------------------------------
-  /// The handler's own write, run in the ack's transaction (in call order).
-  void execute(std::string sql, std::vector<sql_value> params = {});
-  /// A step run inside the ack's transaction, right after the ack, that can read,
-  /// write and decide: answering false keeps the ack but drops this handler's other
-  /// effects (execute, send, fan_out, reply) and its on_success; an error rolls the
-  /// whole transaction back (a failed attempt). Capture by value: it runs after the
-  /// handler returned (and once more if the commit is retried on a new connection).
-  /// For a message of an execution the ack takes the execution's fence before the
-  /// steps (shared; exclusive if any step asks, e.g. to move it to a terminal status)
-  /// and no step runs once the execution is cancelled.
-  void in_ack(in_ack_fn step, execution_fence fence = execution_fence::shared);
-  /// Enqueues `m` with the ack; it inherits this message's execution and org.
-  void send(message_out m);
-  template <class T>
-  void send(std::string queue, const T& body) {
-    send(message_out::of(std::move(queue), body));
-  }
-  /// Enqueues `children` and arms their group with the ack: `callback` is enqueued
-  /// exactly once, when every child has ended, with their outcomes in child order
-  /// under `results` ({index, status: "ok", result} or {index, status: "error",
-  /// error}) and the group id under `group`. When this message is itself a child,
-  /// its place in its own group passes to `callback` (nested groups: the outer
-  /// group waits for the inner callback). Returns the group id.
-  std::string fan_out(std::vector<message_out> children, message_out callback);
-  /// fan_out under a group id of the caller's choosing (unique, e.g. an execution id):
-  /// an id armed before fails the attempt (charged), and nothing of the handler commits.
-  std::string fan_out(std::vector<message_out> children, message_out callback,
-                      std::string group_id);
-  /// Hands this message's on_success / on_error continuations over (to put on a
-  /// message that ends the work later, e.g. a fan_out's callback): this message's own
-  /// success then fires no on_success. Its own failure still fires its on_error.
-  message_headers take_continuations();
-  /// Stores the reply for a message sent with a reply key (durable ask).
-  void reply(json_text body);
-
-  // -- used by the runtime ----------------------------------------------------
-  /// The success transaction: ack + everything above + on_success with `result`.
-  success_commit commit(const std::string& result_json) const;
-  /// Set when something the handler asked for cannot be done (a message without a
-  /// queue, continuations that would not decode): the attempt fails with it.
-  const std::string& problem() const;
-
- private:
-  outgoing_message outgoing(const message_out& m);
-  std::shared_ptr<void>& local_slot(const std::string& key);
-
-  handler_context& hc_;
-  const delivery& d_;
-  message_headers headers_;
-  std::chrono::steady_clock::time_point started_;
-  std::vector<in_ack_fn> in_ack_;
-  execution_fence fence_ = execution_fence::shared;
-  std::vector<sql_statement> statements_;
-  std::vector<outgoing_message> sends_;
-  std::vector<fan_out_group> groups_;
-  bool membership_passed_ = false;
-  bool continuations_taken_ = false;
-  int hand_over_to_send_ = -1;
-  std::string problem_;
-  int fan_outs_ = 0;
-  std::optional<std::string> reply_;
-};
+/// The success transaction of `ctx`'s delivery: ack + the handler's effects +
+/// on_success with `result_json`.
+success_commit commit_of(const context& ctx, const std::string& result_json);
 
 }  // namespace postbox

@@ -4,6 +4,18 @@
 
 namespace postbox {
 
+handler_fn make_typed_handler(body_decoder decode) {
+  return [decode = std::move(decode)](handler_context& hc,
+                                      const delivery& d) mutable -> handler_result {
+    auto call = decode(d.payload);
+    if (!call)
+      return poison(hc, d, "undecodable body for type '" + d.type + "': " + describe(call.error()));
+    context ctx(hc, d);
+    outcome o = (*call)(ctx);
+    return finish_handled(hc, d, ctx, o);
+  };
+}
+
 handler_result finish_handled(handler_context& hc, const delivery& d, const context& ctx,
                               const outcome& o) {
   switch (o.what()) {
@@ -23,7 +35,7 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
   }
   if (!ctx.problem().empty() && o.what() == outcome::kind::ok)
     return store_failure(hc, d, make_error(errc::logic_error, storable_text(ctx.problem())));
-  auto c = ctx.commit(o.what() == outcome::kind::ok ? o.result_json() : std::string("null"));
+  auto c = commit_of(ctx, o.what() == outcome::kind::ok ? o.result_json() : std::string("null"));
   c.before_commit = hc.before_commit;
   auto r = commit_success(hc.session, c);
   if (!r) {

@@ -1,62 +1,7 @@
-// Which handler runs a message: by (queue, type), or by type on any queue. A node
-// runs the registry it is given; the stock postbox-node registers the file
-// pipeline. Handlers run on detached workers, one delivery at a time, and answer
-// with what became of the delivery. The typed, public face of this is
-// postbox::registry (actors/runtime/registry.hpp); the file pipeline registers
-// itself with register_pipeline (actors/pipeline/pipeline.hpp).
+// The handler registry is public (<postbox/handler_registry.hpp>); the runtime's
+// handlers see the delivery they get.
 #pragma once
 
-#include <functional>
-#include <map>
-#include <set>
-#include <string>
-#include <utility>
-#include <vector>
+#include <postbox/handler_registry.hpp>
 
 #include "persistence/mailbox_store.hpp"
-
-namespace postbox {
-
-struct handler_context;
-struct handler_result;
-
-/// Handles one delivery end to end: its effect and its ack in one transaction, or a
-/// failure (retried, charged) or a dead letter. Must not throw (a throw is a failure).
-using handler_fn = std::function<handler_result(handler_context&, const delivery&)>;
-
-class handler_registry {
- public:
-  /// Registers `fn` for messages of `type` on any queue; a second registration replaces it.
-  handler_registry& add(const std::string& type, handler_fn fn) {
-    return add("", type, std::move(fn));
-  }
-  /// Registers `fn` for messages of `type` on `queue` only ("" = any queue).
-  handler_registry& add(const std::string& queue, const std::string& type, handler_fn fn) {
-    handlers_[{queue, type}] = std::move(fn);
-    return *this;
-  }
-  /// The handler of `type` on `queue` (one registered for that queue first), or nullptr.
-  const handler_fn* find(const std::string& queue, const std::string& type) const {
-    auto it = handlers_.find({queue, type});
-    if (it == handlers_.end()) it = handlers_.find({"", type});
-    return it == handlers_.end() ? nullptr : &it->second;
-  }
-  /// The types with a handler for messages on `queue` (for it, or for any queue).
-  std::vector<std::string> types_for(const std::string& queue) const {
-    std::set<std::string> out;
-    for (const auto& [key, _] : handlers_)
-      if (key.first.empty() || key.first == queue) out.insert(key.second);
-    return {out.begin(), out.end()};
-  }
-  /// Every type with a handler (on some queue), each once.
-  std::vector<std::string> types() const {
-    std::set<std::string> out;
-    for (const auto& [key, _] : handlers_) out.insert(key.second);
-    return {out.begin(), out.end()};
-  }
-
- private:
-  std::map<std::pair<std::string, std::string>, handler_fn> handlers_;
-};
-
-}  // namespace postbox

@@ -7,11 +7,11 @@
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <limits>
+#include <postbox/postbox.hpp>
 #include <stdexcept>
 #include <thread>
 
 #include "actors/runtime/dispatch.hpp"
-#include "actors/runtime/postbox.hpp"
 #include "config/topology.hpp"
 #include "messages/json_codec.hpp"
 #include "messages/storable_json.hpp"

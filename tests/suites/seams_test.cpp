@@ -6,11 +6,11 @@
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <future>
+#include <postbox/postbox.hpp>
 #include <pqxx/pqxx>
 #include <thread>
 
 #include "actors/maintenance/reaper.hpp"
-#include "actors/runtime/postbox.hpp"
 #include "support/node_process.hpp"
 #include "support/pipeline_fixture.hpp"
 #include "support/values.hpp"

@@ -4,10 +4,9 @@
 // in the transaction that acks the continuation.
 #pragma once
 
+#include <postbox/postbox.hpp>
 #include <string>
 #include <vector>
-
-#include "actors/runtime/postbox.hpp"
 
 namespace tools {
 

@@ -1,13 +1,12 @@
 // The public registry: typed handlers by (queue, type). A handler is any callable
 // `postbox::outcome(postbox::context&, const T&)` where T is a described struct
-// (messages/describe.hpp); the mailbox type is T's type name.
+// (<postbox/describe.hpp>); the mailbox type is T's type name.
 #pragma once
 
+#include <postbox/handler_registry.hpp>
+#include <postbox/typed_handler.hpp>
 #include <string>
 #include <utility>
-
-#include "actors/runtime/handler_registry.hpp"
-#include "actors/runtime/typed_handler.hpp"
 
 namespace postbox {
 
@@ -39,12 +38,12 @@ class registry : public handler_registry {
  private:
   template <class F>
   static handler_fn raw_json_handler(F fn) {
-    return [fn = std::move(fn)](handler_context& hc, const delivery& d) mutable -> handler_result {
-      context ctx(hc, d);
-      json_text body{d.payload};
-      outcome o = run_guarded(fn, ctx, body);
-      return finish_handled(hc, d, ctx, o);
-    };
+    return make_typed_handler(
+        [fn = std::move(fn)](const std::string& payload) mutable -> caf::expected<decoded_call> {
+          return decoded_call([&fn, body = json_text{payload}](context& ctx) mutable {
+            return run_guarded(fn, ctx, body);
+          });
+        });
   }
 };
 

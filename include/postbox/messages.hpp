@@ -1,0 +1,184 @@
+// The project's message vocabulary: plain structs that travel as CAF messages and, as JSON,
+// through the durable mailbox. Each struct has its CAF 0.17 `inspect` right below it.
+#pragma once
+
+#include <caf/meta/type_name.hpp>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace postbox {
+
+// Names stored in the mailbox `type` column; the dispatcher picks a decoder by them.
+inline constexpr const char* execute_workflow_type = "execute_workflow";
+inline constexpr const char* process_file_batch_type = "process_file_batch";
+inline constexpr const char* execution_callback_type = "execution_callback";
+
+// Queues the file pipeline sends to (the consumer roles' default queues). The topology
+// loader refuses a cluster with workflows in which no node consumes one of them.
+inline constexpr const char* orchestrator_queue = "orchestrator";
+inline constexpr const char* file_batch_queue = "file_batch";
+inline constexpr const char* callback_queue = "callback";
+inline constexpr const char* pipeline_queues[] = {orchestrator_queue, file_batch_queue,
+                                                  callback_queue};
+
+/// A message to enqueue later (e.g. when the current one succeeds or fails).
+struct continuation {
+  std::string queue;
+  std::string type;
+  std::string payload = "{}";  // JSON text of an object
+  /// Fired when its execution ends (the execution's own, copied by the orchestrator onto
+  /// its batches and callback): new work, enqueued outside the execution (no envelope
+  /// execution_id), and the execution's on_error goes once however many messages carry
+  /// it. JSON key "ends_execution", written only when true.
+  bool ends_execution = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, continuation& x) {
+  return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution);
+}
+
+inline bool operator==(const continuation& a, const continuation& b) {
+  return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
+         a.ends_execution == b.ends_execution;
+}
+inline bool operator!=(const continuation& a, const continuation& b) {
+  return !(a == b);
+}
+
+/// Routing metadata carried beside a message body. Flags instead of std::optional because
+/// CAF 0.17 cannot inspect std::optional.
+struct message_headers {
+  bool has_on_success = false;
+  continuation on_success;
+  bool has_on_error = false;
+  continuation on_error;
+  std::string trace_id;
+  /// Set on a child of a fan_out: its group and index; its outcome arrives there.
+  std::string group_id;
+  int32_t child_index = -1;
+  /// Set on a message sent with ask: the handler's reply is stored under this key.
+  std::string reply_key;
+
+  static message_headers with_on_success(continuation c) {
+    message_headers h;
+    h.has_on_success = true;
+    h.on_success = std::move(c);
+    return h;
+  }
+
+  static message_headers with_on_error(continuation c) {
+    message_headers h;
+    h.has_on_error = true;
+    h.on_error = std::move(c);
+    return h;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message_headers& x) {
+  return f(caf::meta::type_name("message_headers"), x.has_on_success, x.on_success, x.has_on_error,
+           x.on_error, x.trace_id, x.group_id, x.child_index, x.reply_key);
+}
+
+// A continuation whose flag is off is not part of the value: it neither survives a JSON
+// round trip nor should it make two otherwise equal headers differ.
+inline bool operator==(const message_headers& a, const message_headers& b) {
+  return a.has_on_success == b.has_on_success && a.has_on_error == b.has_on_error &&
+         (!a.has_on_success || a.on_success == b.on_success) &&
+         (!a.has_on_error || a.on_error == b.on_error) && a.trace_id == b.trace_id &&
+         a.group_id == b.group_id && a.child_index == b.child_index && a.reply_key == b.reply_key;
+}
+inline bool operator!=(const message_headers& a, const message_headers& b) {
+  return !(a == b);
+}
+
+/// Identity and routing of one mailbox row; the body travels separately as JSON.
+struct envelope {
+  std::string queue;
+  std::string type;
+  std::string execution_id;
+  std::string org;
+  message_headers headers;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, envelope& x) {
+  return f(caf::meta::type_name("envelope"), x.queue, x.type, x.execution_id, x.org, x.headers);
+}
+
+inline bool operator==(const envelope& a, const envelope& b) {
+  return a.queue == b.queue && a.type == b.type && a.execution_id == b.execution_id &&
+         a.org == b.org && a.headers == b.headers;
+}
+inline bool operator!=(const envelope& a, const envelope& b) {
+  return !(a == b);
+}
+
+/// Starts one execution of a workflow over a set of files and/or stored blobs.
+struct execute_workflow {
+  std::string org;
+  std::string workflow;
+  std::string execution_id;
+  std::vector<std::string> files;
+  std::vector<std::string> blob_ids;
+  int32_t batch_size = 0;  // 0 = the workflow's default
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, execute_workflow& x) {
+  return f(caf::meta::type_name("execute_workflow"), x.org, x.workflow, x.execution_id, x.files,
+           x.blob_ids, x.batch_size);
+}
+
+inline bool operator==(const execute_workflow& a, const execute_workflow& b) {
+  return a.org == b.org && a.workflow == b.workflow && a.execution_id == b.execution_id &&
+         a.files == b.files && a.blob_ids == b.blob_ids && a.batch_size == b.batch_size;
+}
+inline bool operator!=(const execute_workflow& a, const execute_workflow& b) {
+  return !(a == b);
+}
+
+/// One slice of an execution's input, processed as a unit.
+struct process_file_batch {
+  std::string execution_id;
+  std::string workflow;
+  std::string org;
+  int32_t batch_index = 0;
+  std::vector<std::string> files;  // paths, or `blob:<id>` references
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, process_file_batch& x) {
+  return f(caf::meta::type_name("process_file_batch"), x.execution_id, x.workflow, x.org,
+           x.batch_index, x.files);
+}
+
+inline bool operator==(const process_file_batch& a, const process_file_batch& b) {
+  return a.execution_id == b.execution_id && a.workflow == b.workflow && a.org == b.org &&
+         a.batch_index == b.batch_index && a.files == b.files;
+}
+inline bool operator!=(const process_file_batch& a, const process_file_batch& b) {
+  return !(a == b);
+}
+
+/// Tells the owner of an execution that one of its messages finished.
+struct execution_callback {
+  std::string execution_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, execution_callback& x) {
+  return f(caf::meta::type_name("execution_callback"), x.execution_id);
+}
+
+inline bool operator==(const execution_callback& a, const execution_callback& b) {
+  return a.execution_id == b.execution_id;
+}
+inline bool operator!=(const execution_callback& a, const execution_callback& b) {
+  return !(a == b);
+}
+
+}  // namespace postbox
