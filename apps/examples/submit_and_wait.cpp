@@ -2,9 +2,8 @@
 // submit files to a workflow, follow the execution, send a typed message.
 //
 //   postbox-example-submit "host=127.0.0.1 port=5432 user=postgres" docs /data/in
-#include "client/client.hpp"
-
 #include <iostream>
+#include <postbox/client.hpp>
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -27,8 +26,8 @@ int main(int argc, char** argv) {
   std::cout << "execution " << sub->execution_id << " over " << sub->files << " files\n";
 
   auto done = c.wait(sub->execution_id, [](const postbox::execution_record& e) {
-    std::cout << "  " << postbox::to_string(e.status) << " " << e.files_done + e.files_failed
-              << "/" << e.files_total << "\n";
+    std::cout << "  " << postbox::to_string(e.status) << " " << e.files_done + e.files_failed << "/"
+              << e.files_total << "\n";
   });
   if (!done) {
     std::cerr << "wait failed: " << postbox::describe(done.error()) << "\n";

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <postbox/error.hpp>
 #include <postbox/execution.hpp>
 #include <postbox/session_options.hpp>
 #include <string>

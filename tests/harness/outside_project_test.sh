@@ -1,7 +1,8 @@
 #!/bin/sh
 # outside_project: the template a user copies (apps/examples/outside) built the way a
 # user builds it, against `cmake --install` of this build and nothing else, then run
-# on a fresh database of the test PostgreSQL: one greet_all fans out three greets, and
+# on a fresh database of the test PostgreSQL (and apps/examples/submit_and_wait.cpp
+# built against postbox::client alone): one greet_all fans out three greets, and
 # the callback writes exactly one row with their three results, in order.
 #   outside_project_test.sh BUILD_DIR SOURCE_DIR PGTEST_STATE
 set -eu
@@ -26,6 +27,19 @@ cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
 cmake -S "$SRC/apps/examples/outside" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$PREFIX" \
   -DCMAKE_BUILD_TYPE=Debug >"$WORK/configure.log" 2>&1 || { cat "$WORK/configure.log" >&2; fail "configure failed"; }
 cmake --build "$WORK/build" -j2 >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "build failed"; }
+
+# A program that only submits and waits links postbox::client alone (no runtime).
+mkdir -p "$WORK/client"
+cat >"$WORK/client/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.16)
+project(client_only LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(postbox 0.1 CONFIG REQUIRED)
+add_executable(submit $SRC/apps/examples/submit_and_wait.cpp)
+target_link_libraries(submit PRIVATE postbox::client)
+CMAKE
+cmake -S "$WORK/client" -B "$WORK/client/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$WORK/client.log" 2>&1 &&
+  cmake --build "$WORK/client/build" >>"$WORK/client.log" 2>&1 || { tail -40 "$WORK/client.log" >&2; fail "the client-only build failed"; }
 
 psql "$PGTEST_DSN" -X -q -c "CREATE DATABASE $db" >/dev/null
 "$PREFIX/bin/postbox" --dsn "$DSN" migrate >/dev/null || fail "postbox migrate failed"
