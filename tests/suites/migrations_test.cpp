@@ -121,12 +121,16 @@ CAF_TEST(a database migrated by a newer postbox is refused with one line) {
 database: { dsn: "${POSTBOX_DSN}" }
 queues:
   orchestrator: { visibility_timeout: 5s, poll_interval: 200ms }
+  file_batch:   { visibility_timeout: 5s, poll_interval: 200ms }
+  callback:     { visibility_timeout: 5s, poll_interval: 200ms }
 workflows:
   docs: { processor: checksum, batch_size: 2 }
 nodes:
   a:
     actors:
       - { role: orchestrator }
+      - { role: file_batch }
+      - { role: callback }
 )");
   test::node_process node{topo, "a", dsn};
   CAF_REQUIRE(node.start());
