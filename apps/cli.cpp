@@ -26,6 +26,7 @@
 #include "messages/json_codec.hpp"
 #include "persistence/execution_json.hpp"
 #include "persistence/migrator.hpp"
+#include "postbox/version.hpp"
 
 namespace postbox::cli {
 
@@ -43,7 +44,7 @@ struct invocation {
 };
 
 const char* usage =
-    "usage: postbox [--dsn DSN] [--topology FILE] [--json] COMMAND [ARGS]\n"
+    "usage: postbox [--dsn DSN] [--topology FILE] [--json] COMMAND [ARGS] | --version\n"
     "commands:\n"
     "  migrate                          apply the schema migrations (idempotent)\n"
     "  submit --workflow NAME [--upload] [--batch-size N] [--org ORG] [--wait] PATH...\n"
@@ -235,6 +236,7 @@ int follow(const invocation& inv, client& c, const std::string& id) {
 int cmd_migrate(const invocation& inv) {
   pg_session session{session_for(inv)};
   auto report = migrate(session);
+  if (!report && is(report.error(), errc::schema_newer)) return fail(detail_of(report.error()));
   if (!report) return fail(report.error(), "migrate failed");
   if (inv.json) {
     json::object o;
@@ -695,6 +697,9 @@ int run(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::cout << usage;
+      return 0;
+    } else if (a == "--version") {
+      std::cout << version_line("postbox") << "\n";
       return 0;
     } else if (a == "--json") {
       inv.json = true;

@@ -15,13 +15,14 @@
 
 #include "actors/transports/http_server.hpp"
 #include "messages/error.hpp"
+#include "postbox/version.hpp"
 
 namespace json = boost::json;
 
 namespace {
 
 constexpr const char* usage =
-    "usage: postbox-webhook-sink --port P [--host H] [--fail-first N] [--out FILE]";
+    "usage: postbox-webhook-sink --port P [--host H] [--fail-first N] [--out FILE] | --version";
 
 struct options {
   std::string host = "127.0.0.1";
@@ -162,6 +163,10 @@ class sink {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::cout << postbox::version_line("postbox-webhook-sink") << std::endl;
+    return 0;
+  }
   options opts;
   std::string error;
   if (!parse_args(argc, argv, opts, error)) {

@@ -48,6 +48,8 @@ const char* to_string(errc code) {
       return "transient";
     case errc::execution_stopped:
       return "execution_stopped";
+    case errc::schema_newer:
+      return "schema_newer";
   }
   return "unknown";
 }

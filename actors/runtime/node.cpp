@@ -174,8 +174,13 @@ int run_node(const node_options& opts, handler_registry handlers) {
   startup_retry retry{rt->topo.startup_timeout};
   {
     pg_session session{rt->session("postbox-node-migrate")};
-    auto report = migrate(session);
-    while (!report && retry.again("migrate", report.error())) report = migrate(session);
+    auto report = migrate(session, "postbox-node");
+    while (!report && retry.again("migrate", report.error()))
+      report = migrate(session, "postbox-node");
+    if (!report && is(report.error(), errc::schema_newer)) {
+      std::cerr << "postbox-node: " << detail_of(report.error()) << "\n";
+      return 1;
+    }
     if (!report) {
       std::cerr << "postbox-node: migrate failed: " << describe(report.error())
                 << retry.gave_up(report.error()) << "\n";

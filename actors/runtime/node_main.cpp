@@ -6,6 +6,7 @@
 #include <string>
 
 #include "actors/runtime/node.hpp"
+#include "postbox/version.hpp"
 
 namespace postbox {
 
@@ -13,7 +14,8 @@ int node_main(int argc, char** argv, handler_registry handlers) {
   std::string self = argc > 0 ? argv[0] : "postbox-node";
   if (auto slash = self.find_last_of('/'); slash != std::string::npos)
     self = self.substr(slash + 1);
-  const std::string usage = "usage: " + self + " --topology FILE --node NAME [--dsn DSN]";
+  const std::string usage =
+      "usage: " + self + " --topology FILE --node NAME [--dsn DSN] | --version";
   node_options opts;
   if (const char* t = std::getenv("POSTBOX_TOPOLOGY")) opts.topology_path = t;
   for (int i = 1; i < argc; ++i) {
@@ -22,6 +24,9 @@ int node_main(int argc, char** argv, handler_registry handlers) {
     const char* v = nullptr;
     if (a == "--help" || a == "-h") {
       std::cout << usage << "\n";
+      return 0;
+    } else if (a == "--version") {
+      std::cout << version_line(self) << "\n";
       return 0;
     } else if (a == "--topology" && (v = next())) {
       opts.topology_path = v;

@@ -26,6 +26,8 @@ enum class errc : uint8_t {
                           // lock not available): retry later, not the message's fault
   execution_stopped,      // the message's execution was cancelled: nothing more of it
                           // commits (guarantee 9); its delivery is acked, never charged
+  schema_newer,           // the database was migrated by a newer postbox than this build:
+                          // refused, never retried (upgrade the binaries)
 };
 
 /// The CAF category atom of errc ("postbox").

@@ -34,7 +34,7 @@ cat >"$WORK/client/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.16)
 project(client_only LANGUAGES CXX)
 set(CMAKE_CXX_STANDARD 17)
-find_package(postbox 0.1 CONFIG REQUIRED)
+find_package(postbox 0.20 CONFIG REQUIRED)
 add_executable(submit $SRC/apps/examples/submit_and_wait.cpp)
 target_link_libraries(submit PRIVATE postbox::client)
 CMAKE

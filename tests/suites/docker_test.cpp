@@ -1,6 +1,8 @@
 // The Docker files without a Docker engine: docker/docker-compose.yaml passes
 // `docker-compose config` (and a broken copy does not), names every service and the postgres
-// healthcheck, and docker/cluster.yaml, the topology it mounts, loads with the strict loader.
+// healthcheck, docker/cluster.yaml, the topology it mounts, loads with the strict loader, and
+// the runtime image's apt-get list installs every shared library the built binaries load
+// (ldd, then dpkg -S: each library's Debian package).
 #define CAF_SUITE docker
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,13 +12,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "actors/runtime/child_process.hpp"
 #include "config/topology.hpp"
 #include "support/files.hpp"
+#include "support/pg_fixture.hpp"
 #include "support/shell.hpp"
 
 using namespace postbox;
@@ -69,7 +75,137 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return ok;
 }
 
+/// Whitespace-separated words of `s`.
+std::vector<std::string> words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+/// The packages the Dockerfile's runtime stage installs: the words after
+/// `apt-get install` in its RUN command (options and line continuations left out).
+std::set<std::string> runtime_packages(const std::string& dockerfile) {
+  std::set<std::string> out;
+  const auto stage = dockerfile.find(" AS runtime");
+  if (stage == std::string::npos) return out;
+  const auto install = dockerfile.find("apt-get install", stage);
+  if (install == std::string::npos) return out;
+  const auto end = dockerfile.find("&&", install);
+  for (const auto& w :
+       words(dockerfile.substr(install + 15, end == std::string::npos ? end : end - install - 15)))
+    if (w != "\\" && w[0] != '-') out.insert(w);
+  return out;
+}
+
+/// soname -> resolved path, from `ldd BINARY` ("libx.so.1 => /lib/.../libx.so.1 (0x...)").
+std::map<std::string, std::string> ldd(const std::string& binary) {
+  std::map<std::string, std::string> out;
+  auto r = test::run_shell("ldd " + test::shell_quote(binary));
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    auto w = words(line);
+    if (w.size() >= 3 && w[1] == "=>") {
+      if (w[2] == "not") CAF_FAIL(binary << ": " << line);
+      out[w[0]] = w[2];
+    }
+  }
+  return out;
+}
+
+/// The sonames `binary` needs itself (its DT_NEEDED entries).
+std::set<std::string> needed(const std::string& binary) {
+  std::set<std::string> out;
+  auto r = test::run_shell("readelf -d " + test::shell_quote(binary));
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    auto open = line.find("(NEEDED)");
+    auto lb = line.find('[');
+    auto rb = line.find(']');
+    if (open != std::string::npos && lb != std::string::npos && rb > lb)
+      out.insert(line.substr(lb + 1, rb - lb - 1));
+  }
+  return out;
+}
+
+/// The Debian package owning `path` ("" if none): dpkg -S, also under /usr (merged /usr:
+/// ldd says /lib/..., dpkg may know /usr/lib/...), and for the symlink's target.
+std::string package_of(const std::string& path) {
+  std::vector<std::string> tries = {path, "/usr" + path};
+  std::error_code ec;
+  auto real = std::filesystem::canonical(path, ec).string();
+  if (!ec) tries.insert(tries.end(), {real, "/usr" + real});
+  for (const auto& p : tries) {
+    auto r = test::run_shell("dpkg -S " + test::shell_quote(p) + " 2>/dev/null");
+    if (r.exit_code == 0) return r.output.substr(0, r.output.find(':'));
+  }
+  return "";
+}
+
+/// The packages `roots` pull in with apt (themselves and their Depends / Pre-Depends,
+/// recursively), as this machine's dpkg database (Debian bookworm, as the image) says.
+std::set<std::string> with_dependencies(const std::set<std::string>& roots) {
+  std::set<std::string> seen;
+  std::vector<std::string> todo(roots.begin(), roots.end());
+  while (!todo.empty()) {
+    auto pkg = todo.back();
+    todo.pop_back();
+    if (!seen.insert(pkg).second) continue;
+    auto r = test::run_shell("dpkg-query -W -f='${Depends}, ${Pre-Depends}' " +
+                             test::shell_quote(pkg) + " 2>/dev/null");
+    if (r.exit_code != 0) continue;  // a virtual package (libgcc1): its provider is listed too
+    std::string deps = r.output;
+    for (char& c : deps)
+      if (c == ',' || c == '|') c = ' ';
+    bool in_version = false;
+    for (const auto& w : words(deps)) {
+      if (w[0] == '(') in_version = true;
+      if (!in_version) todo.push_back(w.substr(0, w.find(':')));
+      if (w.back() == ')') in_version = false;
+    }
+  }
+  return seen;
+}
+
+/// In debian:bookworm-slim already (apt and dpkg need them), so not listed in the Dockerfile.
+const std::set<std::string> base_image_packages = {"libc6", "libgcc-s1", "libstdc++6"};
+
 }  // namespace
+
+CAF_TEST(the runtime image installs every library the binaries load) {
+  const auto listed = runtime_packages(read_text(source_path("docker/Dockerfile")));
+  CAF_MESSAGE("runtime stage installs: " << caf::deep_to_string(listed));
+  CAF_REQUIRE(listed.count("ca-certificates") == 1);
+  const auto installed = with_dependencies(listed);
+  int libraries = 0;
+  for (const std::string bin : {"postbox", "postbox-node", "postbox-webhook-sink"}) {
+    const auto path = test::bin_path(bin);
+    const auto direct = needed(path);
+    CAF_CHECK(direct.count("libcaf_core.so.0.17.6") == 1);
+    for (const auto& [soname, lib] : ldd(path)) {
+      ++libraries;
+      const auto pkg = package_of(lib);
+      if (pkg.empty()) {
+        CAF_ERROR(bin << ": " << lib << " belongs to no Debian package");
+        continue;
+      }
+      if (base_image_packages.count(pkg)) continue;
+      // What a binary links itself is listed by name; what those libraries load comes
+      // with them as a dependency of a listed package.
+      if (direct.count(soname)) {
+        if (!listed.count(pkg))
+          CAF_ERROR(bin << " loads " << soname << " (" << pkg
+                        << "), not in docker/Dockerfile's runtime apt-get install");
+      } else if (!installed.count(pkg)) {
+        CAF_ERROR(bin << " loads " << soname << " (" << pkg
+                      << "), which no package of docker/Dockerfile's runtime stage pulls in");
+      }
+    }
+  }
+  CAF_CHECK_GREATER(libraries, 20);
+}
 
 CAF_TEST(the compose file is valid and names every service) {
   if (!have_docker_compose()) return;
