@@ -34,6 +34,12 @@ const program_config* topology::program(const std::string& name) const {
   return i == programs.end() ? nullptr : &i->second;
 }
 
+const actor_type_config& topology::actor_type(const std::string& name) const {
+  static const actor_type_config defaults;
+  auto i = actor_types.find(name);
+  return i == actor_types.end() ? defaults : i->second;
+}
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -301,10 +307,10 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m =
-        open(root, start, "", "topology",
-             {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage",
-              "reaper", "retention", "control", "nodes", "drain_timeout", "startup_timeout"});
+    const mapping m = open(
+        root, start, "", "topology",
+        {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage", "reaper",
+         "retention", "actor_types", "control", "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -324,6 +330,7 @@ class loader {
     if (const entry* e = m.given("usage")) t.usage = webhooks(*e);
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
+    if (const entry* e = m.given("actor_types")) actor_types(*e, t);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
@@ -696,6 +703,21 @@ class loader {
     if (const entry* e = m.given("batch"))
       c.batch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 1, 100000));
     return c;
+  }
+
+  void actor_types(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& a : all.entries) {
+      check_name(a, section.path);
+      const mapping m = open(a, {"on_poison"});
+      actor_type_config c;
+      if (const entry* e = m.given("on_poison")) {
+        c.on_poison = string_of(*e);
+        if (c.on_poison != "hold" && c.on_poison != "skip")
+          fail(e->value_mark(), e->path, "must be hold or skip, got " + shown(c.on_poison));
+      }
+      t.actor_types[a.key] = c;
+    }
   }
 
   void nodes(const entry& section, topology& t) const {

@@ -91,6 +91,13 @@ struct retention_config {
   int32_t batch = 1000;
 };
 
+/// A keyed actor type's policies (topology `actor_types:`, by type name).
+struct actor_type_config {
+  /// A head poisoned (max_attempts, reject, undecodable): "hold" blocks its key until an
+  /// operator retries, skips or drops it; "skip" dead-letters it and goes on.
+  std::string on_poison = "hold";
+};
+
 /// A handler written in any language: a program postbox starts and keeps, fed one
 /// message at a time as a JSON line on stdin, answering one JSON line on stdout
 /// (README, "Handlers in any language"). A node runs it with `{ program: NAME }`.
@@ -163,6 +170,8 @@ struct topology {
   webhook_config usage;
   reaper_config reaper;
   retention_config retention;
+  /// Policies of keyed actor types; a type not listed has the defaults.
+  std::map<std::string, actor_type_config> actor_types;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.
@@ -181,6 +190,8 @@ struct topology {
   const node_config* node(const std::string& name) const;
   /// The named program, or nullptr.
   const program_config* program(const std::string& name) const;
+  /// The listed actor type, or the defaults.
+  const actor_type_config& actor_type(const std::string& name) const;
 };
 
 /// Loads and validates a topology file. Every problem is one errc::config_error whose text is

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "persistence/actor_store.hpp"
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
@@ -103,8 +104,14 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
             break;
           }
         }
-        if (out.effects)
+        if (out.effects) {
+          if (c.actor_state) {
+            auto v = actor_store::put_state(tx, *c.actor_state);
+            if (!v) return v.error();
+            out.actor_version = *v;
+          }
           if (auto err = commit_effects(tx, c)) return err;
+        }
         // Every member of a group arrives exactly once, however it ended (guarantee 9): a
         // message of a cancelled execution as {status: error, error: "cancelled"}, a
         // declined step as {declined: note} (or as the error it named), where it would

@@ -29,6 +29,15 @@ struct group_member {
   int32_t index = -1;
 };
 
+/// A keyed actor's new state, written with the ack only if its version is still
+/// `expected_version` (a stale delivery never writes it).
+struct actor_state_write {
+  std::string actor_type;
+  std::string actor_key;
+  int64_t expected_version = 0;
+  std::string state_json;
+};
+
 struct success_commit {
   lease delivery;
   /// The delivery's execution ("" for none): once it is STOPPED (cancelled), nothing
@@ -53,6 +62,8 @@ struct success_commit {
   std::string result_json = "null";
   std::string reply_key;  // set: store `reply_json` under it and NOTIFY postbox_reply
   std::string reply_json = "null";
+  /// Set: the actor's changed state, written with the effects.
+  std::optional<actor_state_write> actor_state;
   /// Test hook: runs inside the transaction just before it commits.
   std::function<void()> before_commit;
 };
@@ -61,6 +72,8 @@ struct success_outcome {
   bool group_fired = false;  // this arrival fired its group's callback
   bool effects = true;       // false: an in_ack step declined; only the ack committed
   std::string note;          // what the in_ack steps said happened
+  /// The actor state's version after the commit, when it wrote one (else -1).
+  int64_t actor_version = -1;
 };
 
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "persistence/detail/delivery_rows.hpp"
 #include "persistence/detail/tx_context.hpp"
 
 namespace postbox {
@@ -20,7 +21,8 @@ caf::error lease_lost(const char* what, const lease& l) {
 caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_message& m) {
   auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
                    detail::null_if_empty(m.org), m.payload, m.headers,
-                   static_cast<int64_t>(m.delay.count()));
+                   static_cast<int64_t>(m.delay.count()), detail::null_if_empty(m.actor_type),
+                   detail::null_if_empty(m.actor_key));
   return r[0][0].as<int64_t>();
 }
 
@@ -33,7 +35,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
   ids.reserve(msgs.size());
   for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
-    std::vector<std::optional<std::string>> q, t, e, o, p, h;
+    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak;
     std::vector<int64_t> d;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
@@ -45,10 +47,14 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
       p.emplace_back(m.payload);
       h.emplace_back(m.headers);
       d.push_back(m.delay.count());
+      at.emplace_back(m.actor_type.empty() ? std::nullopt
+                                           : std::optional<std::string>(m.actor_type));
+      ak.emplace_back(m.actor_key.empty() ? std::nullopt : std::optional<std::string>(m.actor_key));
     }
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
-                     pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d));
+                     pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d),
+                     pg_text_array(at), pg_text_array(ak));
     // One sequence: every id of a later statement is greater than this one's.
     const auto from = ids.size();
     for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
@@ -88,7 +94,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
       retry_policy::never, [&](tx_context& tx) { return send_batch(tx, msgs); });
 }
 
-namespace {
+namespace detail {
 
 std::vector<delivery> deliveries_of(const pqxx::result& r) {
   std::vector<delivery> out;
@@ -108,12 +114,19 @@ std::vector<delivery> deliveries_of(const pqxx::result& r) {
     d.enqueued_epoch = row[10].as<double>();
     d.attempts = row[11].as<int32_t>();
     d.suspect = row[12].as<bool>();
+    d.actor_type = detail::text_or_empty(row[13]);
+    d.actor_key = detail::text_or_empty(row[14]);
+    d.actor_state_version = row[15].is_null() ? -1 : row[15].as<int64_t>();
     out.push_back(std::move(d));
   }
   std::sort(out.begin(), out.end(),
             [](const delivery& a, const delivery& b) { return a.id < b.id; });
   return out;
 }
+
+}  // namespace detail
+
+namespace {
 
 std::string text_array(const std::vector<std::string>& v) {
   return detail::pg_text_array({v.begin(), v.end()});
@@ -135,10 +148,10 @@ caf::expected<std::vector<delivery>> mailbox_store::read(
   auto err = session_.transact(
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
-        out = deliveries_of(tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()),
-                                    owner, incarnation.empty() ? owner : incarnation, type_filter,
-                                    sweep_nodes, sweep_max,
-                                    static_cast<int64_t>(alive_within.count())));
+        out = detail::deliveries_of(
+            tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner,
+                    incarnation.empty() ? owner : incarnation, type_filter, sweep_nodes, sweep_max,
+                    static_cast<int64_t>(alive_within.count())));
         return {};
       },
       tx_kind::single_statement);

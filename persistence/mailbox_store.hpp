@@ -20,6 +20,10 @@ struct outgoing_message {
   std::string payload = "{}";  // JSON object text
   std::string headers = "{}";  // JSON object text (continuations, trace id)
   std::chrono::milliseconds delay{0};
+  /// To an actor (both set, key 1-256 bytes): handled in its turn, in commit order; queue
+  /// may be empty (the type's queue, from postbox.actor_types). Never delayed.
+  std::string actor_type{};
+  std::string actor_key{};
 };
 
 /// The fencing token of one delivery: valid until the message is read again.
@@ -46,6 +50,11 @@ struct delivery {
   /// An earlier delivery was abandoned (its node crashed or froze while holding it):
   /// it runs alone on its node, so a crash it causes is charged to it only.
   bool suspect = false;
+  /// The actor it is addressed to ("" for none), and its state's version when claimed
+  /// (-1: no actors row).
+  std::string actor_type{};
+  std::string actor_key{};
+  int64_t actor_state_version = -1;
 
   lease to_lease() const { return {id, receipt}; }
 };

@@ -49,6 +49,15 @@ const std::string& context::execution_id() const {
 const std::string& context::org() const {
   return d_.org;
 }
+const std::string& context::actor_type() const {
+  return d_.actor_type;
+}
+const std::string& context::actor_key() const {
+  return d_.actor_key;
+}
+void attach_turn(context& ctx, actor_turn& turn) {
+  ctx.turn_ = &turn;
+}
 int32_t context::attempt() const {
   return d_.attempts + 1;
 }
@@ -146,12 +155,23 @@ outgoing_message context::outgoing(const message_out& m) {
   o.payload = storable_json(m.payload);
   o.headers = to_json(m.headers);
   o.delay = m.delay;
+  o.actor_type = m.actor_type;
+  o.actor_key = m.actor_key;
   // What the receiver could not decode would cost it its continuations: refuse it
   // here, as this handler's failure, not the receiver's.
   if (auto back = decode_message_headers(o.headers); !back && problem_.empty())
     problem_ =
         "message to " + m.queue + " (" + m.type + ") has bad headers: " + describe(back.error());
-  if (o.queue.empty() || o.type.empty()) problem_ = "a message needs a queue and a type";
+  if (m.actor_type.empty() != m.actor_key.empty() && problem_.empty())
+    problem_ = "a message to an actor needs its type and its key";
+  if (!m.actor_key.empty() && problem_.empty()) {
+    if (m.actor_key.size() > 256 || m.actor_type.size() > 256)
+      problem_ = "an actor's type and key are 1 to 256 bytes";
+    else if (m.delay.count() != 0)
+      problem_ = "a message to an actor is not delayed (its turn comes in order)";
+  }
+  if ((o.queue.empty() && o.actor_key.empty()) || o.type.empty())
+    problem_ = "a message needs a queue (or an actor) and a type";
   return o;
 }
 
@@ -247,6 +267,9 @@ success_commit commit_of(const context& ctx, const std::string& result_json) {
       c.arrive_place = place;
   }
   c.hand_over_to_send = ctx.hand_over_to_send_;
+  if (ctx.turn_ && ctx.turn_->state != ctx.turn_->loaded_state)
+    c.actor_state = actor_state_write{ctx.turn_->type, ctx.turn_->key, ctx.turn_->loaded_version,
+                                      ctx.turn_->state};
   if (ctx.reply_ && !ctx.headers_.reply_key.empty()) {
     c.reply_key = ctx.headers_.reply_key;
     c.reply_json = *ctx.reply_;

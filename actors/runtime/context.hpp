@@ -9,6 +9,16 @@
 
 namespace postbox {
 
+/// The state a keyed actor's turn loaded (JSON text, "null" when it has none, at
+/// `loaded_version`) and what the handler left in it; written with the ack when changed.
+struct actor_turn {
+  std::string type;
+  std::string key;
+  int64_t loaded_version = 0;
+  std::string loaded_state = "null";
+  std::string state = "null";
+};
+
 /// What a handler sends and fans out, committed with its ack.
 struct context_effects {
   std::vector<outgoing_message> sends;

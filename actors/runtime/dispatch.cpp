@@ -9,6 +9,7 @@
 #include "config/topology.hpp"
 #include "messages/messages.hpp"
 #include "messages/utf8.hpp"
+#include "persistence/actor_store.hpp"
 #include "persistence/node_registry_store.hpp"
 #include "persistence/units_of_work.hpp"
 
@@ -24,13 +25,19 @@ const char* to_string(handled x) {
       return "retry_later";
     case handled::dead_lettered:
       return "dead_lettered";
+    case handled::held:
+      return "held";
   }
   return "unknown";
 }
 
 handler_context::handler_context(pg_session& s, const topology& t, const handler_registry& h,
                                  std::string o)
-    : session(s), topo(t), handlers(h), owner(std::move(o)) {
+    : session(s),
+      topo(t),
+      handlers(h),
+      owner(std::move(o)),
+      actor_cache(std::make_shared<actor_state_cache>()) {
   const char* tmp = std::getenv("TMPDIR");
   temp_dir = tmp && *tmp ? tmp : "/tmp";
 }
@@ -77,6 +84,22 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d) {
 }
 
 handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason) {
+  if (d.actor_key.empty() || ctx.topo.actor_type(d.actor_type).on_poison != "hold")
+    return poison_now(ctx, d, reason);
+  // on_poison 'hold': the head stays where it is and its key waits for an operator
+  // (postbox actor retry|skip|drop); every other key goes on.
+  auto why = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
+                           "): " + reason);
+  actor_store actors{ctx.session};
+  if (auto err = actors.block(d.to_lease(), why)) {
+    if (is(err, errc::lease_lost)) return {handled::lease_lost, describe(err)};
+    return {handled::retry_later,
+            "blocking actor " + d.actor_type + "/" + d.actor_key + " failed: " + describe(err)};
+  }
+  return {handled::held, "actor " + d.actor_type + "/" + d.actor_key + " blocked: " + why};
+}
+
+handler_result poison_now(handler_context& ctx, const delivery& d, const std::string& reason) {
   poison_request req;
   req.delivery = d.to_lease();
   req.execution_id = d.execution_id;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "actors/runtime/actor_cache.hpp"
 #include "actors/runtime/handler_registry.hpp"
 #include "messages/messages.hpp"
 #include "persistence/mailbox_store.hpp"
@@ -23,6 +24,7 @@ enum class handled {
   lease_lost,     // the receipt went stale (the lease expired): another delivery owns it now
   retry_later,    // a transient failure: nacked with backoff (or left to its lease)
   dead_lettered,  // poisoned: moved to dead_letters, execution ERROR, on_error sent
+  held,           // a keyed actor's poisoned head under on_poison 'hold': its key is blocked
 };
 const char* to_string(handled x);
 
@@ -32,6 +34,8 @@ struct handler_result {
   /// retry_later only: the attempt was charged to the message (a failure), not
   /// given back uncharged (the database's or the node's trouble).
   bool charged = false;
+  /// acked, for a keyed actor's turn that wrote its state: the state's new version.
+  int64_t actor_version = -1;
 };
 
 /// Everything a handler needs; one per worker (each worker owns its session).
@@ -47,6 +51,8 @@ struct handler_context {
   /// What handlers keep between deliveries on this worker (e.g. the pipeline's
   /// processors), by a key of their choosing. Never shared between workers.
   std::map<std::string, std::shared_ptr<void>> locals;
+  /// Keyed actors' states by version; the node shares one between its workers.
+  std::shared_ptr<actor_state_cache> actor_cache;
 
   handler_context(pg_session& s, const topology& t, const handler_registry& h, std::string o);
   ~handler_context();
@@ -67,6 +73,9 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d);
 /// Dead-letters `d` with `reason`, fails its execution (identity from the envelope
 /// columns) and enqueues its on_error continuation, all in one transaction.
 handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason);
+
+/// poison, whatever the actor type's on_poison says (an operator's skip of a held head).
+handler_result poison_now(handler_context& ctx, const delivery& d, const std::string& reason);
 
 /// Dead-letters `d` with `reason` and nothing else: no on_error, no group arrival, its
 /// execution untouched (a message that should never have been sent).

@@ -44,10 +44,12 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
       return poison(hc, d, describe(r.error()));
     return store_failure(hc, d, r.error());
   }
-  if (!r->note.empty()) return {handled::acked, r->note};
-  if (!o.note().empty()) return {handled::acked, o.note()};
-  if (!r->effects) return {handled::acked, "done (declined in the ack's transaction: ack only)"};
-  return {handled::acked, r->group_fired ? "done; its group's callback fired" : "done"};
+  handler_result done{handled::acked, r->group_fired ? "done; its group's callback fired" : "done"};
+  if (!r->effects) done.detail = "done (declined in the ack's transaction: ack only)";
+  if (!o.note().empty()) done.detail = o.note();
+  if (!r->note.empty()) done.detail = r->note;
+  done.actor_version = r->actor_version;
+  return done;
 }
 
 }  // namespace postbox

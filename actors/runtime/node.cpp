@@ -22,6 +22,7 @@
 #include "actors/transports/http_server.hpp"
 #include "actors/transports/node_http.hpp"
 #include "messages/type_ids.hpp"
+#include "persistence/actor_store.hpp"
 #include "persistence/migrator.hpp"
 #include "persistence/node_registry_store.hpp"
 
@@ -112,6 +113,20 @@ int claim_node_name(const runtime_config& rt, startup_retry& retry) {
         err = nodes.record_workflows(rt.node_name, workflows);
       if (err) {
         std::cerr << "postbox-node: cannot record the workflows of node '" << rt.node_name
+                  << "': " << describe(err) << retry.gave_up(err) << "\n";
+        return 1;
+      }
+      // Senders that name an actor type and no queue (SQL, CLI, continuations) find the
+      // queue here; the poison policy is the topology's.
+      std::map<std::string, std::string> on_poison;
+      for (const auto& [type, queue] : rt.handlers.actor_types())
+        on_poison[type] = rt.topo.actor_type(type).on_poison;
+      actor_store actors{session};
+      err = actors.register_types(rt.handlers.actor_types(), on_poison, rt.node_name);
+      while (err && retry.again("recording the actor types of node '" + rt.node_name + "'", err))
+        err = actors.register_types(rt.handlers.actor_types(), on_poison, rt.node_name);
+      if (err) {
+        std::cerr << "postbox-node: cannot record the actor types of node '" << rt.node_name
                   << "': " << describe(err) << retry.gave_up(err) << "\n";
         return 1;
       }

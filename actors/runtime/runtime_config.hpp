@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/runtime/actor_cache.hpp"
 #include "actors/runtime/handler_registry.hpp"
 #include "actors/runtime/node_metrics.hpp"
 #include "actors/runtime/solo_gate.hpp"
@@ -34,6 +35,8 @@ struct runtime_config {
   std::shared_ptr<node_metrics> metrics = std::make_shared<node_metrics>();
   /// Suspects run alone on the whole node, whichever queue they come from.
   std::shared_ptr<solo_gate> solo = std::make_shared<solo_gate>();
+  /// Keyed actors' states by version, shared by the node's workers.
+  std::shared_ptr<actor_state_cache> actor_cache = std::make_shared<actor_state_cache>();
 
   const node_config& node() const { return *topo.node(node_name); }
 

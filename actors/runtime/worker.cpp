@@ -11,6 +11,7 @@
 #include "actors/runtime/log.hpp"
 #include "actors/runtime/program_handler.hpp"
 #include "actors/runtime/quiet_handlers.hpp"
+#include "persistence/actor_store.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
 
@@ -40,6 +41,7 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   self->state.session = std::make_unique<pg_session>(rt->session("postbox-" + owner));
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
+  self->state.ctx->actor_cache = rt->actor_cache;
   // A worker of an external program starts its process now, not on the first message,
   // and tends it while idle (stderr logged, a death noticed and restarted).
   const program_config* prog = program.empty() ? nullptr : rt->topo.program(program);
@@ -84,7 +86,10 @@ class pg_consumer_backend : public consumer_backend {
         session_(rt_->session("postbox-" + owner_)),
         mailbox_(session_),
         types_(rt_->handlers.types_for(queue_)),
-        ctx_(session_, rt_->topo, rt_->handlers, owner_) {}
+        ctx_(session_, rt_->topo, rt_->handlers, owner_) {
+    for (const auto& [type, queue] : rt_->handlers.actor_types())
+      if (queue == queue_) serves_actors_ = true;
+  }
 
   caf::expected<std::vector<delivery>> claim(int max) override {
     // Only this node's types: another node's are left for it. Every 5 s a few more
@@ -93,6 +98,11 @@ class pg_consumer_backend : public consumer_backend {
     auto now = std::chrono::steady_clock::now();
     const bool sweep = now >= next_sweep_;
     if (sweep) next_sweep_ = now + std::chrono::seconds(5);
+    // Keyed actors: keys that a send woke and that have no head get one first (a head's
+    // ack promotes the next message itself; this catches a send that committed after
+    // that ack looked). Never waits on a lock; a failure is the claim's to report.
+    if (serves_actors_)
+      if (auto made = actors_.promote(queue_, promote_batch); !made) return made.error();
     return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
                          sweep ? &sweep_ : nullptr, rt_->node_alive_within());
   }
@@ -125,6 +135,9 @@ class pg_consumer_backend : public consumer_backend {
   queue_config qc_;
   pg_session session_;
   mailbox_store mailbox_;
+  actor_store actors_{session_};
+  bool serves_actors_ = false;
+  static constexpr int32_t promote_batch = 500;
   std::vector<std::string> types_;
   orphan_sweep sweep_{node_names(rt_->topo), 4};
   std::chrono::steady_clock::time_point next_sweep_{};

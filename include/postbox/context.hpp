@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <postbox/actor.hpp>
 #include <postbox/describe.hpp>
 #include <postbox/messages.hpp>
 #include <postbox/sql.hpp>
@@ -21,6 +22,7 @@ struct topology;          // the node's topology (config/topology.hpp)
 struct outgoing_message;  // internal: a row to enqueue
 struct success_commit;    // internal: the transaction that ends a success
 struct context_effects;   // internal: what the handler sends and fans out
+struct actor_turn;        // internal: the actor state a turn loaded and changes
 
 /// A message a handler sends (or fans out): where, what, and its continuations.
 struct message_out {
@@ -32,6 +34,10 @@ struct message_out {
   /// Identity columns; empty: the sending message's own.
   std::string execution_id;
   std::string org;
+  /// To an actor (registry::actor): handled in its turn, after every message sent to it
+  /// before; `queue` may stay empty (the actor type's). Never delayed.
+  std::string actor_type;
+  std::string actor_key;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>
@@ -40,6 +46,16 @@ struct message_out {
     m.queue = std::move(queue);
     m.type = type_name_of<T>();
     m.payload = encode_json(body);
+    return m;
+  }
+  /// A described struct sent to actor `to` under its type name.
+  template <class T>
+  static message_out to(const actor_ref& to, const T& body) {
+    message_out m;
+    m.type = type_name_of<T>();
+    m.payload = encode_json(body);
+    m.actor_type = to.type;
+    m.actor_key = to.key;
     return m;
   }
   /// A free-form JSON object body.
@@ -86,6 +102,9 @@ class context {
   const std::string& type() const;
   const std::string& execution_id() const;  // "" when it belongs to no execution
   const std::string& org() const;
+  /// The actor whose turn this is ("" for a message to no actor).
+  const std::string& actor_type() const;
+  const std::string& actor_key() const;
   /// 1 on the first attempt; 1 + the failed attempts charged to it so far.
   int32_t attempt() const;
   /// The node running it ("node/queue/worker").
@@ -155,6 +174,12 @@ class context {
   void send(std::string queue, const T& body) {
     send(message_out::of(std::move(queue), body));
   }
+  /// Enqueues `body` to actor `to` with the ack: its turn comes after every message sent
+  /// to that actor before this transaction commits.
+  template <class T>
+  void send(const actor_ref& to, const T& body) {
+    send(message_out::to(to, body));
+  }
   /// Enqueues `children` and arms their group with the ack: `callback` is enqueued
   /// exactly once, when every child has ended, with their outcomes in child order
   /// under `results` ({index, status: "ok", result} or {index, status: "error",
@@ -182,6 +207,8 @@ class context {
   /// The success transaction: ack + everything above + on_success with `result`
   /// (actors/runtime/context.hpp).
   friend success_commit commit_of(const context& ctx, const std::string& result_json);
+  /// A keyed actor's turn: its state is loaded before and written with the ack.
+  friend void attach_turn(context& ctx, actor_turn& turn);
 
   outgoing_message outgoing(const message_out& m);
   std::shared_ptr<void>& local_slot(const std::string& key);
@@ -200,6 +227,7 @@ class context {
   std::string problem_;
   int fan_outs_ = 0;
   std::optional<std::string> reply_;
+  actor_turn* turn_ = nullptr;
 };
 
 }  // namespace postbox

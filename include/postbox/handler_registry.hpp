@@ -47,6 +47,14 @@ class handler_registry {
       if (key.first.empty() || key.first == queue) out.insert(key.second);
     return {out.begin(), out.end()};
   }
+  /// Declares an actor type (keyed actors): its messages go to `queue`; the node records
+  /// it in postbox.actor_types so senders that name no queue find it.
+  handler_registry& add_actor_type(const std::string& actor_type, const std::string& queue) {
+    actor_types_[actor_type] = queue;
+    return *this;
+  }
+  /// The actor types declared, with their queues.
+  const std::map<std::string, std::string>& actor_types() const { return actor_types_; }
   /// Every type with a handler (on some queue), each once.
   std::vector<std::string> types() const {
     std::set<std::string> out;
@@ -56,6 +64,7 @@ class handler_registry {
 
  private:
   std::map<std::pair<std::string, std::string>, handler_fn> handlers_;
+  std::map<std::string, std::string> actor_types_;
 };
 
 }  // namespace postbox

@@ -10,6 +10,9 @@
 
 namespace postbox {
 
+template <class S>
+class actor_handlers;
+
 class registry : public handler_registry {
  public:
   registry() = default;
@@ -28,6 +31,16 @@ class registry : public handler_registry {
     add(queue, type_name_of<T>(), typed_handler<T>(std::move(fn)));
     return *this;
   }
+  /// A keyed actor type whose messages go to `queue` and whose state is S (a described
+  /// struct, default-constructed for a new actor): `registry.actor<account>("account",
+  /// "accounts").on<deposit>(fn).on<withdraw>(fn2)`, each fn
+  /// `outcome(context&, S& state, const T& message)`. One turn at a time per key, in
+  /// the order the sends committed; the state S commits with the turn's ack.
+  template <class S>
+  actor_handlers<S> actor(const std::string& actor_type, const std::string& queue) {
+    add_actor_type(actor_type, queue);
+    return actor_handlers<S>(*this, actor_type, queue);
+  }
   /// Handles messages of `type` with a free-form JSON body (json_text holds it whole).
   template <class F>
   registry& on_json(const std::string& type, F fn) {
@@ -45,6 +58,27 @@ class registry : public handler_registry {
           });
         });
   }
+};
+
+/// The handlers of one keyed actor type (registry::actor).
+template <class S>
+class actor_handlers {
+ public:
+  actor_handlers(registry& r, std::string actor_type, std::string queue)
+      : registry_(r), actor_type_(std::move(actor_type)), queue_(std::move(queue)) {}
+  /// Handles messages of T's type sent to this actor type:
+  /// `outcome fn(context&, S& state, const T& message)`.
+  template <class T, class F>
+  actor_handlers& on(F fn) {
+    registry_.add(queue_, type_name_of<T>(), actor_handler<S, T>(actor_type_, std::move(fn)));
+    return *this;
+  }
+  registry& done() { return registry_; }
+
+ private:
+  registry& registry_;
+  std::string actor_type_;
+  std::string queue_;
 };
 
 }  // namespace postbox

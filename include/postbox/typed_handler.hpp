@@ -8,6 +8,7 @@
 #include <functional>
 #include <postbox/context.hpp>
 #include <postbox/describe.hpp>
+#include <postbox/error.hpp>
 #include <postbox/handler_registry.hpp>
 #include <postbox/outcome.hpp>
 #include <string>
@@ -35,6 +36,42 @@ using body_decoder = std::function<caf::expected<decoded_call>(const std::string
 /// The dispatcher's handler around `decode`: an undecodable body is dead-lettered at
 /// once; a decoded one runs on a fresh context and its outcome ends the delivery.
 handler_fn make_typed_handler(body_decoder decode);
+
+/// A keyed actor's decoded call: runs on the turn's context with the actor's state as
+/// JSON text ("null" when it has none), which it leaves changed on success.
+using actor_call = std::function<outcome(context&, std::string& state_json)>;
+using actor_body_decoder = std::function<caf::expected<actor_call>(const std::string& payload)>;
+
+/// The dispatcher's handler of a keyed actor type: a message not addressed to an actor
+/// of `actor_type` is poisoned; the state is loaded (from the node's cache when its
+/// version is current), the call runs, and a changed state commits with the ack.
+handler_fn make_actor_handler(std::string actor_type, actor_body_decoder decode);
+
+/// `fn(context&, S& state, const T& message)` as a keyed actor's handler of T.
+template <class S, class T, class F>
+handler_fn actor_handler(std::string actor_type, F fn) {
+  return make_actor_handler(
+      actor_type,
+      [actor_type,
+       fn = std::move(fn)](const std::string& payload) mutable -> caf::expected<actor_call> {
+        auto body = decode_json<T>(payload);
+        if (!body) return std::move(body.error());
+        return actor_call([&fn, &actor_type, value = std::move(*body)](
+                              context& ctx, std::string& state_json) mutable -> outcome {
+          S state{};
+          if (state_json != "null") {
+            auto loaded = decode_json<S>(state_json);
+            if (!loaded)
+              return outcome::fail("the state of actor " + actor_type + "/" + ctx.actor_key() +
+                                   " does not decode: " + describe(loaded.error()));
+            state = std::move(*loaded);
+          }
+          outcome o = run_guarded(fn, ctx, state, value);
+          if (o.what() == outcome::kind::ok) state_json = encode_json(state);
+          return o;
+        });
+      });
+}
 
 template <class T, class F>
 handler_fn typed_handler(F fn) {

@@ -1,12 +1,13 @@
 -- Re-enqueues dead letter $1 as a new message (fresh read count, same identity,
 -- payload and headers) and records it; the dead letter itself is kept. A request
 -- (reply_key header) loses the error reply its dead letter stored, so the retried
--- message can answer; a success reply is never removed (the first reply stands).
+-- message can answer; a message to an actor goes to the end of its actor's line; a success reply is never removed (the first reply stands).
 WITH dl AS (
   SELECT * FROM postbox.dead_letters WHERE id = $1 AND retried_at IS NULL FOR UPDATE
 ), sent AS (
-  INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers)
-  SELECT queue, type, execution_id, org, payload, headers FROM dl
+  INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, actor_type,
+                               actor_key)
+  SELECT queue, type, execution_id, org, payload, headers, actor_type, actor_key FROM dl
   RETURNING id
 ), cleared AS (
   DELETE FROM postbox.replies r USING dl

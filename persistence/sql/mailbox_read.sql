@@ -66,4 +66,7 @@ WHERE m.id = ANY (ARRAY(SELECT id FROM candidates))
 RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
           m.headers::text, m.read_ct, m.last_error,
           extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch,
-          m.attempts, m.suspect
+          m.attempts, m.suspect, m.actor_type, m.actor_key,
+          CASE WHEN m.actor_key IS NOT NULL
+               THEN (SELECT a.state_version FROM postbox.actors a
+                     WHERE a.actor_type = m.actor_type AND a.actor_key = m.actor_key) END

@@ -1,4 +1,9 @@
--- $1 queue, $2 type, $3 execution_id, $4 org, $5 payload, $6 headers, $7 delay ms
-INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, visible_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, now() + $7::bigint * interval '1 millisecond')
+-- $1 queue ('' for an actor: its type's queue), $2 type, $3 execution_id, $4 org,
+-- $5 payload, $6 headers, $7 delay ms, $8 actor_type, $9 actor_key (NULL: no actor). A
+-- message to an actor is numbered and parked or made its head by the trigger of
+-- migration 019.
+INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, visible_at,
+                             actor_type, actor_key)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, now() + $7::bigint * interval '1 millisecond',
+        $8, $9)
 RETURNING id

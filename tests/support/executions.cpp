@@ -27,9 +27,12 @@ void submit_files(const std::string& dsn, const std::string& id, const std::stri
   msg.execution_id = id;
   msg.org = org;
   msg.files = files;
-  outgoing_message m{
-      orchestrator_queue,          execute_workflow_type, id, org, to_json(msg), "{}",
-      std::chrono::milliseconds(0)};
+  outgoing_message m;
+  m.queue = orchestrator_queue;
+  m.type = execute_workflow_type;
+  m.execution_id = id;
+  m.org = org;
+  m.payload = to_json(msg);
   auto err =
       submit_execution(s, {id, org, workflow, batch_size, static_cast<int32_t>(files.size())}, m);
   if (err) CAF_FAIL("submit failed: " << describe(err));

@@ -1,0 +1,15 @@
+-- Operator: the blocked head of actor ($1, $2) as a delivery (a fresh receipt), to be
+-- dead-lettered through the poison path (skip) or dropped. No row: not blocked.
+WITH a AS (
+  SELECT head_id FROM postbox.actors
+  WHERE actor_type = $1 AND actor_key = $2 AND blocked_at IS NOT NULL
+  FOR UPDATE
+)
+UPDATE postbox.mailbox m
+SET receipt = nextval('postbox.receipt_seq'), lease_owner = $3
+FROM a
+WHERE m.id = a.head_id
+RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
+          m.headers::text, m.read_ct, m.last_error,
+          extract(epoch FROM m.enqueued_at)::float8 AS enqueued_epoch,
+          m.attempts, m.suspect, m.actor_type, m.actor_key, NULL::bigint
