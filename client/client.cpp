@@ -215,10 +215,31 @@ caf::error client::check_handled(const std::string& queue, const std::string& ty
                         listed + "); --force sends it anyway (e.g. for a node not yet deployed)");
 }
 
+caf::expected<int64_t> client::send(const actor_ref& to, const std::string& type,
+                                    const std::string& json_payload, const std::string& headers) {
+  if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
+    return make_error(errc::invalid_argument,
+                      "an actor is a type and a key of 1 to 256 bytes each (TYPE/KEY)");
+  if (type == execute_workflow_type || type == process_file_batch_type ||
+      type == execution_callback_type)
+    return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
+  return send_message("", type, json_payload, headers, &to);
+}
+
 caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,
                                     const std::string& json_payload, const std::string& headers) {
   if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
+  return send_message(queue, type, json_payload, headers, nullptr);
+}
+
+caf::expected<int64_t> client::send_message(const std::string& queue, const std::string& type,
+                                            const std::string& json_payload,
+                                            const std::string& headers, const actor_ref* to) {
   outgoing_message m;
+  if (to) {
+    m.actor_type = to->type;
+    m.actor_key = to->key;
+  }
   m.queue = queue;
   m.type = type;
   m.headers = headers.empty() ? "{}" : headers;

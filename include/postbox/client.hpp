@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <postbox/actor.hpp>
 #include <postbox/error.hpp>
 #include <postbox/execution.hpp>
 #include <postbox/session_options.hpp>
@@ -101,6 +102,10 @@ class client {
   /// identity columns come from the body. Returns the message id.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}");
+  /// Sends to actor `to` (its type's queue, which a node of that type registered): its
+  /// turn comes after every message sent to it before. Returns the message id.
+  caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
+                              const std::string& json_payload, const std::string& headers = "{}");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has
@@ -127,6 +132,9 @@ class client {
   pg_session& session();
 
  private:
+  caf::expected<int64_t> send_message(const std::string& queue, const std::string& type,
+                                      const std::string& json_payload, const std::string& headers,
+                                      const actor_ref* to);
   std::unique_ptr<pg_session> session_;
   std::unique_ptr<inspect_store> inspect_;
 };

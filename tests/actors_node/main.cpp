@@ -1,0 +1,69 @@
+// The keyed-actor suite's node: actor type `tally` on queue `keyed` (and `skipper`,
+// whose topology says on_poison: skip). A `step` is one turn: it appends
+// "sender:n" to the actor's state and records the turn (start and end in microseconds
+// of the system clock, the node) in the test's table `turns`, with the ack. A step
+// listed in `poison_keys` (key, n) is rejected (a poisoned head); one with
+// sleep_ms sleeps first (to be frozen or killed mid-turn).
+#include <chrono>
+#include <postbox/postbox.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct step {
+  int64_t sender = 0;
+  int64_t n = 0;
+  int64_t sleep_ms = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step& x) {
+  return f(caf::meta::type_name("step"), postbox::field("sender", x.sender),
+           postbox::field("n", x.n), postbox::field("sleep_ms", x.sleep_ms));
+}
+
+struct tally {
+  int64_t count = 0;
+  int64_t sum = 0;
+  std::vector<std::string> order;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tally& x) {
+  return f(caf::meta::type_name("tally"), postbox::field("count", x.count),
+           postbox::field("sum", x.sum), postbox::field("order", x.order));
+}
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+postbox::outcome take_step(postbox::context& ctx, tally& state, const step& s) {
+  const auto started = now_us();
+  auto poisoned = ctx.query("SELECT 1 FROM poison_keys WHERE actor_key = $1 AND n = $2::bigint",
+                            {ctx.actor_key(), std::to_string(s.n)});
+  if (!poisoned) return postbox::outcome::from(poisoned.error());
+  if (!poisoned->empty()) return postbox::outcome::reject("key " + ctx.actor_key() + " is poisoned");
+  if (s.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s.sleep_ms));
+  const auto item = std::to_string(s.sender) + ":" + std::to_string(s.n);
+  state.count += 1;
+  state.sum += s.n;
+  state.order.push_back(item);
+  ctx.execute(
+      "INSERT INTO turns (actor_type, actor_key, item, message_id, started_us, ended_us, owner) "
+      "VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7)",
+      {ctx.actor_type(), ctx.actor_key(), item, std::to_string(ctx.message_id()),
+       std::to_string(started), std::to_string(now_us()), ctx.owner()});
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  postbox::registry registry;
+  registry.actor<tally>("tally", "keyed").on<step>(take_step);
+  registry.actor<tally>("skipper", "keyed_skip").on<step>(take_step);
+  return postbox::node_main(argc, argv, registry);
+}
