@@ -84,7 +84,7 @@ bins=$(grep '^/usr/bin/.' "$WORK/contents" | sort | tr '\n' ' ')
 # .deb: "Pathname to install is not absolute"), Recommends included.
 apt-get install -s "$deb" >"$WORK/simulate.log" 2>&1 || { cat "$WORK/simulate.log" >&2; fail "apt-get install -s failed"; }
 others=$(sed -n 's/^Inst \([^ ]*\) .*/\1/p' "$WORK/simulate.log" | grep -vx postbox || true)
-[ -z "$others" ] || fail "apt-get would download $(echo $others) (run make deps first)"
+[ -z "$others" ] || fail "apt-get would download $(echo "$others" | tr '\n' ' ')(run make deps first)"
 installed=1
 apt-get install -y -qq "$deb" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; fail "apt-get install failed"; }
 dpkg-query -W -f='${Status}' postbox | grep -q 'install ok installed' || fail "postbox is not installed"

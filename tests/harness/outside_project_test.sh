@@ -32,7 +32,7 @@ sql() { psql "$DSN" -X -q -A -t -c "$1"; }
 
 [ "$MODE" = --installed ] || cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
 # Only the install prefix: the repository's own folders are not on any include path.
-cmake -S "$SRC/apps/examples/outside" -B "$WORK/build" $PREFIX_ARGS \
+cmake -S "$SRC/apps/examples/outside" -B "$WORK/build" ${PREFIX_ARGS:+"$PREFIX_ARGS"} \
   -DCMAKE_BUILD_TYPE=Debug >"$WORK/configure.log" 2>&1 || { cat "$WORK/configure.log" >&2; fail "configure failed"; }
 found=$(sed -n 's/^postbox_DIR:PATH=//p' "$WORK/build/CMakeCache.txt")
 case "$found" in "$PREFIX"/lib*/cmake/postbox) ;; *) fail "find_package(postbox) found '$found', not $PREFIX" ;; esac
@@ -48,7 +48,7 @@ find_package(postbox 0.20 CONFIG REQUIRED)
 add_executable(submit $SRC/apps/examples/submit_and_wait.cpp)
 target_link_libraries(submit PRIVATE postbox::client)
 CMAKE
-cmake -S "$WORK/client" -B "$WORK/client/build" $PREFIX_ARGS >"$WORK/client.log" 2>&1 &&
+cmake -S "$WORK/client" -B "$WORK/client/build" ${PREFIX_ARGS:+"$PREFIX_ARGS"} >"$WORK/client.log" 2>&1 &&
   cmake --build "$WORK/client/build" >>"$WORK/client.log" 2>&1 || { tail -40 "$WORK/client.log" >&2; fail "the client-only build failed"; }
 
 psql "$PGTEST_DSN" -X -q -c "CREATE DATABASE $db" >/dev/null
