@@ -12,7 +12,7 @@ endif
 # for promtool, which the metrics suite runs on /metrics; chromium, headless, for the
 # dashboard suite; pg_auto_failover for the failover test).
 PACKAGES := build-essential cmake pkg-config clang-format \
-  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
+  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev libcli11-dev \
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
   util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 
