@@ -224,9 +224,12 @@ int run(int argc, char** argv) {
               "one, re-enqueue one.",
               exit_codes("done", "the command failed"));
   dead_cmd->require_subcommand(0, 1);
+  // A subcommand's callback runs before its parent's: the parent's fills the slot only
+  // when no list / show / retry did.
   bool dead_letters_given = false;
-  on(dead_cmd, [&] {
-    return dead_letters_given ? 0 : fail("dead-letters needs list, show ID or retry ID", 2);
+  dead_cmd->callback([&] {
+    if (!dead_letters_given)
+      selected = [] { return fail("dead-letters needs list, show ID or retry ID", 2); };
   });
   int dead_limit = 50;
   auto* dead_list = command(*dead_cmd, "list", "Lists dead letters, newest first.",
@@ -253,7 +256,6 @@ int run(int argc, char** argv) {
               exit_codes("re-enqueued", "the database failed",
                          "bad invocation, already retried, or the payload is refused"));
   add_dead_id(dead_retry);
-  // The sub-subcommand's callback runs before the parent's: it takes the slot.
   auto on_dead = [&](CLI::App* sub, std::function<int()> body) {
     sub->callback([&selected, &dead_letters_given, body] {
       dead_letters_given = true;

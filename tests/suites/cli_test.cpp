@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <future>
 #include <sstream>
 
 #include "postbox/version.hpp"
@@ -200,6 +201,43 @@ CAF_TEST(global options go before or after the command) {
                            "status failed"));
   CAF_CHECK(one_line_error(test::run_cli({"queues"}, {std::string("POSTBOX_DSN=") + nowhere}), 1,
                            "queues failed"));
+}
+
+CAF_TEST(every command runs its own body) {
+  // An unreachable server: each command gets as far as the database and says which
+  // command failed (exit 1), so the command line dispatched to the right body.
+  auto nowhere = std::string("POSTBOX_DSN=host=127.0.0.1 port=1 connect_timeout=2");
+  test::write_file(dir + "/in/a.txt", "a");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> runs = {
+      {{"migrate"}, "migrate failed"},
+      {{"submit", "--workflow", "docs", dir + "/in"}, "submit failed"},
+      {{"status", "x"}, "status failed"},
+      {{"watch", "x"}, "watch failed"},
+      {{"cancel", "x"}, "cancel failed"},
+      {{"executions"}, "executions failed"},
+      {{"queues"}, "queues failed"},
+      {{"nodes"}, "nodes failed"},
+      {{"dead-letters", "list"}, "dead-letters list failed"},
+      {{"dead-letters", "show", "1"}, "dead-letters show failed"},
+      {{"dead-letters", "retry", "1"}, "dead-letters retry failed"},
+      {{"send", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "send refused"},
+      {{"ask", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "ask failed"},
+      {{"reply", "r-1"}, "reply failed"},
+      {{"pause", "q"}, "pause failed"},
+      {{"resume", "q"}, "resume failed"},
+      {{"drain", "a"}, "no node 'a'"},
+  };
+  // Side by side: each one retries the connection for a few seconds before it gives up.
+  std::vector<std::future<test::cli_result>> results;
+  for (const auto& run : runs)
+    results.push_back(
+        std::async(std::launch::async, [&] { return test::run_cli(run.first, {nowhere}); }));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    CAF_MESSAGE("postbox " << runs[i].first.at(0));
+    CAF_CHECK(one_line_error(results[i].get(), 1, runs[i].second));
+  }
+  CAF_CHECK(one_line_error(test::run_cli({"dead-letters"}, {nowhere}), 2,
+                           "dead-letters needs list, show ID or retry ID"));
 }
 
 CAF_TEST(version lines) {
