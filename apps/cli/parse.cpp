@@ -37,7 +37,7 @@ CLI::Validator duration() {
       "");
 }
 
-/// An execution status in any case; left upper case.
+/// An execution status in any case; made upper case (a transform, so the option gets it).
 CLI::Validator execution_status_name() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
@@ -196,7 +196,7 @@ int run(int argc, char** argv) {
       ->add_option("--status", executions_a.status,
                    "only this status: QUEUED, EXECUTING, COMPLETED, ERROR or STOPPED (any case)")
       ->type_name("S")
-      ->check(execution_status_name());
+      ->transform(execution_status_name());
   executions_cmd->add_option("--workflow", executions_a.workflow, "only this workflow")
       ->type_name("W");
   executions_cmd->add_option("--limit", executions_a.limit, "at most N")
