@@ -10,10 +10,11 @@ endif
 # Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
 # python3-psycopg for the Python example in apps/examples/python and its test; prometheus
 # for promtool, which the metrics suite runs on /metrics; chromium, headless, for the
-# dashboard suite; pg_auto_failover for the failover test; dpkg-dev for dpkg-shlibdeps,
+# dashboard suite; pg_auto_failover for the failover test; libcli11-dev (header-only) for
+# the command lines of postbox and postbox-node; dpkg-dev for dpkg-shlibdeps,
 # which `make package` runs to compute the .deb's Depends).
 PACKAGES := build-essential dpkg-dev cmake pkg-config clang-format \
-  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
+  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev libcli11-dev \
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
   util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 
