@@ -10,13 +10,15 @@ endif
 # Exactly the Debian packages the project needs (build, tests, demo, benchmark; python3 and
 # python3-psycopg for the Python example in apps/examples/python and its test; prometheus
 # for promtool, which the metrics suite runs on /metrics; chromium, headless, for the
-# dashboard suite; pg_auto_failover for the failover test).
-PACKAGES := build-essential cmake pkg-config clang-format \
-  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev \
+# dashboard suite; pg_auto_failover for the failover test; libcli11-dev (header-only) for
+# the command lines of postbox and postbox-node; dpkg-dev for dpkg-shlibdeps,
+# which `make package` runs to compute the .deb's Depends).
+PACKAGES := build-essential dpkg-dev cmake pkg-config clang-format \
+  libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev libcli11-dev \
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
   util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 
-.PHONY: help deps build test demo bench bench-pipeline format clean
+.PHONY: help deps build test package demo bench bench-pipeline format clean
 
 help:
 	@echo "postbox make targets:"
@@ -25,6 +27,8 @@ help:
 	@echo "  make bench   mailbox msg/s vs. pgbench running the same SQL: same seconds, backlog, clients"
 	@echo "  make bench-pipeline  the pipeline end to end (20k, 200x100, 200k files; upload; latency)"
 	@echo "               next to the physical limit (pgbench: one batch's minimal SQL, same server)"
+	@echo "  make package build $(BUILD)/postbox_<version>_<arch>.deb (binaries, libraries, headers,"
+	@echo "               CMake and pkg-config files, /etc/postbox examples, postbox-node@.service)"
 	@echo "  make deps    apt-get install the Debian packages the project needs (idempotent)"
 	@echo "  make build   configure and build into ./$(BUILD)"
 	@echo "  make format  clang-format every C++ file"
@@ -46,6 +50,12 @@ build: deps
 
 test: build
 	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure --timeout 1200
+
+package: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DPOSTBOX_INSTALL=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@cd $(BUILD) && cpack -G DEB >cpack.log 2>&1 || { cat cpack.log; exit 1; }
+	@ls $(BUILD)/postbox_*.deb
 
 demo: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null

@@ -100,7 +100,7 @@ struct actor_type_config {
 
 /// A handler written in any language: a program postbox starts and keeps, fed one
 /// message at a time as a JSON line on stdin, answering one JSON line on stdout
-/// (README, "Handlers in any language"). A node runs it with `{ program: NAME }`.
+/// (docs/programs.md). A node runs it with `{ program: NAME }`.
 struct program_config {
   std::string name;
   /// No shell; argv[0] is looked up on PATH unless it contains a '/'.

@@ -1,10 +1,9 @@
-// The command line of every node binary.
+// The command line of every node binary (CLI11, see actors/runtime/command_line.hpp).
 #include "actors/runtime/node_main.hpp"
 
-#include <cstdlib>
-#include <iostream>
 #include <string>
 
+#include "actors/runtime/command_line.hpp"
 #include "actors/runtime/node.hpp"
 #include "postbox/version.hpp"
 
@@ -14,35 +13,33 @@ int node_main(int argc, char** argv, handler_registry handlers) {
   std::string self = argc > 0 ? argv[0] : "postbox-node";
   if (auto slash = self.find_last_of('/'); slash != std::string::npos)
     self = self.substr(slash + 1);
-  const std::string usage =
-      "usage: " + self + " --topology FILE --node NAME [--dsn DSN] | --version";
+  CLI::App app{
+      "Runs one node of a postbox topology: the actors the topology gives NAME, "
+      "claiming messages from PostgreSQL, until SIGTERM drains it (it stops "
+      "claiming, finishes what it holds, exits 0). SIGINT does the same.",
+      self};
+  command_line::configure(app);
   node_options opts;
-  if (const char* t = std::getenv("POSTBOX_TOPOLOGY")) opts.topology_path = t;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* v = nullptr;
-    if (a == "--help" || a == "-h") {
-      std::cout << usage << "\n";
-      return 0;
-    } else if (a == "--version") {
-      std::cout << version_line(self) << "\n";
-      return 0;
-    } else if (a == "--topology" && (v = next())) {
-      opts.topology_path = v;
-    } else if (a == "--node" && (v = next())) {
-      opts.node_name = v;
-    } else if (a == "--dsn" && (v = next())) {
-      opts.dsn = v;
-    } else {
-      std::cerr << self << ": unknown or incomplete option '" << a << "' (" << usage << ")\n";
-      return 2;
-    }
-  }
-  if (opts.topology_path.empty() || opts.node_name.empty()) {
-    std::cerr << self << ": --topology FILE and --node NAME are required\n";
-    return 2;
-  }
+  app.add_option("--topology", opts.topology_path, "the topology file (YAML)")
+      ->type_name("FILE")
+      ->envname("POSTBOX_TOPOLOGY")
+      ->required();
+  app.add_option("--node", opts.node_name, "which node of the topology this process runs")
+      ->type_name("NAME")
+      ->required();
+  app.add_option("--dsn", opts.dsn,
+                 "the database; else database.dsn of the topology (which may name "
+                 "${POSTBOX_DSN})")
+      ->type_name("DSN");
+  app.set_version_flag("--version", version_line(self),
+                       "print the version and the schema "
+                       "version it needs, and exit");
+  app.footer(command_line::exit_codes(
+      "drained after SIGTERM / SIGINT",
+      "a runtime failure (database unreachable at start, "
+      "schema newer than this binary, ...)",
+      "bad invocation or configuration (topology, node name, control token)"));
+  if (auto exit_code = command_line::parse(app, argc, argv)) return *exit_code;
   return run_node(opts, std::move(handlers));
 }
 

@@ -1,5 +1,5 @@
 // The line protocol between postbox and an external-program handler: one JSON object
-// per line each way (README, "Handlers in any language"). Pure functions, no I/O.
+// per line each way (docs/programs.md, "The protocol"). Pure functions, no I/O.
 #pragma once
 
 #include <caf/expected.hpp>

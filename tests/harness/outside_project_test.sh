@@ -4,12 +4,20 @@
 # on a fresh database of the test PostgreSQL (and apps/examples/submit_and_wait.cpp
 # built against postbox::client alone): one greet_all fans out three greets, and
 # the callback writes exactly one row with their three results, in order.
-#   outside_project_test.sh BUILD_DIR SOURCE_DIR PGTEST_STATE
+# With --installed (deb_package_test.sh, after `apt-get install ./postbox_*.deb`) the
+# same against the package in /usr, found by CMake's default search (no prefix given).
+#   outside_project_test.sh BUILD_DIR SOURCE_DIR PGTEST_STATE [--installed]
 set -eu
-BUILD=$1; SRC=$2; STATE=$3
+BUILD=$1; SRC=$2; STATE=$3; MODE=${4:-}
 . "$STATE"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/postbox-outside.XXXXXX")
-PREFIX=$WORK/prefix
+if [ "$MODE" = --installed ]; then
+  PREFIX=/usr
+  PREFIX_ARGS=
+else
+  PREFIX=$WORK/prefix
+  PREFIX_ARGS=-DCMAKE_PREFIX_PATH=$PREFIX
+fi
 db=pbt_outside_$$
 DSN="host=127.0.0.1 port=$PGTEST_PORT user=postgres dbname=$db"
 node_pid=
@@ -22,10 +30,12 @@ cleanup() {
 trap cleanup EXIT
 sql() { psql "$DSN" -X -q -A -t -c "$1"; }
 
-cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
+[ "$MODE" = --installed ] || cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
 # Only the install prefix: the repository's own folders are not on any include path.
-cmake -S "$SRC/apps/examples/outside" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$PREFIX" \
+cmake -S "$SRC/apps/examples/outside" -B "$WORK/build" ${PREFIX_ARGS:+"$PREFIX_ARGS"} \
   -DCMAKE_BUILD_TYPE=Debug >"$WORK/configure.log" 2>&1 || { cat "$WORK/configure.log" >&2; fail "configure failed"; }
+found=$(sed -n 's/^postbox_DIR:PATH=//p' "$WORK/build/CMakeCache.txt")
+case "$found" in "$PREFIX"/lib*/cmake/postbox) ;; *) fail "find_package(postbox) found '$found', not $PREFIX" ;; esac
 cmake --build "$WORK/build" -j2 >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "build failed"; }
 
 # A program that only submits and waits links postbox::client alone (no runtime).
@@ -38,7 +48,7 @@ find_package(postbox 0.20 CONFIG REQUIRED)
 add_executable(submit $SRC/apps/examples/submit_and_wait.cpp)
 target_link_libraries(submit PRIVATE postbox::client)
 CMAKE
-cmake -S "$WORK/client" -B "$WORK/client/build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$WORK/client.log" 2>&1 &&
+cmake -S "$WORK/client" -B "$WORK/client/build" ${PREFIX_ARGS:+"$PREFIX_ARGS"} >"$WORK/client.log" 2>&1 &&
   cmake --build "$WORK/client/build" >>"$WORK/client.log" 2>&1 || { tail -40 "$WORK/client.log" >&2; fail "the client-only build failed"; }
 
 psql "$PGTEST_DSN" -X -q -c "CREATE DATABASE $db" >/dev/null

@@ -5,9 +5,13 @@
 #include <boost/json.hpp>
 #include <caf/test/unit_test.hpp>
 #include <csignal>
+#include <future>
+#include <sstream>
 
+#include "postbox/version.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/shell.hpp"
 
 using namespace postbox;
 using namespace std::chrono_literals;
@@ -25,6 +29,63 @@ bool one_line_error(const test::cli_result& r, int code, const std::string& need
   bool ok = r.exit_code == code && lines(r.err) == 1 && r.err.find(needle) != std::string::npos;
   if (!ok) CAF_MESSAGE("exit " << r.exit_code << ", stderr: " << r.err);
   return ok;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<std::string> words(const std::string& command) {
+  std::vector<std::string> out;
+  std::istringstream in(command);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+/// Every command and subcommand with what its --help must name: its options and positionals.
+const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+    {"migrate", {}},
+    {"submit", {"--workflow", "--upload", "--batch-size", "--org", "--wait", "PATH"}},
+    {"status", {"EXECUTION_ID"}},
+    {"watch", {"EXECUTION_ID"}},
+    {"cancel", {"EXECUTION_ID"}},
+    {"executions", {"--status", "--workflow", "--limit"}},
+    {"queues", {}},
+    {"nodes", {}},
+    {"dead-letters", {"list", "show", "retry"}},
+    {"dead-letters list", {"--limit"}},
+    {"dead-letters show", {"ID"}},
+    {"dead-letters retry", {"ID"}},
+    {"send",
+     {"--queue", "--type", "--json-payload", "--headers", "--on-success", "--on-error", "--force"}},
+    {"ask", {"--queue", "--type", "--json-payload", "--timeout", "--headers", "--request-id"}},
+    {"reply", {"REQUEST_ID", "--wait"}},
+    {"pause", {"QUEUE"}},
+    {"resume", {"QUEUE"}},
+    {"drain", {"NODE"}},
+    {"help", {"COMMAND"}},
+};
+
+/// The names `postbox --help` lists under "Commands:".
+std::vector<std::string> listed_commands(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream in(help);
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "Commands:") {
+      inside = true;
+    } else if (inside && line.empty()) {
+      break;
+    } else if (inside) {
+      names.push_back(words(line).at(0));
+    }
+  }
+  return names;
 }
 
 struct fixture {
@@ -69,6 +130,147 @@ CAF_TEST(bad calls print one line and exit non zero) {
   CAF_CHECK(one_line_error(
       test::run_cli({"--dsn", "host=127.0.0.1 port=1 connect_timeout=2", "status", "x"}), 1,
       "status failed"));
+}
+
+CAF_TEST(every command has a help naming its options and exit codes) {
+  auto top = test::run_cli({"--help"});
+  CAF_CHECK_EQUAL(top.exit_code, 0);
+  CAF_CHECK_EQUAL(top.err, "");
+  for (const char* global : {"--dsn", "--topology", "--json", "--version", "POSTBOX_DSN",
+                             "POSTBOX_TOPOLOGY", "Exit codes"})
+    CAF_CHECK(contains(top.out, global));
+  // The table above covers every command postbox lists, and postbox lists every one.
+  std::vector<std::string> expected;
+  for (const auto& [command, _] : commands)
+    if (words(command).size() == 1) expected.push_back(command);
+  CAF_CHECK_EQUAL(listed_commands(top.out), expected);
+  for (const auto& [command, mentions] : commands) {
+    auto help = test::run_cli(plus(words(command), {"--help"}));
+    CAF_MESSAGE("postbox " << command << " --help");
+    CAF_CHECK_EQUAL(help.exit_code, 0);
+    CAF_CHECK_EQUAL(help.err, "");
+    CAF_CHECK(contains(help.out, "Usage: postbox " + command + " "));
+    CAF_CHECK(contains(help.out, "Exit codes:"));
+    for (const auto& m : mentions) {
+      if (!contains(help.out, m)) CAF_MESSAGE("postbox " << command << " --help misses " << m);
+      CAF_CHECK(contains(help.out, m));
+    }
+    // Short -h, and `postbox help COMMAND`, print the same.
+    CAF_CHECK_EQUAL(test::run_cli(plus(words(command), {"-h"})).out, help.out);
+    auto by_help = test::run_cli(plus({"help"}, words(command)));
+    CAF_CHECK_EQUAL(by_help.exit_code, 0);
+    CAF_CHECK_EQUAL(by_help.out, help.out);
+  }
+  CAF_CHECK(
+      one_line_error(test::run_cli({"help", "frobnicate"}), 2, "unknown command 'frobnicate'"));
+}
+
+CAF_TEST(an unknown option or a bad value is one line and exit 2 for every command) {
+  // No database is needed (none is given): the command line is refused first.
+  for (const auto& [command, _] : commands) {
+    auto r = test::run_cli(plus(words(command), {"--no-such-option"}));
+    CAF_CHECK(one_line_error(r, 2, command + ": unknown option --no-such-option"));
+  }
+  CAF_CHECK(one_line_error(test::run_cli({"dead-letters", "purge"}), 2,
+                           "dead-letters: unknown command 'purge'"));
+  CAF_CHECK(one_line_error(test::run_cli({"status", "a", "b"}), 2, "status: unexpected 'b'"));
+  CAF_CHECK(
+      one_line_error(test::run_cli({"submit", "--workflow", "docs", "--batch-size", "0", dir}), 2,
+                     "submit: --batch-size: must be a positive integer, got '0'"));
+  CAF_CHECK(one_line_error(test::run_cli({"executions", "--limit", "-3"}), 2,
+                           "executions: --limit: must be a positive integer, got '-3'"));
+  CAF_CHECK(one_line_error(test::run_cli({"executions", "--status", "done"}), 2,
+                           "executions: --status: must be QUEUED, EXECUTING, COMPLETED"));
+  CAF_CHECK(one_line_error(test::run_cli({"dead-letters", "show", "abc"}), 2,
+                           "dead-letters show: ID: must be a positive integer, got 'abc'"));
+  CAF_CHECK(one_line_error(test::run_cli({"dead-letters", "list", "--limit"}), 2,
+                           "dead-letters list: --limit needs a value"));
+  CAF_CHECK(one_line_error(test::run_cli({"ask", "--queue", "q", "--type", "t", "--json-payload",
+                                          "{}", "--timeout", "5"}),
+                           2, "ask: --timeout: "));
+  CAF_CHECK(
+      one_line_error(test::run_cli({"reply", "r-1", "--wait", "soon"}), 2, "reply: --wait: "));
+  CAF_CHECK(one_line_error(test::run_cli({"send", "--queue", "q", "--type", "t"}), 2,
+                           "send: --json-payload is required"));
+}
+
+CAF_TEST(global options go before or after the command) {
+  // An unreachable server: exit 1 proves the command ran with the DSN given after it.
+  auto nowhere = "host=127.0.0.1 port=1 connect_timeout=2";
+  CAF_CHECK(one_line_error(test::run_cli({"status", "x", "--json", "--dsn", nowhere}), 1,
+                           "status failed"));
+  CAF_CHECK(one_line_error(test::run_cli({"queues"}, {std::string("POSTBOX_DSN=") + nowhere}), 1,
+                           "queues failed"));
+}
+
+CAF_TEST(every command runs its own body) {
+  // An unreachable server: each command gets as far as the database and says which
+  // command failed (exit 1), so the command line dispatched to the right body.
+  auto nowhere = std::string("POSTBOX_DSN=host=127.0.0.1 port=1 connect_timeout=2");
+  test::write_file(dir + "/in/a.txt", "a");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> runs = {
+      {{"migrate"}, "migrate failed"},
+      {{"submit", "--workflow", "docs", dir + "/in"}, "submit failed"},
+      {{"status", "x"}, "status failed"},
+      {{"watch", "x"}, "watch failed"},
+      {{"cancel", "x"}, "cancel failed"},
+      {{"executions"}, "executions failed"},
+      {{"queues"}, "queues failed"},
+      {{"nodes"}, "nodes failed"},
+      {{"dead-letters", "list"}, "dead-letters list failed"},
+      {{"dead-letters", "show", "1"}, "dead-letters show failed"},
+      {{"dead-letters", "retry", "1"}, "dead-letters retry failed"},
+      {{"send", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "send refused"},
+      {{"ask", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "ask failed"},
+      {{"reply", "r-1"}, "reply failed"},
+      {{"pause", "q"}, "pause failed"},
+      {{"resume", "q"}, "resume failed"},
+      {{"drain", "a"}, "no node 'a'"},
+  };
+  // Side by side: each one retries the connection for a few seconds before it gives up.
+  std::vector<std::future<test::cli_result>> results;
+  for (const auto& run : runs)
+    results.push_back(
+        std::async(std::launch::async, [&] { return test::run_cli(run.first, {nowhere}); }));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    CAF_MESSAGE("postbox " << runs[i].first.at(0));
+    CAF_CHECK(one_line_error(results[i].get(), 1, runs[i].second));
+  }
+  CAF_CHECK(one_line_error(test::run_cli({"dead-letters"}, {nowhere}), 2,
+                           "dead-letters needs list, show ID or retry ID"));
+}
+
+CAF_TEST(version lines) {
+  const std::string tail = std::string(" ") + POSTBOX_VERSION + " (schema " +
+                           std::to_string(POSTBOX_SCHEMA_VERSION) + ")\n";
+  auto cli = test::run_cli({"--version"});
+  CAF_CHECK_EQUAL(cli.exit_code, 0);
+  CAF_CHECK_EQUAL(cli.out, "postbox" + tail);
+  auto node = test::run_shell(test::shell_quote(test::bin_path("postbox-node")) + " --version");
+  CAF_CHECK_EQUAL(node.exit_code, 0);
+  CAF_CHECK_EQUAL(node.output, "postbox-node" + tail);
+}
+
+CAF_TEST(postbox - node has a help and refuses a bad command line with one line) {
+  auto node = test::shell_quote(test::bin_path("postbox-node"));
+  auto help = test::run_shell(node + " --help 2>/dev/null");
+  CAF_CHECK_EQUAL(help.exit_code, 0);
+  for (const char* m : {"Usage: postbox-node", "--topology", "--node", "--dsn", "--version",
+                        "POSTBOX_TOPOLOGY", "SIGTERM", "Exit codes:"})
+    CAF_CHECK(contains(help.output, m));
+  // stderr only (stdout to /dev/null): exactly one line.
+  auto stderr_of = [&](const std::string& args) {
+    return test::run_shell("env -u POSTBOX_TOPOLOGY " + node + " " + args + " 2>&1 >/dev/null");
+  };
+  auto bogus = stderr_of("--bogus --topology t.yaml --node a");
+  CAF_CHECK_EQUAL(bogus.exit_code, 2);
+  CAF_CHECK_EQUAL(bogus.output, "postbox-node: unknown option --bogus (see postbox-node --help)\n");
+  auto no_node = stderr_of("--topology " + topology);
+  CAF_CHECK_EQUAL(no_node.exit_code, 2);
+  CAF_CHECK_EQUAL(no_node.output, "postbox-node: --node is required\n");
+  auto no_value = stderr_of("--topology " + topology + " --node");
+  CAF_CHECK_EQUAL(no_value.exit_code, 2);
+  CAF_CHECK_EQUAL(no_value.output, "postbox-node: --node needs a value\n");
 }
 
 CAF_TEST(submit upload wait and status as json) {

@@ -1,4 +1,4 @@
-// The executor example end to end, as its README section runs it: real
+// The executor example end to end, as docs/actors.md runs it: real
 // postbox-example-tools nodes, `postbox send` with --on-success / --on-error, the
 // example's own table. Also: a type only another node handles is left for it,
 // and a 200-child fan-out (with a nested group) finishes from 3 nodes while one of

@@ -1,0 +1,133 @@
+// postbox send, ask, reply: a message onto a queue, a request and its reply.
+#include <algorithm>
+#include <iostream>
+#include <tuple>
+
+#include "apps/cli/commands.hpp"
+#include "apps/cli/support.hpp"
+#include "messages/json_codec.hpp"
+
+namespace postbox::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+/// Exit code of `ask` / `reply` when no reply came in time (the request may still answer).
+constexpr int exit_no_reply = 3;
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '\r', ' ');
+  return text;
+}
+
+/// Prints a reply: its body on stdout (with --json: the request, message and
+/// status around it); a dead letter or a missed deadline as one line on stderr.
+int print_reply(const invocation& inv, const ask_reply& r, const std::string& waited) {
+  if (inv.json) {
+    json::object o{{"request_id", r.request_id}, {"message_id", r.message_id}};
+    json::error_code ec;
+    switch (r.status) {
+      case reply_status::ok: {
+        auto body = json::parse(r.body, ec);
+        o["status"] = "ok";
+        o["reply"] = ec ? json::value(r.body) : body;
+        break;
+      }
+      case reply_status::error:
+        o["status"] = "error";
+        o["error"] = r.error;
+        break;
+      case reply_status::pending:
+        o["status"] = "pending";
+        break;
+    }
+    std::cout << json::serialize(o) << "\n";
+  }
+  auto request = "request " + r.request_id + " (message " + std::to_string(r.message_id) + ")";
+  switch (r.status) {
+    case reply_status::ok:
+      if (!inv.json) std::cout << r.body << "\n";
+      return 0;
+    case reply_status::error:
+      return fail(request + " was dead-lettered: " + one_line(r.error));
+    case reply_status::pending:
+      break;
+  }
+  return fail("no reply to " + request + (waited.empty() ? " yet" : " within " + waited) +
+                  "; fetch it later with: postbox reply " + r.request_id,
+              exit_no_reply);
+}
+
+/// Waiting for replies: LISTEN unless behind a transaction-mode pooler (then polling).
+reply_wait reply_wait_for(const invocation& inv, std::chrono::milliseconds timeout) {
+  reply_wait w;
+  w.timeout = timeout;
+  w.listen = !(inv.topo && inv.topo->database.pooler == "transaction");
+  return w;
+}
+
+}  // namespace
+
+int send(const invocation& inv, const send_args& args) {
+  // --on-success / --on-error '{"queue": Q, "type": T, "payload": {...}}' (seed 003's
+  // continuations) go into the headers beside whatever --headers gives.
+  auto headers = decode_message_headers(args.headers);
+  if (!headers) return fail("send: --headers: " + describe(headers.error()), 2);
+  for (auto [flag, text, has, slot] :
+       {std::make_tuple("--on-success", &args.on_success, &headers->has_on_success,
+                        &headers->on_success),
+        std::make_tuple("--on-error", &args.on_error, &headers->has_on_error,
+                        &headers->on_error)}) {
+    if (!*text) continue;
+    auto c = decode_continuation(**text);
+    if (!c) return fail(std::string("send: ") + flag + ": " + describe(c.error()), 2);
+    *has = true;
+    *slot = std::move(*c);
+  }
+  client c{session_for(inv)};
+  // A type no node handles on that queue would be dead-lettered by the consumers'
+  // sweep within seconds: refuse it now, naming what is handled there.
+  if (!args.force) {
+    std::vector<std::string> among;
+    if (inv.topo)
+      for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
+    if (auto err = c.check_handled(args.queue, args.type, among)) return fail(err, "send refused");
+  }
+  auto id = c.send(args.queue, args.type, args.json_payload, to_json(*headers));
+  if (!id) return fail(id.error(), "send refused");
+  if (inv.json)
+    std::cout << json::serialize(json::object{{"message_id", *id}, {"queue", args.queue}}) << "\n";
+  else
+    std::cout << "message " << *id << " sent to " << args.queue << "\n";
+  return 0;
+}
+
+int ask(const invocation& inv, const ask_args& args) {
+  auto timeout = parse_duration(args.timeout);  // validated by the command line
+  if (!timeout) return fail("ask: --timeout: " + describe(timeout.error()), 2);
+  ask_options options;
+  options.headers = args.headers;
+  options.request_id = args.request_id;
+  options.wait = reply_wait_for(inv, *timeout);
+  client c{session_for(inv)};
+  auto r = c.ask(args.queue, args.type, args.json_payload, options);
+  if (!r) return fail(r.error(), "ask failed");
+  return print_reply(inv, *r, args.timeout);
+}
+
+int reply(const invocation& inv, const reply_args& args) {
+  std::chrono::milliseconds wait{0};
+  if (!args.wait.empty()) {
+    auto d = parse_duration(args.wait);  // validated by the command line
+    if (!d) return fail("reply: --wait: " + describe(d.error()), 2);
+    wait = *d;
+  }
+  client c{session_for(inv)};
+  auto r = c.fetch_reply(args.request_id, reply_wait_for(inv, wait));
+  if (!r) return fail(r.error(), "reply failed");
+  return print_reply(inv, *r, args.wait);
+}
+
+}  // namespace postbox::cli
