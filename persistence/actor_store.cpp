@@ -28,10 +28,12 @@ actor_info info_of(const pqxx::row& row) {
 caf::expected<int64_t> actor_store::put_state(tx_context& tx, const actor_state_write& w) {
   auto r = tx.exec("actor_state_put", w.actor_type, w.actor_key, w.state_json, w.expected_version);
   if (r.empty())
-    return make_error(errc::lease_lost, "state of actor " + w.actor_type + "/" + w.actor_key +
-                                            " changed since version " +
-                                            std::to_string(w.expected_version) +
-                                            ": a stale turn writes nothing");
+    // Its receipt held (the ack came first): the state changed under the turn (an
+    // operator). Not the message's fault: given back uncharged, run again on the new state.
+    return make_error(errc::serialization_failure,
+                      "state of actor " + w.actor_type + "/" + w.actor_key +
+                          " changed since version " + std::to_string(w.expected_version) +
+                          ": this turn writes nothing and runs again");
   return r[0][0].as<int64_t>();
 }
 

@@ -42,7 +42,8 @@ class actor_store {
   explicit actor_store(pg_session& session) : session_(session) {}
 
   /// Inside a turn's ack: writes the new state if its version is still the one the
-  /// turn read; the new version, or errc::lease_lost (a stale turn writes nothing).
+  /// turn read; the new version, or errc::serialization_failure (changed meanwhile: the
+  /// turn writes nothing and runs again, uncharged).
   static caf::expected<int64_t> put_state(tx_context& tx, const actor_state_write& w);
 
   /// The last committed state of an actor; errc::not_found when it does not exist.

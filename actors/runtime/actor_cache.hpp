@@ -1,6 +1,8 @@
 // The node's cache of keyed actors' states, by version: a turn whose claim saw the
 // version the cache holds reads nothing. Shared by the node's workers (a key's turns
-// may land on any of them); bounded, dropped whole when full (a miss costs one read).
+// may land on any of them); bounded in entries and bytes, dropped whole when full (a
+// miss costs one read). Versions are never reused (migration 019), so an entry can only
+// ever be right or unused.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +15,8 @@ namespace postbox {
 
 class actor_state_cache {
  public:
-  explicit actor_state_cache(size_t capacity = 10000) : capacity_(capacity) {}
+  explicit actor_state_cache(size_t capacity = 100000, size_t max_bytes = 64u << 20)
+      : capacity_(capacity), max_bytes_(max_bytes) {}
 
   /// The state of (type, key) at exactly `version`, if cached.
   std::optional<std::string> get(const std::string& type, const std::string& key, int64_t version) {
@@ -25,8 +28,15 @@ class actor_state_cache {
   void put(const std::string& type, const std::string& key, int64_t version,
            std::string state_json) {
     std::lock_guard<std::mutex> guard(mutex_);
-    if (entries_.size() >= capacity_) entries_.clear();
-    entries_[slot(type, key)] = entry{version, std::move(state_json)};
+    if (state_json.size() > max_bytes_ / 16) return;  // a huge state is read each turn
+    auto& e = entries_[slot(type, key)];
+    bytes_ -= e.state_json.size();
+    e = entry{version, std::move(state_json)};
+    bytes_ += e.state_json.size();
+    if (entries_.size() > capacity_ || bytes_ > max_bytes_) {
+      entries_.clear();
+      bytes_ = 0;
+    }
   }
 
  private:
@@ -39,6 +49,8 @@ class actor_state_cache {
   }
   std::mutex mutex_;
   size_t capacity_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
   std::unordered_map<std::string, entry> entries_;
 };
 

@@ -248,6 +248,16 @@ void context::reply(json_text body) {
   reply_ = storable_json(body.text);
 }
 
+bool state_changed(const actor_turn& turn) {
+  if (turn.state == turn.loaded_state) return false;
+  // The loaded text is jsonb's (keys reordered, spaced); the handler's is its encoder's.
+  // Compared as values (object keys in any order), so an unchanged state writes nothing.
+  boost::json::error_code a, b;
+  auto before = boost::json::parse(turn.loaded_state, a);
+  auto after = boost::json::parse(turn.state, b);
+  return a || b || before != after;
+}
+
 success_commit commit_of(const context& ctx, const std::string& result_json) {
   success_commit c;
   c.delivery = ctx.d_.to_lease();
@@ -267,9 +277,9 @@ success_commit commit_of(const context& ctx, const std::string& result_json) {
       c.arrive_place = place;
   }
   c.hand_over_to_send = ctx.hand_over_to_send_;
-  if (ctx.turn_ && ctx.turn_->state != ctx.turn_->loaded_state)
+  if (ctx.turn_ && state_changed(*ctx.turn_))
     c.actor_state = actor_state_write{ctx.turn_->type, ctx.turn_->key, ctx.turn_->loaded_version,
-                                      ctx.turn_->state};
+                                      storable_json(ctx.turn_->state)};
   if (ctx.reply_ && !ctx.headers_.reply_key.empty()) {
     c.reply_key = ctx.headers_.reply_key;
     c.reply_json = *ctx.reply_;

@@ -19,6 +19,9 @@ struct actor_turn {
   std::string state = "null";
 };
 
+/// Whether the handler changed the turn's state (compared as JSON values).
+bool state_changed(const actor_turn& turn);
+
 /// What a handler sends and fans out, committed with its ack.
 struct context_effects {
   std::vector<outgoing_message> sends;

@@ -84,10 +84,13 @@ handler_result handle_delivery(handler_context& ctx, const delivery& d) {
 }
 
 handler_result poison(handler_context& ctx, const delivery& d, const std::string& reason) {
-  if (d.actor_key.empty() || ctx.topo.actor_type(d.actor_type).on_poison != "hold")
-    return poison_now(ctx, d, reason);
   // on_poison 'hold': the head stays where it is and its key waits for an operator
-  // (postbox actor retry|skip|drop); every other key goes on.
+  // (postbox actor retry|skip|drop); every other key goes on. Not a message of an
+  // execution or a member of a group: those end now, as any poison (guarantees 4, 9:
+  // their execution fails, their group hears of it), and the key goes on.
+  if (d.actor_key.empty() || ctx.topo.actor_type(d.actor_type).on_poison != "hold" ||
+      !d.execution_id.empty() || group_of(d))
+    return poison_now(ctx, d, reason);
   auto why = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
                            "): " + reason);
   actor_store actors{ctx.session};

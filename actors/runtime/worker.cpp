@@ -99,10 +99,16 @@ class pg_consumer_backend : public consumer_backend {
     const bool sweep = now >= next_sweep_;
     if (sweep) next_sweep_ = now + std::chrono::seconds(5);
     // Keyed actors: keys that a send woke and that have no head get one first (a head's
-    // ack promotes the next message itself; this catches a send that committed after
-    // that ack looked). Never waits on a lock; a failure is the claim's to report.
-    if (serves_actors_)
-      if (auto made = actors_.promote(queue_, promote_batch); !made) return made.error();
+    // ack promotes the next message itself; this catches a send that committed while
+    // that ack was committing). Never waits on a lock. Before every claim where this
+    // node serves actor types; once a second elsewhere (a type may live on a queue this
+    // registry does not know). A failure is logged and the claim goes on.
+    if (serves_actors_ || now >= next_promote_) {
+      next_promote_ = now + std::chrono::seconds(1);
+      if (auto made = actors_.promote(queue_, promote_batch); !made)
+        log_line(owner_, "promoting actor heads on '" + queue_ +
+                             "' failed (claiming anyway): " + describe(made.error()));
+    }
     return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
                          sweep ? &sweep_ : nullptr, rt_->node_alive_within());
   }
@@ -141,6 +147,7 @@ class pg_consumer_backend : public consumer_backend {
   std::vector<std::string> types_;
   orphan_sweep sweep_{node_names(rt_->topo), 4};
   std::chrono::steady_clock::time_point next_sweep_{};
+  std::chrono::steady_clock::time_point next_promote_{};
   handler_context ctx_;
 };
 

@@ -4,27 +4,34 @@
 --
 -- How: a key has at most one claimable message, its head (actors.head_id). Every other
 -- message of the key is parked outside the claim's range (visible_at = 'infinity'), so
--- a backlog costs the claim nothing. The order is the commit order: a send takes the
--- key's row in actor_seqs (an upsert, held until its transaction ends) and numbers its
--- message from it (actor_seq), so a second sender to the key waits for the first to
--- commit or roll back, and a rolled-back send leaves no number behind.
+-- a backlog costs the claim nothing. The order is the commit order: a keyed message is
+-- inserted parked and unnumbered; as its transaction commits, a deferred constraint
+-- trigger numbers the transaction's messages of each key from the key's actor_seqs row
+-- (one upsert per key, its lock held only from then to the commit), so transactions that
+-- send to one key take their numbers in the order they commit, a rolled-back send takes
+-- none, and an open transaction (a long SQL sender) holds nothing that others wait for.
 --
 -- Who makes a message the head:
---   the send itself, for a key's first message ever (nobody else can see the key yet);
+--   the commit of its send, when the key has no head (it takes the actors row with
+--     SKIP LOCKED: a key busy with a turn's ack is woken instead, see below);
 --   the removal of a head (its ack, its dead letter, a skip), in that transaction, by
---     the AFTER DELETE trigger below: the key's lowest parked number becomes the head;
---   otherwise postbox.actor_promote(queue), which consumers call when woken: a send to
---     a key that has a head sets actor_seqs.wake; the promoter looks at woken keys and
---     promotes where no head is (the head's removal may have committed while the send
---     was still open, so it could not see the send). It never waits on a lock: a key
---     whose rows are busy keeps its wake for the next call.
+--     the AFTER DELETE trigger below: the key's next number becomes the head;
+--   postbox.actor_promote(queue), which consumers call before they claim: a send whose
+--     commit found the key's actors row busy set actor_seqs.wake (the removal of the
+--     head may commit without seeing the send); the promoter makes heads for woken keys
+--     that have none. It never waits on a lock: a busy key keeps its wake.
 -- Locks: a delivery path takes the head's mailbox row, then the actors row (trigger);
--- the promoter takes actor_seqs, then actors (both SKIP LOCKED), then a parked row.
--- Senders take actor_seqs only. So no two of them wait on each other crosswise.
+-- an operator's retry or skip does the same (head row first). The commit of a send
+-- takes actor_seqs rows (waiting, per key in the order it first sent to them) and then
+-- actors rows with SKIP LOCKED; the promoter takes both with SKIP LOCKED. So the only
+-- waits are senders' commits on one another's actor_seqs rows, held for the length of
+-- a commit.
 --
--- State: actors.state (jsonb) and state_version; a turn's ack writes the new state
--- WHERE state_version = the version the turn read (actor_state_put.sql), so a stale
--- delivery can never write it (its ack is refused by the receipt before that, too).
+-- State: actors.state (jsonb) and state_version, a number drawn from a sequence at each
+-- write (never reused, also when an actor is removed and comes back: a node's cache by
+-- version can never mistake an old state for the current one). A turn's ack writes the
+-- new state WHERE state_version = the version the turn read (actor_state_put.sql), so a
+-- stale delivery can never write it (its ack is refused by the receipt before that, too).
 -- A head whose message is poisoned under on_poison 'hold' is blocked: parked again with
 -- blocked_at/blocked_reason set, until an operator retries, skips or drops it.
 
@@ -60,7 +67,8 @@ CREATE TABLE postbox.actor_seqs (
   wake       boolean NOT NULL DEFAULT false,
   PRIMARY KEY (actor_type, actor_key)
 );
-CREATE INDEX actor_seqs_wake_idx ON postbox.actor_seqs (queue) WHERE wake;
+CREATE INDEX actor_seqs_wake_idx ON postbox.actor_seqs (queue, actor_type, actor_key) WHERE wake;
+CREATE SEQUENCE postbox.actor_state_version_seq;
 
 -- The handlers' side of a key: its head, its state, whether it is blocked.
 CREATE TABLE postbox.actors (
@@ -74,6 +82,7 @@ CREATE TABLE postbox.actors (
   blocked_at     timestamptz,
   blocked_reason text,
   turns          bigint      NOT NULL DEFAULT 0,
+  last_seq       bigint      NOT NULL DEFAULT 0,  -- the number of the last head
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (actor_type, actor_key)
@@ -81,66 +90,125 @@ CREATE TABLE postbox.actors (
 CREATE INDEX actors_blocked_idx ON postbox.actors (actor_type) WHERE blocked_at IS NOT NULL;
 CREATE INDEX actors_head_idx ON postbox.actors (queue, head_since) WHERE head_id IS NOT NULL;
 
--- Makes the key's first parked message its head. The caller holds the actors row and
--- has seen head_id IS NULL. Returns the new head's id, or NULL when nothing waits.
+-- Makes the key's next message (the lowest number after the last head) its head. The
+-- caller holds the actors row and has seen head_id IS NULL. Returns the new head's id,
+-- or NULL when nothing waits.
 CREATE FUNCTION postbox.actor_promote_next(t text, k text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
+  after bigint;
   next_id bigint;
+  next_seq bigint;
 BEGIN
-  SELECT m.id INTO next_id FROM postbox.mailbox m
-  WHERE m.actor_type = t AND m.actor_key = k
+  SELECT a.last_seq INTO after FROM postbox.actors a WHERE a.actor_type = t AND a.actor_key = k;
+  -- From the last head's number on: the index entries of acked messages before it are
+  -- never walked again (they stay until vacuum, and a long snapshot keeps them alive).
+  SELECT m.id, m.actor_seq INTO next_id, next_seq FROM postbox.mailbox m
+  WHERE m.actor_type = t AND m.actor_key = k AND m.actor_seq > COALESCE(after, 0)
   ORDER BY m.actor_seq LIMIT 1;
-  IF next_id IS NULL THEN RETURN NULL; END IF;
+  IF next_id IS NULL THEN
+    -- A head retried or blocked keeps its number: look from the start (rare).
+    SELECT m.id, m.actor_seq INTO next_id, next_seq FROM postbox.mailbox m
+    WHERE m.actor_type = t AND m.actor_key = k AND m.actor_seq IS NOT NULL
+    ORDER BY m.actor_seq LIMIT 1;
+    IF next_id IS NULL THEN RETURN NULL; END IF;
+  END IF;
   UPDATE postbox.mailbox SET visible_at = now() WHERE id = next_id;
-  UPDATE postbox.actors SET head_id = next_id, head_since = now(), updated_at = now()
+  UPDATE postbox.actors
+  SET head_id = next_id, head_since = now(), last_seq = next_seq, updated_at = now()
   WHERE actor_type = t AND actor_key = k;
   RETURN next_id;
 END $$;
 
--- BEFORE INSERT of a keyed message: its queue (from actor_types when not given), its
--- number, and whether it is the head (a new key) or parked.
+-- BEFORE INSERT of a keyed message: its queue (the actor type's when not given; another
+-- queue than the type's is refused), and parked, unnumbered, until its commit.
 CREATE FUNCTION postbox.actor_on_send() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  seq bigint;
-  key_queue text;
+  type_queue text;
 BEGIN
+  SELECT a.queue INTO type_queue FROM postbox.actor_types a WHERE a.actor_type = NEW.actor_type;
   IF NEW.queue IS NULL OR NEW.queue = '' THEN
-    SELECT a.queue INTO NEW.queue FROM postbox.actor_types a WHERE a.actor_type = NEW.actor_type;
-    IF NEW.queue IS NULL THEN
+    IF type_queue IS NULL THEN
       RAISE EXCEPTION 'postbox: actor type "%" is not served by any node (no queue is known '
                       'for it): start a node whose registry has it, or name the queue',
                       NEW.actor_type USING ERRCODE = '22023';
     END IF;
+    NEW.queue := type_queue;
+  ELSIF type_queue IS NOT NULL AND type_queue <> NEW.queue THEN
+    RAISE EXCEPTION 'postbox: actor type "%" lives on queue "%", not "%"', NEW.actor_type,
+                    type_queue, NEW.queue USING ERRCODE = '22023';
   END IF;
   IF octet_length(NEW.actor_key) NOT BETWEEN 1 AND 256 THEN
     RAISE EXCEPTION 'postbox: an actor key is 1 to 256 bytes, got %', octet_length(NEW.actor_key)
       USING ERRCODE = '22023';
   END IF;
-  INSERT INTO postbox.actor_seqs AS s (actor_type, actor_key, queue, next_seq, wake)
-  VALUES (NEW.actor_type, NEW.actor_key, NEW.queue, 1, false)
-  ON CONFLICT (actor_type, actor_key) DO UPDATE SET next_seq = s.next_seq + 1, wake = true
-  RETURNING s.next_seq, s.queue INTO seq, key_queue;
-  IF key_queue <> NEW.queue THEN
-    RAISE EXCEPTION 'postbox: actor %/% lives on queue "%", not "%"', NEW.actor_type,
-                    NEW.actor_key, key_queue, NEW.queue USING ERRCODE = '22023';
-  END IF;
-  NEW.actor_seq := seq;
-  IF seq = 1 THEN
-    -- A new key: this message is its head at once.
-    INSERT INTO postbox.actors (actor_type, actor_key, queue, head_id, head_since)
-    VALUES (NEW.actor_type, NEW.actor_key, NEW.queue, NEW.id, now())
-    ON CONFLICT (actor_type, actor_key) DO NOTHING;
-    IF FOUND THEN RETURN NEW; END IF;
-    UPDATE postbox.actor_seqs SET wake = true
-    WHERE actor_type = NEW.actor_type AND actor_key = NEW.actor_key;
-  END IF;
+  NEW.actor_seq := NULL;
   NEW.visible_at := 'infinity';
   RETURN NEW;
 END $$;
 CREATE TRIGGER mailbox_actor_send BEFORE INSERT ON postbox.mailbox
   FOR EACH ROW WHEN (NEW.actor_key IS NOT NULL) EXECUTE FUNCTION postbox.actor_on_send();
+
+-- As a transaction that sent to an actor commits (deferred): numbers its messages of
+-- that key, in the order it inserted them, and makes the first the head when the key
+-- has none. Fires once per message; the first firing of a key numbers them all, the
+-- others find their message numbered. Unnumbered rows this transaction can see are its
+-- own: every committed keyed message was numbered by its commit.
+CREATE FUNCTION postbox.actor_on_commit() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+  base bigint;
+  key_queue text;
+  head bigint;
+BEGIN
+  PERFORM 1 FROM postbox.mailbox WHERE id = NEW.id AND actor_seq IS NULL;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  SELECT count(*) INTO n FROM postbox.mailbox
+  WHERE actor_type = NEW.actor_type AND actor_key = NEW.actor_key AND actor_seq IS NULL;
+  INSERT INTO postbox.actor_seqs AS s (actor_type, actor_key, queue, next_seq)
+  VALUES (NEW.actor_type, NEW.actor_key, NEW.queue, n)
+  ON CONFLICT (actor_type, actor_key) DO UPDATE SET next_seq = s.next_seq + n
+  RETURNING s.next_seq - n, s.queue INTO base, key_queue;
+  IF key_queue <> NEW.queue THEN
+    RAISE EXCEPTION 'postbox: actor %/% lives on queue "%", not "%"', NEW.actor_type,
+                    NEW.actor_key, key_queue, NEW.queue USING ERRCODE = '22023';
+  END IF;
+  IF base = 0 THEN
+    -- A new key: its first message is its head at once (nobody else can see the key).
+    INSERT INTO postbox.actors (actor_type, actor_key, queue, head_id, head_since, last_seq)
+    SELECT NEW.actor_type, NEW.actor_key, NEW.queue, min(id), now(), 1 FROM postbox.mailbox
+    WHERE actor_type = NEW.actor_type AND actor_key = NEW.actor_key AND actor_seq IS NULL
+    ON CONFLICT DO NOTHING
+    RETURNING head_id INTO head;
+  END IF;
+  UPDATE postbox.mailbox m
+  SET actor_seq = base + r.rn,
+      visible_at = CASE WHEN m.id = head THEN now() ELSE m.visible_at END
+  FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM postbox.mailbox
+        WHERE actor_type = NEW.actor_type AND actor_key = NEW.actor_key
+          AND actor_seq IS NULL) r
+  WHERE m.id = r.id;
+  IF head IS NOT NULL THEN RETURN NULL; END IF;
+  INSERT INTO postbox.actors (actor_type, actor_key, queue)
+  VALUES (NEW.actor_type, NEW.actor_key, NEW.queue) ON CONFLICT DO NOTHING;
+  SELECT a.head_id INTO head FROM postbox.actors a
+  WHERE a.actor_type = NEW.actor_type AND a.actor_key = NEW.actor_key
+  FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    -- A turn of the key is committing its ack: it may not see these messages; the
+    -- promoter looks once this commit is done.
+    UPDATE postbox.actor_seqs SET wake = true
+    WHERE actor_type = NEW.actor_type AND actor_key = NEW.actor_key;
+  ELSIF head IS NULL THEN
+    PERFORM postbox.actor_promote_next(NEW.actor_type, NEW.actor_key);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER mailbox_actor_commit AFTER INSERT ON postbox.mailbox
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW WHEN (NEW.actor_key IS NOT NULL) EXECUTE FUNCTION postbox.actor_on_commit();
 
 -- AFTER DELETE of a keyed message (ack, dead letter, skip, drop): when it was the
 -- head, the key's next message becomes the head in the same transaction.
@@ -149,7 +217,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE postbox.actors
   SET head_id = NULL, head_since = NULL, blocked_at = NULL, blocked_reason = NULL,
-      turns = turns + 1, updated_at = now()
+      turns = turns + 1
   WHERE actor_type = OLD.actor_type AND actor_key = OLD.actor_key AND head_id = OLD.id;
   IF FOUND THEN PERFORM postbox.actor_promote_next(OLD.actor_type, OLD.actor_key); END IF;
   RETURN NULL;
@@ -200,21 +268,22 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Operator: a blocked head runs again, its attempts forgiven. Returns its id, or NULL
--- when the key is not blocked.
+-- when the key is not blocked. The head's row first, then the actors row, as a
+-- delivery's ack takes them.
 CREATE FUNCTION postbox.actor_retry(t text, k text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   head bigint;
 BEGIN
-  SELECT a.head_id INTO head FROM postbox.actors a
-  WHERE a.actor_type = t AND a.actor_key = k AND a.blocked_at IS NOT NULL FOR UPDATE;
-  IF head IS NULL THEN RETURN NULL; END IF;
-  UPDATE postbox.mailbox
+  UPDATE postbox.mailbox m
   SET visible_at = now(), attempts = 0, read_ct = 0, suspect = false, alone_on = NULL,
       receipt = NULL
-  WHERE id = head;
+  FROM postbox.actors a
+  WHERE a.actor_type = t AND a.actor_key = k AND a.blocked_at IS NOT NULL AND m.id = a.head_id
+  RETURNING m.id INTO head;
+  IF head IS NULL THEN RETURN NULL; END IF;
   UPDATE postbox.actors SET blocked_at = NULL, blocked_reason = NULL, updated_at = now()
-  WHERE actor_type = t AND actor_key = k;
+  WHERE actor_type = t AND actor_key = k AND head_id = head;
   RETURN head;
 END $$;
 
