@@ -1,5 +1,6 @@
 -- Per queue: ready, in flight (leased), delayed (nacked with a delay), dead letters
--- not yet retried, and the age of the oldest message. The pipeline's queues always show.
+-- not yet retried, and the age of the oldest message. A keyed actor's parked messages
+-- (visible_at = 'infinity': waiting for their turn, or a blocked head) are none of these. The pipeline's queues always show.
 WITH names AS (
   SELECT queue FROM postbox.mailbox
   UNION SELECT queue FROM postbox.dead_letters
@@ -8,7 +9,8 @@ WITH names AS (
 SELECT n.queue,
        count(m.id) FILTER (WHERE m.visible_at <= now()) AS ready,
        count(m.id) FILTER (WHERE m.visible_at > now() AND m.receipt IS NOT NULL) AS in_flight,
-       count(m.id) FILTER (WHERE m.visible_at > now() AND m.receipt IS NULL) AS delayed,
+       count(m.id) FILTER (WHERE m.visible_at > now() AND m.visible_at < 'infinity'
+                                 AND m.receipt IS NULL) AS delayed,
        (SELECT count(*) FROM postbox.dead_letters d
         WHERE d.queue = n.queue AND d.retried_at IS NULL) AS dead,
        COALESCE(extract(epoch FROM now() - min(m.enqueued_at)), 0)::float8 AS oldest_age_s
