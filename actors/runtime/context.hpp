@@ -17,12 +17,15 @@ struct actor_turn {
   int64_t loaded_version = 0;
   std::string loaded_state = "null";
   std::string state = "null";
+  /// A one-shot reminder's tick: its row is deleted with the ack.
+  std::optional<reminder_tick> one_shot_done;
 };
 
 /// What a handler sends and fans out, committed with its ack.
 struct context_effects {
   std::vector<outgoing_message> sends;
   std::vector<fan_out_group> groups;
+  reminder_effects reminders;  // ctx.remind, cancel_reminder, send_after
 };
 
 /// The success transaction of `ctx`'s delivery: ack + the handler's effects +
