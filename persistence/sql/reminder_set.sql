@@ -4,7 +4,7 @@
 INSERT INTO postbox.reminders AS r (actor_type, actor_key, name, queue, due_at, period,
                                     on_missed)
 VALUES ($1, $2, $3, $4,
-        CASE WHEN $6::boolean THEN to_timestamp($5::bigint / 1000.0)
+        CASE WHEN $6::boolean THEN timestamptz 'epoch' + $5::bigint * interval '1 millisecond'
              ELSE now() + $5::bigint * interval '1 millisecond' END,
         NULLIF($7::bigint, 0) * interval '1 millisecond', $8)
 ON CONFLICT (actor_type, actor_key, name) DO UPDATE

@@ -252,6 +252,21 @@ CAF_TEST(send_after sends once after its delay and reminders outside a turn are 
       [&] { return count("SELECT count(*) FROM pings WHERE actor_key = 's2'") == 1; }, 30s));
   CAF_CHECK(std::chrono::steady_clock::now() - sent_at >= 1500ms);
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.timers"), 0);
+  // A one-shot at a wall-clock time: its tick carries that due time, then it is gone.
+  const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      (std::chrono::system_clock::now() + 1s).time_since_epoch())
+                      .count();
+  send("at", "arm", R"({"name": "at", "at_ms": )" + std::to_string(at) + "}");
+  CAF_REQUIRE(test::wait_until(
+      [&] { return count("SELECT count(*) FROM ticks WHERE actor_key = 'at'") == 1; }, 30s));
+  CAF_CHECK_EQUAL(count("SELECT due_ms FROM ticks WHERE actor_key = 'at'"), at);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM ticks WHERE actor_key = 'at' AND missed = 0 AND "
+                        "due = to_char((timestamptz 'epoch' + due_ms * interval '1 millisecond') "
+                        "AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"),
+                  1);
+  CAF_CHECK(
+      test::wait_until([&] { return count("SELECT count(*) FROM postbox.reminders") == 0; }, 10s));
   // ctx.remind in a handler that is no actor's turn: the attempt fails, naming it.
   test::exec(dsn, R"(SELECT postbox.send('timed', 'stray', '{"name": "x"}'))");
   CAF_REQUIRE(test::wait_until(
