@@ -693,13 +693,14 @@ class loader {
   }
 
   retention_config retention(const entry& section) const {
-    const mapping m =
-        open(section, {"completed", "failed", "dead_letters", "outbox_delivered", "batch"});
+    const mapping m = open(section, {"completed", "failed", "dead_letters", "outbox_delivered",
+                                     "idle_actors", "batch"});
     retention_config c;
     if (const entry* e = m.given("completed")) c.completed = duration(*e);
     if (const entry* e = m.given("failed")) c.failed = duration(*e);
     if (const entry* e = m.given("dead_letters")) c.dead_letters = duration(*e);
     if (const entry* e = m.given("outbox_delivered")) c.outbox_delivered = duration(*e);
+    if (const entry* e = m.given("idle_actors")) c.idle_actors = duration(*e);
     if (const entry* e = m.given("batch"))
       c.batch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 1, 100000));
     return c;

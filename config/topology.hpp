@@ -88,6 +88,9 @@ struct retention_config {
   std::chrono::milliseconds failed{std::chrono::hours{24 * 30}};    // ERROR and STOPPED
   std::chrono::milliseconds dead_letters{std::chrono::hours{24 * 30}};
   std::chrono::milliseconds outbox_delivered{std::chrono::hours{24}};
+  /// Keyed actors with no state, nothing queued, no reminder and no block, unchanged
+  /// this long, are deleted (a later send starts them afresh); 0: never.
+  std::chrono::milliseconds idle_actors{std::chrono::hours{24 * 30}};
   int32_t batch = 1000;
 };
 

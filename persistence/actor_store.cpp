@@ -69,6 +69,14 @@ caf::expected<int32_t> actor_store::promote(const std::string& queue, int32_t ma
                                           });
 }
 
+caf::expected<int32_t> actor_store::retire_idle(std::chrono::milliseconds older, int32_t max) {
+  return session_.transact_value<int32_t>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<int32_t> {
+        auto r = tx.exec("actors_retire_idle", static_cast<int64_t>(older.count()), max);
+        return r[0][0].as<int32_t>();
+      });
+}
+
 caf::error actor_store::register_types(const std::map<std::string, std::string>& queues,
                                        const std::map<std::string, std::string>& on_poison,
                                        const std::string& node) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -69,6 +70,10 @@ class actor_store {
   /// Actors (blocked ones only, of one type when given), blocked first.
   caf::expected<std::vector<actor_info>> list(bool blocked_only, const std::string& actor_type,
                                               int32_t limit);
+  /// Retention: deletes up to `max` idle actors (no state, nothing queued, no reminder,
+  /// not blocked) unchanged for `older`; never waits on a lock nor races a send
+  /// (postbox.actor_retire_idle). How many it deleted.
+  caf::expected<int32_t> retire_idle(std::chrono::milliseconds older, int32_t max);
   /// One actor with its state; errc::not_found when it does not exist.
   caf::expected<actor_info> show(const std::string& actor_type, const std::string& actor_key);
 

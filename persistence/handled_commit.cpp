@@ -110,6 +110,10 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
             if (!v) return v.error();
             out.actor_version = *v;
           }
+          // Before the sends: the lock order of fire_due (reminder rows, then the
+          // key's actor_seqs) holds for a turn that reminds and sends to itself.
+          if (!c.reminders.empty())
+            if (auto err = reminder_store::apply(tx, c.reminders)) return err;
           if (auto err = commit_effects(tx, c)) return err;
         }
         // Every member of a group arrives exactly once, however it ended (guarantee 9): a

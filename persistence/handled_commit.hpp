@@ -12,6 +12,7 @@
 
 #include "persistence/barrier_store.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "persistence/reminder_store.hpp"
 #include "persistence/user_sql.hpp"
 
 namespace postbox {
@@ -64,6 +65,9 @@ struct success_commit {
   std::string reply_json = "null";
   /// Set: the actor's changed state, written with the effects.
   std::optional<actor_state_write> actor_state;
+  /// A keyed actor's reminders and timers (set, cancelled, send_after), and the fired
+  /// one-shot it handled: written after its state, before its sends.
+  reminder_effects reminders;
   /// Test hook: runs inside the transaction just before it commits.
   std::function<void()> before_commit;
 };

@@ -11,6 +11,7 @@ constexpr const char* lease_name = "reaper";
 
 reaper::reaper(pg_session& session, reaper_settings settings, std::string holder)
     : store_(session, settings.prune_batch, settings.prune_budget),
+      actors_(session),
       settings_(settings),
       holder_(std::move(holder)) {}
 
@@ -81,6 +82,16 @@ caf::expected<reaper_counts> reaper::run_once() {
           [&](prune_tally& t) { return store_.prune_groups(settings_.completed_retention, t); },
           ignored))
     return err;
+  // Idle keyed actors, in statements of prune_batch, at most prune_budget of them.
+  for (int i = 0; settings_.idle_actor_retention.count() > 0 && i < settings_.prune_budget; ++i) {
+    auto gone = actors_.retire_idle(settings_.idle_actor_retention, settings_.prune_batch);
+    if (!gone) return gone.error();
+    c.actors_retired += *gone;
+    c.rows_pruned += *gone;
+    c.prune_statements += 1;
+    c.max_rows_per_statement = std::max<int64_t>(c.max_rows_per_statement, *gone);
+    if (*gone < settings_.prune_batch) break;
+  }
   return c;
 }
 

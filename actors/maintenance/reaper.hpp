@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "persistence/actor_store.hpp"
 #include "persistence/maintenance_store.hpp"
 
 namespace postbox {
@@ -27,6 +28,8 @@ struct reaper_settings {
   /// ERROR and STOPPED after `failed`. Groups of no execution after `completed`.
   std::chrono::milliseconds completed_retention{std::chrono::hours{24 * 7}};
   std::chrono::milliseconds failed_retention{std::chrono::hours{24 * 30}};
+  /// Idle keyed actors (no state, backlog, reminder or block) after this; 0: never.
+  std::chrono::milliseconds idle_actor_retention{std::chrono::hours{24 * 30}};
   /// Rows per delete statement, and statements per prune kind and sweep.
   int prune_batch = 1000;
   int prune_budget = 1000;
@@ -48,6 +51,7 @@ struct reaper_counts {
   int64_t replies_pruned = 0;
   int64_t executions_pruned = 0;  // terminal executions removed with what they owned
   int64_t groups_pruned = 0;      // fired groups (of executions or not)
+  int64_t actors_retired = 0;     // idle keyed actors deleted
   /// Every row the sweep's prunes deleted, the statements they took, and the most
   /// rows one statement deleted (bounded by prune_batch).
   int64_t rows_pruned = 0;
@@ -56,15 +60,12 @@ struct reaper_counts {
 
   /// The counts above by kind, as /metrics labels them (postbox_reaper_rows_total).
   std::map<std::string, int64_t> rows_by_kind() const {
-    return {{"executions_failed", stranded_failed},
-            {"claims_released", claims_released},
-            {"group_members_arrived", members_arrived},
-            {"tombstones_pruned", tombstones_pruned},
-            {"outbox_pruned", outbox_pruned},
-            {"dead_letters_pruned", dead_letters_pruned},
-            {"replies_pruned", replies_pruned},
-            {"executions_pruned", executions_pruned},
-            {"groups_pruned", groups_pruned}};
+    return {
+        {"executions_failed", stranded_failed},     {"claims_released", claims_released},
+        {"group_members_arrived", members_arrived}, {"tombstones_pruned", tombstones_pruned},
+        {"outbox_pruned", outbox_pruned},           {"dead_letters_pruned", dead_letters_pruned},
+        {"replies_pruned", replies_pruned},         {"executions_pruned", executions_pruned},
+        {"groups_pruned", groups_pruned},           {"idle_actors_retired", actors_retired}};
   }
 };
 
@@ -79,6 +80,7 @@ class reaper {
 
  private:
   maintenance_store store_;
+  actor_store actors_;
   reaper_settings settings_;
   std::string holder_;
 };

@@ -28,6 +28,13 @@ caf::actor spawn_outbox(caf::actor_system& sys, runtime_ptr rt);
 /// The reaper (one leader per cluster at a time).
 caf::actor spawn_reaper(caf::actor_system& sys, runtime_ptr rt);
 
+/// The queues this node consumes that serve keyed actor types (whose reminders and
+/// timers it fires).
+std::vector<std::string> reminder_queues(const runtime_config& rt);
+/// Fires the due reminders and timers of `queues` on a timer of its own.
+caf::actor spawn_reminder_firer(caf::actor_system& sys, runtime_ptr rt,
+                                std::vector<std::string> queues);
+
 /// The node supervisor: spawns what the topology gives this node, restarts what
 /// crashes with exponential backoff, drains on drain_atom and then quits.
 caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt);

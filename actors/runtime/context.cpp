@@ -244,6 +244,84 @@ message_headers context::take_continuations() {
   return out;
 }
 
+bool context::in_turn(const std::string& what) {
+  if (turn_) return true;
+  if (problem_.empty())
+    problem_ = what +
+               " outside an actor's turn: reminders and timers belong to a keyed actor "
+               "(registry.actor<S>(type, queue)); this is a " +
+               d_.type + " on queue " + d_.queue;
+  return false;
+}
+
+void context::set_reminder(std::string name, bool absolute, int64_t due_ms,
+                           std::chrono::milliseconds period, missed_ticks missed) {
+  const auto what = "ctx.remind(\"" + name + "\")";
+  if (!in_turn(what)) return;
+  std::string bad;
+  if (name.empty() || name.size() > 256)
+    bad = what + ": a reminder's name is 1 to 256 bytes";
+  else if (period.count() != 0 && period < std::chrono::seconds(1))
+    bad = what + ": a period is 0 (once) or at least 1s, got " + std::to_string(period.count()) +
+          "ms";
+  else if (!hc_.handlers.find(d_.queue, reminder_message_type(d_.actor_type)))
+    bad = what + ": actor type '" + d_.actor_type +
+          "' has no reminder handler on this node (registry.actor<S>(...).on_reminder(fn))";
+  if (!bad.empty()) {
+    if (problem_.empty()) problem_ = bad;
+    return;
+  }
+  reminder_write w;
+  w.actor_type = d_.actor_type;
+  w.actor_key = d_.actor_key;
+  w.name = std::move(name);
+  w.queue = d_.queue;
+  w.absolute = absolute;
+  w.due_ms = due_ms;
+  w.period_ms = period.count();
+  w.on_missed = missed == missed_ticks::all ? "all" : "once";
+  effects_->reminders.reminders.push_back(std::move(w));
+}
+
+void context::remind(std::string name, std::chrono::milliseconds due_in,
+                     std::chrono::milliseconds period, missed_ticks missed) {
+  set_reminder(std::move(name), false, std::max<int64_t>(0, due_in.count()), period, missed);
+}
+
+void context::remind(std::string name, std::chrono::system_clock::time_point due,
+                     std::chrono::milliseconds period, missed_ticks missed) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(due.time_since_epoch()).count();
+  set_reminder(std::move(name), true, ms, period, missed);
+}
+
+void context::cancel_reminder(std::string name) {
+  if (!in_turn("ctx.cancel_reminder(\"" + name + "\")")) return;
+  reminder_write w;
+  w.set = false;
+  w.actor_type = d_.actor_type;
+  w.actor_key = d_.actor_key;
+  w.name = std::move(name);
+  effects_->reminders.reminders.push_back(std::move(w));
+}
+
+void context::send_after(std::chrono::milliseconds delay, message_out m) {
+  const auto what = "ctx.send_after(" + m.type + ")";
+  if (!in_turn(what)) return;
+  if ((delay.count() < 0 || m.delay.count() != 0) && problem_.empty()) {
+    problem_ = what +
+               ": the delay is send_after's first argument, zero or more (the message's "
+               "own delay must stay 0)";
+    return;
+  }
+  timer_write t;
+  t.fire_queue = d_.queue;
+  t.delay_ms = delay.count();
+  t.message = outgoing(m);
+  t.set_by_type = d_.actor_type;
+  t.set_by_key = d_.actor_key;
+  effects_->reminders.timers.push_back(std::move(t));
+}
+
 void context::reply(json_text body) {
   reply_ = storable_json(body.text);
 }
@@ -280,6 +358,8 @@ success_commit commit_of(const context& ctx, const std::string& result_json) {
   if (ctx.turn_ && state_changed(*ctx.turn_))
     c.actor_state = actor_state_write{ctx.turn_->type, ctx.turn_->key, ctx.turn_->loaded_version,
                                       storable_json(ctx.turn_->state)};
+  c.reminders = ctx.effects_->reminders;
+  if (ctx.turn_) c.reminders.one_shot_done = ctx.turn_->one_shot_done;
   if (ctx.reply_ && !ctx.headers_.reply_key.empty()) {
     c.reply_key = ctx.headers_.reply_key;
     c.reply_json = *ctx.reply_;

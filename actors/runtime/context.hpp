@@ -17,6 +17,8 @@ struct actor_turn {
   int64_t loaded_version = 0;
   std::string loaded_state = "null";
   std::string state = "null";
+  /// A one-shot reminder's tick: its row is deleted with the ack.
+  std::optional<reminder_tick> one_shot_done;
 };
 
 /// Whether the handler changed the turn's state (compared as JSON values).
@@ -26,6 +28,7 @@ bool state_changed(const actor_turn& turn);
 struct context_effects {
   std::vector<outgoing_message> sends;
   std::vector<fan_out_group> groups;
+  reminder_effects reminders;  // ctx.remind, cancel_reminder, send_after
 };
 
 /// The success transaction of `ctx`'s delivery: ack + the handler's effects +

@@ -153,6 +153,11 @@ caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
                        }});
     }
   }
+  if (auto queues = reminder_queues(*rt); !queues.empty())
+    specs.push_back(
+        {"reminders", false, [rt, queues](caf::actor_system& s, const std::vector<caf::actor>&) {
+           return spawn_reminder_firer(s, rt, queues);
+         }});
   specs.push_back({"heartbeat", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
                      return spawn_heartbeat(s, rt);
                    }});

@@ -10,6 +10,7 @@
 #include <postbox/actor.hpp>
 #include <postbox/describe.hpp>
 #include <postbox/messages.hpp>
+#include <postbox/reminder.hpp>
 #include <postbox/sql.hpp>
 #include <string>
 #include <vector>
@@ -198,6 +199,30 @@ class context {
   /// Stores the reply for a message sent with a reply key (durable ask).
   void reply(json_text body);
 
+  // -- a keyed actor's reminders and timers, with the ack --------------------
+  // Only inside an actor's turn (registry.actor<S>): elsewhere the attempt fails,
+  // naming the call. Each exists exactly when the turn's ack committed.
+  /// Sets (or sets again) reminder `name` of this actor: due `due_in` after the commit
+  /// (the database's clock), then every `period` (0: once; else at least 1 s). Each
+  /// due time sends one message, a turn of this actor run by the type's on_reminder.
+  /// Setting it again replaces it: a tick of the old one not yet run never runs.
+  void remind(std::string name, std::chrono::milliseconds due_in,
+              std::chrono::milliseconds period = std::chrono::milliseconds(0),
+              missed_ticks missed = missed_ticks::once);
+  /// As above, first due at `due` (wall clock time).
+  void remind(std::string name, std::chrono::system_clock::time_point due,
+              std::chrono::milliseconds period = std::chrono::milliseconds(0),
+              missed_ticks missed = missed_ticks::once);
+  /// Deletes reminder `name` of this actor (nothing when it has none): a tick of it
+  /// already sent but not yet run is acked without running.
+  void cancel_reminder(std::string name);
+  /// Sends `m` (to a queue or an actor) `delay` after the commit: a durable timer.
+  void send_after(std::chrono::milliseconds delay, message_out m);
+  template <class T>
+  void send_after(std::chrono::milliseconds delay, const actor_ref& to, const T& body) {
+    send_after(delay, message_out::to(to, body));
+  }
+
   // -- used by the runtime ----------------------------------------------------
   /// Set when something the handler asked for cannot be done (a message without a
   /// queue, continuations that would not decode): the attempt fails with it.
@@ -211,6 +236,10 @@ class context {
   friend void attach_turn(context& ctx, actor_turn& turn);
 
   outgoing_message outgoing(const message_out& m);
+  /// False (and the attempt fails naming `what`) outside a keyed actor's turn.
+  bool in_turn(const std::string& what);
+  void set_reminder(std::string name, bool absolute, int64_t due_ms,
+                    std::chrono::milliseconds period, missed_ticks missed);
   std::shared_ptr<void>& local_slot(const std::string& key);
 
   handler_context& hc_;

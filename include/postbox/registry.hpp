@@ -4,6 +4,7 @@
 #pragma once
 
 #include <postbox/handler_registry.hpp>
+#include <postbox/reminder.hpp>
 #include <postbox/typed_handler.hpp>
 #include <string>
 #include <utility>
@@ -71,6 +72,15 @@ class actor_handlers {
   template <class T, class F>
   actor_handlers& on(F fn) {
     registry_.add(queue_, type_name_of<T>(), actor_handler<S, T>(actor_type_, std::move(fn)));
+    return *this;
+  }
+  /// Handles the ticks of this actor type's reminders (ctx.remind):
+  /// `outcome fn(context&, S& state, const postbox::reminder& tick)`, a turn like any
+  /// other. A tick of a reminder cancelled or set again before its turn never runs.
+  template <class F>
+  actor_handlers& on_reminder(F fn) {
+    registry_.add(queue_, reminder_message_type(actor_type_),
+                  actor_handler<S, reminder>(actor_type_, std::move(fn)));
     return *this;
   }
   registry& done() { return registry_; }

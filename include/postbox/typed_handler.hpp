@@ -67,7 +67,12 @@ handler_fn actor_handler(std::string actor_type, F fn) {
             state = std::move(*loaded);
           }
           outcome o = run_guarded(fn, ctx, state, value);
-          if (o.what() == outcome::kind::ok) state_json = encode_json(state);
+          if (o.what() == outcome::kind::ok) {
+            // A state equal to a new actor's is no state ("null", stored as NULL), so an
+            // actor that keeps nothing can be retired when idle.
+            state_json = encode_json(state);
+            if (state_json == encode_json(S{})) state_json = "null";
+          }
           return o;
         });
       });
