@@ -285,13 +285,13 @@ CAF_TEST(retention removes an idle actor and keeps those with state backlog or r
   send("idle", "ping", R"({"keep": false})");
   send("kept-state", "ping", R"({"keep": true})");
   send("kept-reminder", "arm", R"({"name": "later", "due_in_ms": 3600000})");
-  {  // A backlog: a message on a queue no node serves (its head waits).
+  {  // A backlog: a message to an actor type no node serves, on a queue nobody consumes.
     pg_session s{session_options{dsn, "reminders-sender"}};
     mailbox_store mailbox{s};
     outgoing_message m;
     m.queue = "unserved";
     m.type = "ping";
-    m.actor_type = "clock";
+    m.actor_type = "unserved-clock";
     m.actor_key = "kept-backlog";
     CAF_REQUIRE(mailbox.send(m));
   }
@@ -323,7 +323,8 @@ CAF_TEST(retention removes an idle actor and keeps those with state backlog or r
                    "turns = 1 AND head_id IS NULL") == 1;
       },
       10s));
-  // A sender holding the key (its transaction open) keeps it from being retired.
+  // A sender with its transaction open holds nothing (its message is numbered as it
+  // commits): the key may be retired meanwhile, and the commit starts it afresh.
   const std::string retire = "SELECT postbox.actor_retire_idle(interval '0', 100)";
   {
     pqxx::connection c{dsn};
@@ -332,7 +333,6 @@ CAF_TEST(retention removes an idle actor and keeps those with state backlog or r
         "SELECT postbox.send('timed', 'ping', '{}', actor_type => 'clock', "
         "actor_key => 'idle')");
     test::exec(dsn, retire);
-    CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.actors WHERE actor_key = 'idle'"), 1);
     w.commit();
   }
   CAF_REQUIRE(test::wait_until(
