@@ -81,6 +81,15 @@ caf::error actor_store::register_types(const std::map<std::string, std::string>&
   });
 }
 
+caf::expected<std::optional<std::string>> actor_store::queue_of(const std::string& actor_type) {
+  return session_.transact_value<std::optional<std::string>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::optional<std::string>> {
+        auto r = tx.exec("actor_type_queue", actor_type);
+        if (r.empty()) return std::optional<std::string>();
+        return std::optional<std::string>(r[0][0].c_str());
+      });
+}
+
 caf::expected<std::optional<int64_t>> actor_store::retry(const std::string& actor_type,
                                                          const std::string& actor_key) {
   return session_.transact_value<std::optional<int64_t>>(
@@ -99,6 +108,15 @@ caf::expected<std::optional<delivery>> actor_store::take_blocked_head(const std:
         auto d = detail::deliveries_of(tx.exec("actor_take_head", actor_type, actor_key, owner));
         if (d.empty()) return std::optional<delivery>();
         return std::optional<delivery>(std::move(d.front()));
+      });
+}
+
+caf::expected<std::vector<delivery>> actor_store::take_blocked_queue(const std::string& actor_type,
+                                                                     const std::string& actor_key,
+                                                                     const std::string& owner) {
+  return session_.transact_value<std::vector<delivery>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<delivery>> {
+        return detail::deliveries_of(tx.exec("actor_take_all", actor_type, actor_key, owner));
       });
 }
 

@@ -56,6 +56,8 @@ class actor_store {
   caf::error register_types(const std::map<std::string, std::string>& queues,
                             const std::map<std::string, std::string>& on_poison,
                             const std::string& node);
+  /// The queue serving `actor_type` as nodes registered it; nullopt when none has.
+  caf::expected<std::optional<std::string>> queue_of(const std::string& actor_type);
   /// Operator: the blocked head runs again, attempts forgiven; its id, or nullopt when
   /// the actor is not blocked.
   caf::expected<std::optional<int64_t>> retry(const std::string& actor_type,
@@ -65,6 +67,12 @@ class actor_store {
   caf::expected<std::optional<delivery>> take_blocked_head(const std::string& actor_type,
                                                            const std::string& actor_key,
                                                            const std::string& owner);
+  /// Operator: every queued message of a blocked actor (its head and its backlog) as
+  /// deliveries under fresh receipts held by `owner`, to drop them; empty when the
+  /// actor is not blocked.
+  caf::expected<std::vector<delivery>> take_blocked_queue(const std::string& actor_type,
+                                                          const std::string& actor_key,
+                                                          const std::string& owner);
   /// Actors (blocked ones only, of one type when given), blocked first.
   caf::expected<std::vector<actor_info>> list(bool blocked_only, const std::string& actor_type,
                                               int32_t limit);
