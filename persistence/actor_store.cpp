@@ -133,6 +133,18 @@ caf::expected<std::vector<actor_info>> actor_store::list(bool blocked_only,
       });
 }
 
+caf::expected<std::vector<actor_type_info>> actor_store::types(const std::string& actor_type) {
+  return session_.transact_value<std::vector<actor_type_info>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<actor_type_info>> {
+        std::vector<actor_type_info> out;
+        for (const auto& row : tx.exec("actor_types_list", detail::null_if_empty(actor_type)))
+          out.push_back({row[0].c_str(), detail::text_or_empty(row[1]),
+                         detail::text_or_empty(row[2]), row[3].as<int64_t>(), row[4].as<int64_t>(),
+                         row[5].as<double>()});
+        return out;
+      });
+}
+
 caf::expected<actor_info> actor_store::show(const std::string& actor_type,
                                             const std::string& actor_key) {
   return session_.transact_value<actor_info>(

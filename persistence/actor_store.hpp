@@ -37,6 +37,16 @@ struct actor_info {
   std::string state_json = "null";  // show() only
 };
 
+/// One actor type as operators see it.
+struct actor_type_info {
+  std::string actor_type;
+  std::string queue;      // "" when no node registered the type
+  std::string on_poison;  // hold | skip; "" when no node registered the type
+  int64_t keys_with_backlog = 0;
+  int64_t blocked = 0;
+  double oldest_head_age_s = 0;
+};
+
 class actor_store {
  public:
   explicit actor_store(pg_session& session) : session_(session) {}
@@ -76,6 +86,8 @@ class actor_store {
   /// Actors (blocked ones only, of one type when given), blocked first.
   caf::expected<std::vector<actor_info>> list(bool blocked_only, const std::string& actor_type,
                                               int32_t limit);
+  /// Actor types (only `actor_type` when not empty): registered or with work queued.
+  caf::expected<std::vector<actor_type_info>> types(const std::string& actor_type);
   /// One actor with its state; errc::not_found when it does not exist.
   caf::expected<actor_info> show(const std::string& actor_type, const std::string& actor_key);
 

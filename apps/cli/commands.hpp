@@ -76,7 +76,7 @@ int dead_letters_retry(const invocation& inv, int id);
 int send(const invocation& inv, const send_args& args);
 int ask(const invocation& inv, const ask_args& args);
 int reply(const invocation& inv, const reply_args& args);
-/// postbox actors: keyed actors, blocked ones first.
+/// postbox actors: the actor types, then keyed actors, blocked ones first.
 int actors(const invocation& inv, const actors_args& args);
 /// postbox actor show TYPE KEY.
 int actor_show(const invocation& inv, const std::string& actor_type, const std::string& actor_key);

@@ -41,14 +41,37 @@ std::string blocked_cell(const actor_info& a) {
 int actors(const invocation& inv, const actors_args& args) {
   client c{session_for(inv)};
   actor_store store{c.session()};
+  auto types = store.types(args.actor_type);
+  if (!types) return fail(types.error(), "actors failed");
   auto list = store.list(args.blocked, args.actor_type, args.limit);
   if (!list) return fail(list.error(), "actors failed");
   if (inv.json) {
-    json::array out;
-    for (const auto& a : *list) out.push_back(actor_json(a));
-    std::cout << json::serialize(out) << "\n";
+    json::array type_rows;
+    for (const auto& t : *types)
+      type_rows.push_back(json::object{
+          {"actor_type", t.actor_type},
+          {"queue", t.queue.empty() ? json::value(nullptr) : json::value(t.queue)},
+          {"on_poison", t.on_poison.empty() ? json::value(nullptr) : json::value(t.on_poison)},
+          {"keys_with_backlog", t.keys_with_backlog},
+          {"blocked", t.blocked},
+          {"oldest_head_age_s", std::round(t.oldest_head_age_s * 1000) / 1000}});
+    json::array actor_rows;
+    for (const auto& a : *list) actor_rows.push_back(actor_json(a));
+    std::cout << json::serialize(json::object{{"types", type_rows}, {"actors", actor_rows}})
+              << "\n";
     return 0;
   }
+  std::vector<std::vector<std::string>> type_table;
+  for (const auto& t : *types)
+    type_table.push_back(
+        {t.actor_type, t.queue.empty() ? "-" : t.queue, t.on_poison.empty() ? "-" : t.on_poison,
+         std::to_string(t.keys_with_backlog), std::to_string(t.blocked),
+         t.keys_with_backlog > 0 ? std::to_string(static_cast<int64_t>(t.oldest_head_age_s)) + "s"
+                                 : "-"});
+  print_table(std::cout,
+              {"TYPE", "QUEUE", "ON POISON", "KEYS WITH BACKLOG", "BLOCKED", "OLDEST HEAD"},
+              type_table);
+  std::cout << "\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : *list)
     rows.push_back({a.actor_type, a.actor_key, a.queue,

@@ -365,8 +365,10 @@ int run(int argc, char** argv) {
   actors_args actors_a;
   auto* actors_cmd =
       command(app, "actors",
-              "Lists keyed actors, blocked ones first: type, key, queue, head message, backlog "
-              "(its queued messages), turns, since when and why it is blocked.",
+              "Lists the actor types (queue, poison policy, keys with a backlog, blocked keys, "
+              "oldest head), then keyed actors, blocked ones first: type, key, queue, head "
+              "message, backlog (its queued messages), turns, since when and why it is "
+              "blocked. --json: {\"types\": [...], \"actors\": [...]}.",
               exit_codes("listed", "the database failed"));
   actors_cmd->add_flag("--blocked", actors_a.blocked,
                        "only actors held by a poisoned head (on_poison: hold)");

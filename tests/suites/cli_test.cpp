@@ -459,14 +459,25 @@ CAF_TEST(actor commands send list show and unblock a key held by its head) {
   auto all = cli({"actors"});
   CAF_CHECK_EQUAL(all.exit_code, 0);
   CAF_CHECK(all.out.find("TYPE") == 0);
+  CAF_CHECK(contains(all.out, "KEYS WITH BACKLOG"));
   CAF_CHECK(all.out.find("k1") < all.out.find("k/2"));
   CAF_CHECK(contains(all.out, "poisoned on purpose"));
-  auto blocked = json_of(cli({"--json", "actors", "--blocked"}).out).as_array();
+  // The types: tally (registered) with two keys at work, one blocked.
+  auto types = json_of(cli({"--json", "actors"}).out).at("types").as_array();
+  CAF_REQUIRE_EQUAL(types.size(), 1u);
+  CAF_CHECK_EQUAL(types[0].at("actor_type").as_string(), "tally");
+  CAF_CHECK_EQUAL(types[0].at("queue").as_string(), "keyed");
+  CAF_CHECK_EQUAL(types[0].at("on_poison").as_string(), "hold");
+  CAF_CHECK_EQUAL(types[0].at("keys_with_backlog").as_int64(), 2);
+  CAF_CHECK_EQUAL(types[0].at("blocked").as_int64(), 1);
+  auto blocked = json_of(cli({"--json", "actors", "--blocked"}).out).at("actors").as_array();
   CAF_REQUIRE_EQUAL(blocked.size(), 1u);
   CAF_CHECK_EQUAL(blocked[0].at("actor_key").as_string(), "k1");
   CAF_CHECK_EQUAL(blocked[0].at("backlog").as_int64(), 4);
   CAF_CHECK_EQUAL(blocked[0].at("blocked").as_bool(), true);
-  CAF_CHECK_EQUAL(json_of(cli({"--json", "actors", "--type", "nobody"}).out).as_array().size(), 0u);
+  auto nobody = json_of(cli({"--json", "actors", "--type", "nobody"}).out);
+  CAF_CHECK_EQUAL(nobody.at("types").as_array().size(), 0u);
+  CAF_CHECK_EQUAL(nobody.at("actors").as_array().size(), 0u);
   // show: state, version, head, backlog, why blocked.
   auto shown = json_of(cli({"--json", "actor", "show", "tally", "k1"}).out).as_object();
   CAF_CHECK_EQUAL(shown.at("state_version").as_int64(), 0);
