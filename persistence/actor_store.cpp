@@ -91,6 +91,15 @@ caf::error actor_store::register_types(const std::map<std::string, std::string>&
   });
 }
 
+caf::expected<std::optional<std::string>> actor_store::queue_of(const std::string& actor_type) {
+  return session_.transact_value<std::optional<std::string>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::optional<std::string>> {
+        auto r = tx.exec("actor_type_queue", actor_type);
+        if (r.empty()) return std::optional<std::string>();
+        return std::optional<std::string>(r[0][0].c_str());
+      });
+}
+
 caf::expected<std::optional<int64_t>> actor_store::retry(const std::string& actor_type,
                                                          const std::string& actor_key) {
   return session_.transact_value<std::optional<int64_t>>(
@@ -112,6 +121,15 @@ caf::expected<std::optional<delivery>> actor_store::take_blocked_head(const std:
       });
 }
 
+caf::expected<std::vector<delivery>> actor_store::take_blocked_queue(const std::string& actor_type,
+                                                                     const std::string& actor_key,
+                                                                     const std::string& owner) {
+  return session_.transact_value<std::vector<delivery>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<delivery>> {
+        return detail::deliveries_of(tx.exec("actor_take_all", actor_type, actor_key, owner));
+      });
+}
+
 caf::expected<std::vector<actor_info>> actor_store::list(bool blocked_only,
                                                          const std::string& actor_type,
                                                          int32_t limit) {
@@ -121,6 +139,18 @@ caf::expected<std::vector<actor_info>> actor_store::list(bool blocked_only,
         for (const auto& row :
              tx.exec("actor_list", blocked_only, detail::null_if_empty(actor_type), limit))
           out.push_back(info_of(row));
+        return out;
+      });
+}
+
+caf::expected<std::vector<actor_type_info>> actor_store::types(const std::string& actor_type) {
+  return session_.transact_value<std::vector<actor_type_info>>(
+      retry_policy::once, [&](tx_context& tx) -> caf::expected<std::vector<actor_type_info>> {
+        std::vector<actor_type_info> out;
+        for (const auto& row : tx.exec("actor_types_list", detail::null_if_empty(actor_type)))
+          out.push_back({row[0].c_str(), detail::text_or_empty(row[1]),
+                         detail::text_or_empty(row[2]), row[3].as<int64_t>(), row[4].as<int64_t>(),
+                         row[5].as<double>()});
         return out;
       });
 }

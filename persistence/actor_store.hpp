@@ -38,6 +38,16 @@ struct actor_info {
   std::string state_json = "null";  // show() only
 };
 
+/// One actor type as operators see it.
+struct actor_type_info {
+  std::string actor_type;
+  std::string queue;      // "" when no node registered the type
+  std::string on_poison;  // hold | skip; "" when no node registered the type
+  int64_t keys_with_backlog = 0;
+  int64_t blocked = 0;
+  double oldest_head_age_s = 0;
+};
+
 class actor_store {
  public:
   explicit actor_store(pg_session& session) : session_(session) {}
@@ -58,6 +68,8 @@ class actor_store {
   caf::error register_types(const std::map<std::string, std::string>& queues,
                             const std::map<std::string, std::string>& on_poison,
                             const std::string& node);
+  /// The queue serving `actor_type` as nodes registered it; nullopt when none has.
+  caf::expected<std::optional<std::string>> queue_of(const std::string& actor_type);
   /// Operator: the blocked head runs again, attempts forgiven; its id, or nullopt when
   /// the actor is not blocked.
   caf::expected<std::optional<int64_t>> retry(const std::string& actor_type,
@@ -67,6 +79,12 @@ class actor_store {
   caf::expected<std::optional<delivery>> take_blocked_head(const std::string& actor_type,
                                                            const std::string& actor_key,
                                                            const std::string& owner);
+  /// Operator: every queued message of a blocked actor (its head and its backlog) as
+  /// deliveries under fresh receipts held by `owner`, to drop them; empty when the
+  /// actor is not blocked.
+  caf::expected<std::vector<delivery>> take_blocked_queue(const std::string& actor_type,
+                                                          const std::string& actor_key,
+                                                          const std::string& owner);
   /// Actors (blocked ones only, of one type when given), blocked first.
   caf::expected<std::vector<actor_info>> list(bool blocked_only, const std::string& actor_type,
                                               int32_t limit);
@@ -74,6 +92,8 @@ class actor_store {
   /// not blocked) unchanged for `older`; never waits on a lock nor races a send
   /// (postbox.actor_retire_idle). How many it deleted.
   caf::expected<int32_t> retire_idle(std::chrono::milliseconds older, int32_t max);
+  /// Actor types (only `actor_type` when not empty): registered or with work queued.
+  caf::expected<std::vector<actor_type_info>> types(const std::string& actor_type);
   /// One actor with its state; errc::not_found when it does not exist.
   caf::expected<actor_info> show(const std::string& actor_type, const std::string& actor_key);
 

@@ -22,6 +22,8 @@ caf::expected<cluster_gauges> metrics_store::gauges(const std::vector<std::strin
             out.queues.push_back({row[1].c_str(), n(2), n(3), n(4), row[5].as<double>(), n(6)});
           else if (section == "outbox")
             out.outbox.push_back({row[1].c_str(), n(2), n(3)});
+          else if (section == "actor")
+            out.actors.push_back({row[1].c_str(), n(2), n(3), row[4].as<double>()});
           else if (section == "claims")
             out.claims_active = n(2);
         }

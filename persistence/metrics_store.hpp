@@ -1,6 +1,7 @@
 // The cluster-wide gauges a node's /metrics shows: per queue (ready, in flight,
-// delayed, oldest ready age, dead letters), outbox per kind, active claims. One
-// read-only statement under a statement timeout (metrics_gauges.sql).
+// delayed, oldest ready age, dead letters), outbox per kind, active claims, per actor
+// type (keys with a backlog, blocked keys, oldest head age). One read-only statement
+// under a statement timeout (metrics_gauges.sql).
 #pragma once
 
 #include <caf/expected.hpp>
@@ -27,9 +28,18 @@ struct outbox_gauges {
   int64_t failed = 0;
 };
 
+/// Keyed actors of one type.
+struct actor_gauges {
+  std::string actor_type;
+  int64_t keys_with_backlog = 0;  // keys with a head: something queued for them
+  int64_t blocked = 0;            // keys whose poisoned head holds them (on_poison: hold)
+  double oldest_head_age_s = 0;   // how long the oldest head has been its key's head
+};
+
 struct cluster_gauges {
   std::vector<queue_gauges> queues;
   std::vector<outbox_gauges> outbox;
+  std::vector<actor_gauges> actors;
   int64_t claims_active = 0;
 };
 

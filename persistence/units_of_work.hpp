@@ -59,6 +59,11 @@ struct poison_outcome {
 /// it); any other message's on_error is always sent.
 caf::expected<poison_outcome> poison_message(pg_session& session, const poison_request& req);
 
+/// poison_message for each of `reqs`, all in one transaction (all or none): an
+/// operator's drop of a blocked actor's whole queue.
+caf::expected<std::vector<poison_outcome>> poison_messages(pg_session& session,
+                                                           const std::vector<poison_request>& reqs);
+
 }  // namespace postbox
 
 namespace postbox {

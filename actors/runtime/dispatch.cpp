@@ -102,7 +102,7 @@ handler_result poison(handler_context& ctx, const delivery& d, const std::string
   return {handled::held, "actor " + d.actor_type + "/" + d.actor_key + " blocked: " + why};
 }
 
-handler_result poison_now(handler_context& ctx, const delivery& d, const std::string& reason) {
+poison_request poison_request_of(const delivery& d, const std::string& reason) {
   poison_request req;
   req.delivery = d.to_lease();
   req.execution_id = d.execution_id;
@@ -112,6 +112,24 @@ handler_result poison_now(handler_context& ctx, const delivery& d, const std::st
   req.on_error = on_error_message(d, req.reason);
   req.arrive = group_of(d);
   req.on_error_spec = on_error_spec(d);
+  return req;
+}
+
+poison_request drop_request_of(const delivery& d, const std::string& reason) {
+  // Dead-lettered with nothing else: no execution fails, no on_error. A member of a
+  // group still arrives there with the reason (only the message the group enqueued at
+  // that index can: a forged or stray one counts for nothing).
+  poison_request req;
+  req.delivery = d.to_lease();
+  req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
+                             "): " + reason);
+  req.arrive = group_of(d);
+  return req;
+}
+
+namespace {
+
+handler_result dead_letter(handler_context& ctx, const poison_request& req) {
   auto r = poison_message(ctx.session, req);
   if (!r) {
     if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
@@ -121,21 +139,14 @@ handler_result poison_now(handler_context& ctx, const delivery& d, const std::st
   return {handled::dead_lettered, req.reason};
 }
 
+}  // namespace
+
+handler_result poison_now(handler_context& ctx, const delivery& d, const std::string& reason) {
+  return dead_letter(ctx, poison_request_of(d, reason));
+}
+
 handler_result drop(handler_context& ctx, const delivery& d, const std::string& reason) {
-  // Dead-lettered with nothing else: no execution fails, no on_error. A member of a
-  // group still arrives there with the reason (only the message the group enqueued at
-  // that index can: a forged or stray one counts for nothing).
-  poison_request req;
-  req.delivery = d.to_lease();
-  req.reason = utf8_sanitize("message " + std::to_string(d.id) + " (" + d.type + " on " + d.queue +
-                             "): " + reason);
-  req.arrive = group_of(d);
-  auto r = poison_message(ctx.session, req);
-  if (!r) {
-    if (is(r.error(), errc::lease_lost)) return {handled::lease_lost, describe(r.error())};
-    return {handled::retry_later, "dead-lettering failed: " + describe(r.error())};
-  }
-  return {handled::dead_lettered, req.reason};
+  return dead_letter(ctx, drop_request_of(d, reason));
 }
 
 namespace {

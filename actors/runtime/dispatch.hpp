@@ -13,6 +13,7 @@
 #include "actors/runtime/handler_registry.hpp"
 #include "messages/messages.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "persistence/units_of_work.hpp"
 
 namespace postbox {
 
@@ -80,6 +81,12 @@ handler_result poison_now(handler_context& ctx, const delivery& d, const std::st
 /// Dead-letters `d` with `reason` and nothing else: no on_error, no group arrival, its
 /// execution untouched (a message that should never have been sent).
 handler_result drop(handler_context& ctx, const delivery& d, const std::string& reason);
+
+/// What poison_now commits for `d`: its dead letter with the reason (naming the
+/// message), its execution's ERROR, its on_error, its group arrival.
+poison_request poison_request_of(const delivery& d, const std::string& reason);
+/// What drop commits for `d`: its dead letter and its group arrival, nothing else.
+poison_request drop_request_of(const delivery& d, const std::string& reason);
 
 /// True when `d` is to be dead-lettered instead of run: its charged attempts reached
 /// `max_attempts`, or (a guard against loops no charge catches) it was read far more

@@ -46,6 +46,11 @@ void node_metrics::handled(const std::string& name, const std::string& outcome) 
     ++q.poisons;
 }
 
+void node_metrics::turn(const std::string& actor_type) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ++turns_[actor_type];
+}
+
 void node_metrics::handler_duration(const std::string& name, std::chrono::nanoseconds d) {
   const double s = std::chrono::duration<double>(d).count();
   const auto& bounds = prom::duration_buckets();
@@ -163,6 +168,11 @@ void node_metrics::write(prom::writer& out) const {
     if (c.stale_after.count() != 0)
       out.sample("postbox_consumer_loop_age_seconds", {{"queue", q}},
                  std::chrono::duration<double>(now - c.last_tick).count());
+  out.family("postbox_actor_turns_total", "counter",
+             "Turns of keyed actors this node finished (their ack committed), by actor type: "
+             "rate() is turns per second.");
+  for (const auto& [type, n] : turns_)
+    out.sample("postbox_actor_turns_total", {{"actor_type", type}}, static_cast<double>(n));
   out.family("postbox_reaper_runs_total", "counter",
              "Reaper ticks on this node: swept (it leads), standby (another node leads), error.");
   for (const auto& [result, n] : reaper_runs_)

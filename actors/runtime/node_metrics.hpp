@@ -27,6 +27,8 @@ class node_metrics {
   /// failed), timed_out, crashed (its worker died), given_back (nacked uncharged),
   /// dead_lettered, lease_lost; other values count only in postbox_handled_total.
   void handled(const std::string& queue, const std::string& outcome);
+  /// A keyed actor of `actor_type` finished a turn on this node (its ack committed).
+  void turn(const std::string& actor_type);
   /// How long a handler ran (handle_delivery, its commit included).
   void handler_duration(const std::string& queue, std::chrono::nanoseconds d);
   /// One renewal round: `renewed` leases kept, `lost` found gone (another delivery
@@ -74,6 +76,7 @@ class node_metrics {
 
   mutable std::mutex mtx_;
   std::map<std::string, queue_counters> queues_;
+  std::map<std::string, uint64_t> turns_;  // by actor type
   std::map<std::string, uint64_t> reaper_runs_;
   std::map<std::string, uint64_t> reaper_rows_;
 };

@@ -1,9 +1,14 @@
 #include "actors/transports/dashboard.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <iomanip>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "actors/transports/secrets.hpp"
+#include "persistence/actor_store.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/inspect_store.hpp"
 
@@ -73,18 +78,54 @@ std::string page(const dashboard_env& env, const std::string& title, const std::
   return out.str();
 }
 
-/// A POST form with one button, its CSRF field, and the token field when the node
-/// requires one; nothing when actions are off.
-std::string action(const dashboard_env& env, const std::string& path, const std::string& field,
-                   const std::string& value, const std::string& label, const std::string& id) {
+/// A POST form with one button, its fields, its CSRF field, and the token field when
+/// the node requires one; nothing when actions are off.
+std::string action(const dashboard_env& env, const std::string& path,
+                   const std::vector<std::pair<std::string, std::string>>& fields,
+                   const std::string& label, const std::string& id) {
   if (!env.actions_off.empty()) return "";
   std::ostringstream out;
-  out << "<form method=\"post\" action=\"" << path << "\"><input type=\"hidden\" name=\"" << field
-      << "\" value=\"" << esc(value) << "\"><input type=\"hidden\" name=\"csrf\" value=\""
-      << esc(env.csrf) << "\">";
+  out << "<form method=\"post\" action=\"" << path << "\">";
+  for (const auto& [field, value] : fields)
+    out << "<input type=\"hidden\" name=\"" << field << "\" value=\"" << esc(value) << "\">";
+  out << "<input type=\"hidden\" name=\"csrf\" value=\"" << esc(env.csrf) << "\">";
   if (!env.token.empty())
     out << "<input type=\"password\" name=\"token\" placeholder=\"token\" size=\"8\">";
   out << "<button type=\"submit\" id=\"" << esc(id) << "\">" << esc(label) << "</button></form>";
+  return out.str();
+}
+
+std::string action(const dashboard_env& env, const std::string& path, const std::string& field,
+                   const std::string& value, const std::string& label, const std::string& id) {
+  return action(env, path, {{field, value}}, label, id);
+}
+
+/// Keyed actors held by a poisoned head (on_poison: hold), with retry and skip.
+std::string blocked_actors(dashboard_env& env) {
+  actor_store actors{*env.session};
+  auto blocked = actors.list(true, "", 50);
+  std::ostringstream out;
+  out << "<h2>Blocked actors</h2>";
+  if (!blocked) {
+    out << "<p class=\"bad\">blocked actors: " << esc(describe(blocked.error())) << "</p>";
+    return out.str();
+  }
+  out << "<table id=\"blocked-actors\"><tr><th>actor type</th><th>key</th><th>head</th>"
+         "<th>queued</th><th>blocked for</th><th>reason</th><th></th></tr>";
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& a : *blocked) {
+    const std::string id = a.actor_type + "/" + a.actor_key;
+    out << "<tr><td>" << esc(a.actor_type) << "</td><td>" << esc(a.actor_key) << "</td><td>"
+        << a.head_id << "</td><td>" << a.backlog << "</td><td>"
+        << static_cast<int64_t>(std::max(0.0, now - a.blocked_since)) << "s</td><td>"
+        << esc(a.blocked_reason) << "</td><td>";
+    const std::vector<std::pair<std::string, std::string>> fields{{"actor_type", a.actor_type},
+                                                                  {"actor_key", a.actor_key}};
+    out << action(env, "/actions/actor-retry", fields, "retry", "actor-retry-" + id)
+        << action(env, "/actions/actor-skip", fields, "skip", "actor-skip-" + id) << "</td></tr>";
+  }
+  out << "</table>";
   return out.str();
 }
 
@@ -143,6 +184,7 @@ std::string overview(dashboard_env& env, const std::map<std::string, std::string
     }
     out << "</table>";
   }
+  out << blocked_actors(env);
   if (auto ds = inspect.dead_letters(50)) {
     out << "<h2>Dead letters</h2><table id=\"dead-letters\"><tr><th>id</th><th>queue</th>"
            "<th>type</th><th>execution</th><th>reason</th><th></th></tr>";
@@ -257,6 +299,15 @@ http_reply act(const http_request& req, dashboard_env& env) {
     auto r = inspect.dead_letters_retry_queue(queue);
     return see_other(r ? std::to_string(*r) + " dead letter(s) of queue " + queue + " retried"
                        : "retry queue " + queue + ": " + describe(r.error()));
+  }
+  for (const char* verb : {"retry", "skip"}) {
+    if (req.target != std::string("/actions/actor-") + verb) continue;
+    const std::string type = form["actor_type"], key = form["actor_key"];
+    if (type.empty() || key.empty()) return {400, "text/plain", "missing: actor_type, actor_key\n"};
+    if (!env.actor_action) return {501, "text/plain", "actor actions are not available\n"};
+    auto r = env.actor_action(verb, type, key);
+    return see_other(r ? *r
+                       : std::string(verb) + " " + type + "/" + key + ": " + describe(r.error()));
   }
   return {404, "text/plain", "not found\n"};
 }

@@ -1,8 +1,9 @@
 // The node's dashboard: server-rendered pages (no script needed) over the cluster's
 // database — executions (filtered, newest first, progress), one execution's batches
 // and failed files, queues, dead letters with their reasons, nodes and the reaper
-// leader — and its actions as form POSTs: cancel an execution, retry one dead letter
-// or every dead letter of a queue. Every route needs a Host this server is reachable
+// leader, keyed actors blocked by a poisoned head — and its actions as form POSTs:
+// cancel an execution, retry one dead letter or every dead letter of a queue, retry or
+// skip a blocked actor. Every route needs a Host this server is reachable
 // as (DNS rebinding); an action also needs its Origin (or Referer) to be the dashboard,
 // the per-start CSRF token in both its cookie and its form (double submit), and the
 // control token when one is configured (a form field). Without a token, actions are
@@ -39,6 +40,11 @@ struct dashboard_env {
   pg_session* session = nullptr;
   /// Cancels an execution; the text says what became of it.
   std::function<caf::expected<std::string>(const std::string&)> cancel;
+  /// retry or skip (the verb) of the blocked actor (type, key); the text says what
+  /// became of it.
+  std::function<caf::expected<std::string>(const std::string&, const std::string&,
+                                           const std::string&)>
+      actor_action;
 };
 
 /// The reply for a dashboard route (GET /, /executions/ID; POST /actions/...), or

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "actors/runtime/actor_operations.hpp"
 #include "actors/runtime/prometheus_text.hpp"
 #include "actors/transports/control.hpp"
 #include "actors/transports/dashboard.hpp"
@@ -124,6 +125,22 @@ void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>
             [](const queue_gauges& q) { return q.oldest_ready_age_s; });
   per_queue("postbox_dead_letters", "Dead letters not yet retried.",
             [](const queue_gauges& q) { return static_cast<double>(q.dead_letters); });
+  auto per_actor_type = [&](const char* name, const char* help, auto value) {
+    out.family(name, "gauge", help);
+    if (g)
+      for (const auto& a : g->actors) out.sample(name, {{"actor_type", a.actor_type}}, value(a));
+  };
+  per_actor_type("postbox_actor_keys_backlog",
+                 "Keyed actors with messages queued (a head), by actor type (cluster-wide).",
+                 [](const actor_gauges& a) { return static_cast<double>(a.keys_with_backlog); });
+  per_actor_type("postbox_actor_keys_blocked",
+                 "Keyed actors held by a poisoned head (on_poison: hold) until an operator "
+                 "retries, skips or drops it, by actor type.",
+                 [](const actor_gauges& a) { return static_cast<double>(a.blocked); });
+  per_actor_type("postbox_actor_oldest_head_age_seconds",
+                 "How long the oldest head of a key of this type has been waiting or running "
+                 "(blocked heads included; 0 when no key has one).",
+                 [](const actor_gauges& a) { return a.oldest_head_age_s; });
   out.family("postbox_claims_active", "gauge",
              "Orchestration claims held (executions started and not yet terminal).");
   if (g) out.sample("postbox_claims_active", {}, static_cast<double>(g->claims_active));
@@ -177,6 +194,16 @@ caf::expected<std::unique_ptr<http_server>> start_node_http(runtime_ptr rt) {
     const std::string status = to_string(r->status);
     return r->cancelled ? "cancelled " + id + ": " + status
                         : "execution " + id + " was already " + status + ": nothing to cancel";
+  };
+  st->dashboard.actor_action = [session = st->session.get(),
+                                who = "dashboard of node " + rt->node_name](
+                                   const std::string& verb, const std::string& type,
+                                   const std::string& key) -> caf::expected<std::string> {
+    auto v = parse_actor_verb(verb);
+    if (!v) return make_error(errc::invalid_argument, "unknown actor verb '" + verb + "'");
+    auto r = act_on_blocked_actor(*session, *v, type, key, who);
+    if (!r) return r.error();
+    return r->text;
   };
   if (!rt->topo.control.token_env.empty() || !rt->topo.control.token_file.empty()) {
     auto token = control_token(rt->topo.control);

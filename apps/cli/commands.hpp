@@ -36,6 +36,7 @@ struct executions_args {
 
 struct send_args {
   std::string queue, type, json_payload;
+  std::string actor;  // TYPE/KEY; empty: not to an actor
   std::string headers = "{}";
   std::optional<std::string> on_success, on_error;
   bool force = false;
@@ -51,6 +52,12 @@ struct ask_args {
 struct reply_args {
   std::string request_id;
   std::string wait;  // empty: look once
+};
+
+struct actors_args {
+  bool blocked = false;
+  std::string actor_type;  // empty: every type
+  int limit = 50;
 };
 
 enum class control_verb { pause, resume, drain };
@@ -69,6 +76,13 @@ int dead_letters_retry(const invocation& inv, int id);
 int send(const invocation& inv, const send_args& args);
 int ask(const invocation& inv, const ask_args& args);
 int reply(const invocation& inv, const reply_args& args);
+/// postbox actors: the actor types, then keyed actors, blocked ones first.
+int actors(const invocation& inv, const actors_args& args);
+/// postbox actor show TYPE KEY.
+int actor_show(const invocation& inv, const std::string& actor_type, const std::string& actor_key);
+/// postbox actor retry|skip|drop TYPE KEY (a blocked actor).
+int actor_verb(const invocation& inv, const std::string& verb, const std::string& actor_type,
+               const std::string& actor_key);
 /// pause / resume QUEUE, drain NODE: through the control actor of a node.
 int control(const invocation& inv, control_verb verb, const std::string& target);
 

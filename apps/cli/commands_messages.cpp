@@ -1,11 +1,13 @@
 // postbox send, ask, reply: a message onto a queue, a request and its reply.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <tuple>
 
 #include "apps/cli/commands.hpp"
 #include "apps/cli/support.hpp"
 #include "messages/json_codec.hpp"
+#include "persistence/actor_store.hpp"
 
 namespace postbox::cli {
 
@@ -87,20 +89,46 @@ int send(const invocation& inv, const send_args& args) {
     *slot = std::move(*c);
   }
   client c{session_for(inv)};
+  std::optional<actor_ref> to;
+  std::string queue = args.queue;
+  if (!args.actor.empty()) {
+    // TYPE/KEY: the type up to the first '/', the key after it (it may hold '/').
+    const auto slash = args.actor.find('/');
+    to = actor(args.actor.substr(0, slash), args.actor.substr(slash + 1));
+    if (queue.empty()) {
+      actor_store actors{c.session()};
+      auto q = actors.queue_of(to->type);
+      if (!q) return fail(q.error(), "send failed");
+      if (!*q)
+        return fail("send refused: actor type '" + to->type +
+                        "' is not served by any node yet (no node registered it): start one "
+                        "whose registry has it, or name the queue with --queue",
+                    2);
+      queue = **q;
+    }
+  } else if (queue.empty()) {
+    return fail("send: --queue is required (or --actor TYPE/KEY: its type's queue)", 2);
+  }
   // A type no node handles on that queue would be dead-lettered by the consumers'
-  // sweep within seconds: refuse it now, naming what is handled there.
+  // sweep within seconds (at an actor's head: it would block the key): refuse it now,
+  // naming what is handled there.
   if (!args.force) {
     std::vector<std::string> among;
     if (inv.topo)
       for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
-    if (auto err = c.check_handled(args.queue, args.type, among)) return fail(err, "send refused");
+    if (auto err = c.check_handled(queue, args.type, among)) return fail(err, "send refused");
   }
-  auto id = c.send(args.queue, args.type, args.json_payload, to_json(*headers));
+  auto id = to ? c.send(*to, args.type, args.json_payload, to_json(*headers), queue)
+               : c.send(queue, args.type, args.json_payload, to_json(*headers));
   if (!id) return fail(id.error(), "send refused");
-  if (inv.json)
-    std::cout << json::serialize(json::object{{"message_id", *id}, {"queue", args.queue}}) << "\n";
-  else
-    std::cout << "message " << *id << " sent to " << args.queue << "\n";
+  if (inv.json) {
+    json::object o{{"message_id", *id}, {"queue", queue}};
+    if (to) o["actor"] = to->type + "/" + to->key;
+    std::cout << json::serialize(o) << "\n";
+  } else {
+    std::cout << "message " << *id << " sent to " << (to ? "actor " + args.actor + " on " : "")
+              << queue << "\n";
+  }
   return 0;
 }
 

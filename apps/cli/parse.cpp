@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <tuple>
 
 #include "actors/runtime/command_line.hpp"
 #include "apps/cli/cli.hpp"
@@ -47,6 +48,20 @@ CLI::Validator execution_status_name() {
         if (!parse_execution_status(upper))
           return "must be QUEUED, EXECUTING, COMPLETED, ERROR or STOPPED, got '" + text + "'";
         text = upper;
+        return "";
+      },
+      "");
+}
+
+/// TYPE/KEY: a type and a key (which may hold '/'), neither empty, each 1-256 bytes.
+CLI::Validator actor_address() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto slash = text.find('/');
+        if (slash == std::string::npos || slash == 0 || slash + 1 == text.size())
+          return "must be TYPE/KEY (e.g. account/42), got '" + text + "'";
+        if (slash > 256 || text.size() - slash - 1 > 256)
+          return "an actor's type and key are 1 to 256 bytes each";
         return "";
       },
       "");
@@ -271,12 +286,23 @@ int run(int argc, char** argv) {
   send_args send_a;
   auto* send_cmd =
       command(app, "send",
-              "Puts any message on a queue. The pipeline's types are validated; other types need a "
-              "JSON object. A type no node handles on the queue is refused unless --force.",
+              "Puts any message on a queue, or sends it to a keyed actor (--actor TYPE/KEY: "
+              "handled after every message sent to that actor before). The pipeline's types "
+              "are validated; other types need a JSON object. A type no node handles on the "
+              "queue is refused unless --force.",
               exit_codes("sent (prints the message id)", "the database failed",
                          "bad invocation, a payload or header that does not decode, a type no node "
-                         "handles there"));
-  send_cmd->add_option("--queue", send_a.queue, "the queue")->type_name("Q")->required();
+                         "handles there, an actor type no node serves and no --queue"));
+  send_cmd
+      ->add_option("--queue", send_a.queue,
+                   "the queue (required unless --actor: then the actor type's queue)")
+      ->type_name("Q");
+  send_cmd
+      ->add_option("--actor", send_a.actor,
+                   "to the keyed actor TYPE/KEY (the key is what follows the first '/', 1 to "
+                   "256 bytes)")
+      ->type_name("TYPE/KEY")
+      ->check(actor_address());
   send_cmd->add_option("--type", send_a.type, "the message type")->type_name("T")->required();
   send_cmd->add_option("--json-payload", send_a.json_payload, "the payload")
       ->type_name("JSON")
@@ -335,6 +361,71 @@ int run(int argc, char** argv) {
       ->type_name("D")
       ->check(duration());
   on(reply_cmd, [&] { return reply(inv, reply_a); });
+
+  actors_args actors_a;
+  auto* actors_cmd =
+      command(app, "actors",
+              "Lists the actor types (queue, poison policy, keys with a backlog, blocked keys, "
+              "oldest head), then keyed actors, blocked ones first: type, key, queue, head "
+              "message, backlog (its queued messages), turns, since when and why it is "
+              "blocked. --json: {\"types\": [...], \"actors\": [...]}.",
+              exit_codes("listed", "the database failed"));
+  actors_cmd->add_flag("--blocked", actors_a.blocked,
+                       "only actors held by a poisoned head (on_poison: hold)");
+  actors_cmd->add_option("--type", actors_a.actor_type, "only this actor type")->type_name("T");
+  actors_cmd->add_option("--limit", actors_a.limit, "at most N")
+      ->type_name("N")
+      ->check(positive_integer())
+      ->capture_default_str();
+  on(actors_cmd, [&] { return actors(inv, actors_a); });
+
+  auto* actor_cmd = command(app, "actor",
+                            "One keyed actor: show it, or unblock it when a poisoned head holds it "
+                            "(on_poison: hold): retry, skip or drop.",
+                            exit_codes("done", "the command failed"));
+  actor_cmd->require_subcommand(0, 1);
+  bool actor_given = false;
+  actor_cmd->callback([&] {
+    if (!actor_given)
+      selected = [] { return fail("actor needs show, retry, skip or drop TYPE KEY", 2); };
+  });
+  std::string actor_type, actor_key;
+  const std::string refused =
+      "refused: the actor is not blocked or does not exist (nothing changed), or the "
+      "database failed";
+  for (auto [verb, what, ok] :
+       {std::make_tuple("show",
+                        "Prints an actor without a turn: its last committed state and version, "
+                        "its head message, backlog, turns, and whether (and why) it is blocked.",
+                        "printed"),
+        std::make_tuple("retry",
+                        "Runs the blocked head again, its attempts forgiven; the key then goes on "
+                        "in order.",
+                        "the head runs again"),
+        std::make_tuple("skip",
+                        "Dead-letters the blocked head through the regular poison path (its "
+                        "dead letter, its execution ERROR, its on_error, its group arrival); the "
+                        "key's next message becomes its head.",
+                        "the head was dead-lettered"),
+        std::make_tuple("drop",
+                        "Dead-letters the blocked head AND every message queued for the key, as "
+                        "a handler's outcome::drop does: no execution fails and no on_error is "
+                        "sent (a group member still arrives, with the reason). All in one "
+                        "transaction; the key goes on empty (messages sent afterwards run).",
+                        "the key's messages were dead-lettered")}) {
+    bool show = std::string(verb) == "show";
+    auto* sub = command(*actor_cmd, verb, what,
+                        exit_codes(ok, show ? "no such actor, or the database failed" : refused));
+    sub->add_option("TYPE", actor_type, "the actor type")->type_name("")->required();
+    sub->add_option("KEY", actor_key, "the actor's key")->type_name("")->required();
+    sub->callback([&selected, &actor_given, &inv, &actor_type, &actor_key, verb = verb, show] {
+      actor_given = true;
+      selected = [&inv, &actor_type, &actor_key, verb, show] {
+        return show ? actor_show(inv, actor_type, actor_key)
+                    : actor_verb(inv, verb, actor_type, actor_key);
+      };
+    });
+  }
 
   std::string target;
   const std::string via_control =

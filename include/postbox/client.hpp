@@ -102,10 +102,12 @@ class client {
   /// identity columns come from the body. Returns the message id.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}");
-  /// Sends to actor `to` (its type's queue, which a node of that type registered): its
-  /// turn comes after every message sent to it before. Returns the message id.
+  /// Sends to actor `to` (its type's queue, which a node of that type registered, when
+  /// `queue` is empty; a queue that is not the actor's is refused): its turn comes after
+  /// every message sent to it before. Returns the message id.
   caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
-                              const std::string& json_payload, const std::string& headers = "{}");
+                              const std::string& json_payload, const std::string& headers = "{}",
+                              const std::string& queue = "");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has

@@ -1,6 +1,7 @@
 -- The cluster's gauges for /metrics, in one statement (one round trip per scrape).
 -- Rows: ('queue', queue, ready, in_flight, delayed, oldest_ready_age_s, dead_letters),
--- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0).
+-- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0),
+-- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -20,6 +21,11 @@
 -- dead_letters (bitmap scans of dead_letters_queue_idx); before migration 014 one of
 -- the outbox for the failed count (1,177 buffers); 12k buffers in all, most of them
 -- the ready count and the dead letters' heap rows (retried_at).
+-- Actor types (keyed actors, migration 019): the registered types (actor_types, a few
+-- rows) and any type with a head. Keys with a head are the keys with a backlog (a key's
+-- queued messages are its head and, parked, the rest), read by the partial index
+-- actors_head_idx: proportional to the keys with work, never to idle keys; blocked keys
+-- by the partial actors_blocked_idx.
 WITH RECURSIVE mailbox_queues AS (
   (SELECT queue FROM postbox.mailbox ORDER BY queue LIMIT 1)
   UNION ALL
@@ -39,6 +45,15 @@ WITH RECURSIVE mailbox_queues AS (
   SELECT kind, count(*) AS n FROM postbox.outbox WHERE state = 'pending' GROUP BY kind
 ), failed AS (
   SELECT kind, count(*) AS n FROM postbox.outbox WHERE state = 'failed' GROUP BY kind
+), actor_heads AS (
+  SELECT actor_type, count(*) AS n, max(extract(epoch FROM now() - head_since)) AS oldest
+  FROM postbox.actors WHERE head_id IS NOT NULL GROUP BY actor_type
+), actor_blocked AS (
+  SELECT actor_type, count(*) AS n FROM postbox.actors WHERE blocked_at IS NOT NULL
+  GROUP BY actor_type
+), actor_names AS (
+  SELECT actor_type FROM postbox.actor_types
+  UNION SELECT actor_type FROM actor_heads UNION SELECT actor_type FROM actor_blocked
 ), kinds AS (
   -- The kinds outbox_enqueue_terminal.sql writes, and any other present.
   SELECT kind FROM (VALUES ('webhook'), ('usage')) AS k(kind)
@@ -60,6 +75,11 @@ FROM names n
 UNION ALL
 SELECT 'outbox', k.kind, COALESCE(p.n, 0)::float8, COALESCE(f.n, 0)::float8, 0, 0, 0
 FROM kinds k LEFT JOIN pending p ON p.kind = k.kind LEFT JOIN failed f ON f.kind = k.kind
+UNION ALL
+SELECT 'actor', t.actor_type, COALESCE(h.n, 0)::float8, COALESCE(b.n, 0)::float8,
+       COALESCE(h.oldest, 0)::float8, 0, 0
+FROM actor_names t LEFT JOIN actor_heads h USING (actor_type)
+     LEFT JOIN actor_blocked b USING (actor_type)
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2

@@ -3,8 +3,11 @@
 // "sender:n" to the actor's state and records the turn (start and end in microseconds
 // of the system clock, the node) in the test's table `turns`, with the ack. A step
 // listed in `poison_keys` (key, n) is rejected (a poisoned head); one with
-// sleep_ms sleeps first (to be frozen or killed mid-turn).
+// sleep_ms sleeps first (to be frozen or killed mid-turn); one with abort set aborts
+// the node process after its sleep (a head that crashes its node, on every attempt).
+// A turn records its attempt (1 + the failed attempts charged to it).
 #include <chrono>
+#include <cstdlib>
 #include <postbox/postbox.hpp>
 #include <string>
 #include <thread>
@@ -14,11 +17,13 @@ struct step {
   int64_t sender = 0;
   int64_t n = 0;
   int64_t sleep_ms = 0;
+  bool abort = false;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step& x) {
   return f(caf::meta::type_name("step"), postbox::field("sender", x.sender),
-           postbox::field("n", x.n), postbox::field("sleep_ms", x.sleep_ms));
+           postbox::field("n", x.n), postbox::field("sleep_ms", x.sleep_ms),
+           postbox::field("abort", x.abort));
 }
 
 struct tally {
@@ -45,17 +50,20 @@ postbox::outcome take_step(postbox::context& ctx, tally& state, const step& s) {
   auto poisoned = ctx.query("SELECT 1 FROM poison_keys WHERE actor_key = $1 AND n = $2::bigint",
                             {ctx.actor_key(), std::to_string(s.n)});
   if (!poisoned) return postbox::outcome::from(poisoned.error());
-  if (!poisoned->empty()) return postbox::outcome::reject("key " + ctx.actor_key() + " is poisoned");
+  if (!poisoned->empty())
+    return postbox::outcome::reject("key " + ctx.actor_key() + " is poisoned");
   if (s.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s.sleep_ms));
+  if (s.abort) std::abort();
   const auto item = std::to_string(s.sender) + ":" + std::to_string(s.n);
   state.count += 1;
   state.sum += s.n;
   state.order.push_back(item);
   ctx.execute(
-      "INSERT INTO turns (actor_type, actor_key, item, message_id, started_us, ended_us, owner) "
-      "VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7)",
+      "INSERT INTO turns (actor_type, actor_key, item, message_id, started_us, ended_us, owner, "
+      "attempt) VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7, $8::int)",
       {ctx.actor_type(), ctx.actor_key(), item, std::to_string(ctx.message_id()),
-       std::to_string(started), std::to_string(now_us()), ctx.owner()});
+       std::to_string(started), std::to_string(now_us()), ctx.owner(),
+       std::to_string(ctx.attempt())});
   return {};
 }
 

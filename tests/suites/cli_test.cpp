@@ -62,9 +62,16 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
     {"dead-letters show", {"ID"}},
     {"dead-letters retry", {"ID"}},
     {"send",
-     {"--queue", "--type", "--json-payload", "--headers", "--on-success", "--on-error", "--force"}},
+     {"--queue", "--actor", "TYPE/KEY", "--type", "--json-payload", "--headers", "--on-success",
+      "--on-error", "--force"}},
     {"ask", {"--queue", "--type", "--json-payload", "--timeout", "--headers", "--request-id"}},
     {"reply", {"REQUEST_ID", "--wait"}},
+    {"actors", {"--blocked", "--type", "--limit"}},
+    {"actor", {"show", "retry", "skip", "drop"}},
+    {"actor show", {"TYPE", "KEY", "state"}},
+    {"actor retry", {"TYPE", "KEY", "not blocked"}},
+    {"actor skip", {"TYPE", "KEY", "poison path", "not blocked"}},
+    {"actor drop", {"TYPE", "KEY", "outcome::drop", "no on_error", "not blocked"}},
     {"pause", {"QUEUE"}},
     {"resume", {"QUEUE"}},
     {"drain", {"NODE"}},
@@ -192,6 +199,15 @@ CAF_TEST(an unknown option or a bad value is one line and exit 2 for every comma
       one_line_error(test::run_cli({"reply", "r-1", "--wait", "soon"}), 2, "reply: --wait: "));
   CAF_CHECK(one_line_error(test::run_cli({"send", "--queue", "q", "--type", "t"}), 2,
                            "send: --json-payload is required"));
+  for (const char* bad : {"account", "/42", "account/", ""})
+    CAF_CHECK(one_line_error(
+        test::run_cli({"send", "--actor", bad, "--type", "t", "--json-payload", "{}"}), 2,
+        "send: --actor: must be TYPE/KEY"));
+  CAF_CHECK(one_line_error(test::run_cli({"actor", "show", "t"}), 2, "actor show: KEY"));
+  CAF_CHECK(one_line_error(test::run_cli({"actor", "kill", "t", "k"}), 2,
+                           "actor: unknown command 'kill'"));
+  CAF_CHECK(one_line_error(test::run_cli({"actors", "--limit", "0"}), 2,
+                           "actors: --limit: must be a positive integer, got '0'"));
 }
 
 CAF_TEST(global options go before or after the command) {
@@ -223,6 +239,12 @@ CAF_TEST(every command runs its own body) {
       {{"send", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "send refused"},
       {{"ask", "--queue", "q", "--type", "t", "--json-payload", "{}"}, "ask failed"},
       {{"reply", "r-1"}, "reply failed"},
+      {{"send", "--actor", "t/k", "--type", "t", "--json-payload", "{}"}, "send failed"},
+      {{"actors"}, "actors failed"},
+      {{"actor", "show", "t", "k"}, "actor show failed"},
+      {{"actor", "retry", "t", "k"}, "actor retry failed"},
+      {{"actor", "skip", "t", "k"}, "actor skip failed"},
+      {{"actor", "drop", "t", "k"}, "actor drop failed"},
       {{"pause", "q"}, "pause failed"},
       {{"resume", "q"}, "resume failed"},
       {{"drain", "a"}, "no node 'a'"},
@@ -238,6 +260,8 @@ CAF_TEST(every command runs its own body) {
   }
   CAF_CHECK(one_line_error(test::run_cli({"dead-letters"}, {nowhere}), 2,
                            "dead-letters needs list, show ID or retry ID"));
+  CAF_CHECK(one_line_error(test::run_cli({"actor"}, {nowhere}), 2,
+                           "actor needs show, retry, skip or drop TYPE KEY"));
 }
 
 CAF_TEST(version lines) {
@@ -369,6 +393,163 @@ nodes:
   CAF_CHECK_EQUAL(messages(), 5);
   CAF_CHECK_EQUAL(test::count(dsn, "SELECT count(*) FROM postbox.mailbox WHERE type = 'tool_cal'"),
                   1);
+}
+
+// Keyed actors from the command line, on a database alone (no node: the blocks are
+// made as a poisoned head under on_poison hold leaves them): send --actor, actors,
+// actor show, and retry / skip / drop of a blocked key, each refused on a key that is
+// not blocked or does not exist.
+CAF_TEST(actor commands send list show and unblock a key held by its head) {
+  auto dsn = test::create_migrated_database("cli_actors");
+  auto cli = [&](std::vector<std::string> args) {
+    return test::run_cli(plus({"--dsn", dsn}, args));
+  };
+  auto n = [&](const std::string& sql) { return test::count(dsn, sql); };
+  auto json_of = [](const std::string& text) {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (ec) CAF_FAIL("not JSON: " << text);
+    return v;
+  };
+  // Held as actor_block.sql holds a poisoned head: parked again, the actor blocked.
+  auto block = [&](const std::string& key) {
+    test::exec(dsn,
+               "UPDATE postbox.mailbox SET visible_at = 'infinity', receipt = NULL, "
+               "last_error = 'poisoned on purpose' WHERE id = (SELECT head_id FROM "
+               "postbox.actors WHERE actor_type = 'tally' AND actor_key = '" +
+                   key +
+                   "');"
+                   "UPDATE postbox.actors SET blocked_at = now(), blocked_reason = 'poisoned "
+                   "on purpose' WHERE actor_type = 'tally' AND actor_key = '" +
+                   key + "'");
+  };
+  // No node serves tally yet: refused unless the queue is named.
+  CAF_CHECK(
+      one_line_error(cli({"send", "--actor", "tally/k1", "--type", "step", "--json-payload", "{}"}),
+                     2, "actor type 'tally' is not served by any node yet"));
+  CAF_CHECK(one_line_error(cli({"send", "--type", "step", "--json-payload", "{}"}), 2,
+                           "--queue is required (or --actor TYPE/KEY"));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 0);
+  test::exec(dsn, "INSERT INTO postbox.actor_types (actor_type, queue) VALUES ('tally', 'keyed')");
+  // k1's first message carries an on_error: skip sends it, drop would not.
+  const std::string on_error = R"({"queue": "errors", "type": "oops", "payload": {}})";
+  auto first = cli({"--json", "send", "--actor", "tally/k1", "--type", "step", "--json-payload",
+                    R"({"n": 1})", "--on-error", on_error});
+  CAF_REQUIRE_EQUAL(first.exit_code, 0);
+  auto sent = json_of(first.out).as_object();
+  CAF_CHECK_EQUAL(sent.at("queue").as_string(), "keyed");
+  CAF_CHECK_EQUAL(sent.at("actor").as_string(), "tally/k1");
+  for (int i = 2; i <= 4; ++i)
+    CAF_CHECK_EQUAL(cli({"send", "--actor", "tally/k1", "--type", "step", "--json-payload",
+                         "{\"n\": " + std::to_string(i) + "}", "--on-error", on_error})
+                        .exit_code,
+                    0);
+  // The key may hold '/'; --queue names the queue (the actor's: another is refused).
+  CAF_CHECK_EQUAL(cli({"send", "--actor", "tally/k/2", "--queue", "keyed", "--type", "step",
+                       "--json-payload", "{}"})
+                      .exit_code,
+                  0);
+  CAF_CHECK(one_line_error(cli({"send", "--actor", "tally/k/2", "--queue", "other", "--type",
+                                "step", "--json-payload", "{}"}),
+                           1, "lives on queue \"keyed\""));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'k1'"), 4);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'k/2'"), 1);
+  block("k1");
+  // actors: blocked first; --blocked only those; as JSON.
+  auto all = cli({"actors"});
+  CAF_CHECK_EQUAL(all.exit_code, 0);
+  CAF_CHECK(all.out.find("TYPE") == 0);
+  CAF_CHECK(contains(all.out, "KEYS WITH BACKLOG"));
+  CAF_CHECK(all.out.find("k1") < all.out.find("k/2"));
+  CAF_CHECK(contains(all.out, "poisoned on purpose"));
+  // The types: tally (registered) with two keys at work, one blocked.
+  auto types = json_of(cli({"--json", "actors"}).out).at("types").as_array();
+  CAF_REQUIRE_EQUAL(types.size(), 1u);
+  CAF_CHECK_EQUAL(types[0].at("actor_type").as_string(), "tally");
+  CAF_CHECK_EQUAL(types[0].at("queue").as_string(), "keyed");
+  CAF_CHECK_EQUAL(types[0].at("on_poison").as_string(), "hold");
+  CAF_CHECK_EQUAL(types[0].at("keys_with_backlog").as_int64(), 2);
+  CAF_CHECK_EQUAL(types[0].at("blocked").as_int64(), 1);
+  auto blocked = json_of(cli({"--json", "actors", "--blocked"}).out).at("actors").as_array();
+  CAF_REQUIRE_EQUAL(blocked.size(), 1u);
+  CAF_CHECK_EQUAL(blocked[0].at("actor_key").as_string(), "k1");
+  CAF_CHECK_EQUAL(blocked[0].at("backlog").as_int64(), 4);
+  CAF_CHECK_EQUAL(blocked[0].at("blocked").as_bool(), true);
+  auto nobody = json_of(cli({"--json", "actors", "--type", "nobody"}).out);
+  CAF_CHECK_EQUAL(nobody.at("types").as_array().size(), 0u);
+  CAF_CHECK_EQUAL(nobody.at("actors").as_array().size(), 0u);
+  // show: state, version, head, backlog, why blocked.
+  auto shown = json_of(cli({"--json", "actor", "show", "tally", "k1"}).out).as_object();
+  CAF_CHECK_EQUAL(shown.at("state_version").as_int64(), 0);
+  CAF_CHECK(shown.at("state").is_null());
+  CAF_CHECK_EQUAL(shown.at("backlog").as_int64(), 4);
+  CAF_CHECK_EQUAL(shown.at("blocked_reason").as_string(), "poisoned on purpose");
+  const int64_t head = shown.at("head_id").as_int64();
+  auto table = cli({"actor", "show", "tally", "k1"});
+  CAF_CHECK_EQUAL(table.exit_code, 0);
+  CAF_CHECK(contains(table.out, "message " + std::to_string(head)));
+  CAF_CHECK(one_line_error(cli({"actor", "show", "tally", "nope"}), 1, "no actor tally/nope"));
+  // Refused, nothing changed: not blocked, or no such actor.
+  for (const char* verb : {"retry", "skip", "drop"}) {
+    CAF_CHECK(one_line_error(cli({"actor", verb, "tally", "k/2"}), 1,
+                             std::string("actor ") + verb +
+                                 " refused: invalid_argument: actor tally/k/2 is not blocked"));
+    CAF_CHECK(one_line_error(cli({"actor", verb, "tally", "nope"}), 1, "no actor tally/nope"));
+  }
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox"), 5);
+  // skip: the head is dead-lettered by the poison path (its on_error sent) and the
+  // key's next message is its head at once, claimable, the key no longer blocked.
+  auto skipped = cli({"--json", "actor", "skip", "tally", "k1"});
+  CAF_CHECK_EQUAL(skipped.exit_code, 0);
+  CAF_CHECK_EQUAL(json_of(skipped.out).at("message_id").as_int64(), head);
+  CAF_CHECK_EQUAL(
+      n("SELECT count(*) FROM postbox.dead_letters WHERE message_id = " + std::to_string(head) +
+        " AND actor_key = 'k1' AND reason LIKE '%skipped by an operator%' AND "
+        "reason LIKE '%poisoned on purpose%' AND dead_by LIKE '%actor skip%'"),
+      1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'errors'"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors a JOIN postbox.mailbox m ON "
+                    "m.id = a.head_id WHERE a.actor_key = 'k1' AND a.blocked_at IS NULL AND "
+                    "m.actor_seq = 2 AND m.visible_at <= now()"),
+                  1);
+  // retry: the blocked head runs again (visible, attempts forgiven), order kept.
+  test::exec(dsn,
+             "UPDATE postbox.mailbox SET attempts = 2 WHERE actor_key = 'k1' AND "
+             "actor_seq = 2");
+  block("k1");
+  auto retried = cli({"actor", "retry", "tally", "k1"});
+  CAF_CHECK_EQUAL(retried.exit_code, 0);
+  CAF_CHECK(contains(retried.out, "runs again"));
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors a JOIN postbox.mailbox m ON "
+                    "m.id = a.head_id WHERE a.actor_key = 'k1' AND a.blocked_at IS NULL AND "
+                    "m.actor_seq = 2 AND m.attempts = 0 AND m.visible_at <= now()"),
+                  1);
+  // drop: the head and the rest of k1's queue go to dead letters, no on_error, and the
+  // key goes on empty: the next send to it becomes its head.
+  block("k1");
+  auto dropped = cli({"--json", "actor", "drop", "tally", "k1"});
+  CAF_CHECK_EQUAL(dropped.exit_code, 0);
+  CAF_CHECK_EQUAL(json_of(dropped.out).at("dead_letters").as_array().size(), 3u);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'k1'"), 0);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'k1' AND "
+                    "reason LIKE '%dropped by an operator%'"),
+                  3);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE queue = 'errors'"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors WHERE actor_key = 'k1' AND "
+                    "head_id IS NULL AND blocked_at IS NULL"),
+                  1);
+  CAF_CHECK(one_line_error(cli({"actor", "drop", "tally", "k1"}), 1, "is not blocked"));
+  CAF_CHECK_EQUAL(
+      cli({"send", "--actor", "tally/k1", "--type", "step", "--json-payload", R"({"n": 5})"})
+          .exit_code,
+      0);
+  test::exec(dsn, "SELECT postbox.actor_promote('keyed', 10)");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors a JOIN postbox.mailbox m ON "
+                    "m.id = a.head_id WHERE a.actor_key = 'k1' AND m.payload->>'n' = '5' AND "
+                    "m.visible_at <= now()"),
+                  1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'k/2'"), 1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -403,4 +403,91 @@ CAF_TEST(actions are off when the endpoint listens beyond loopback without a tok
   CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
 }
 
+// Keyed actors held by a poisoned head: listed with their reason, and retried or
+// skipped by the dashboard's forms under the same guards as every action (Host,
+// Origin, the CSRF token, the control token).
+CAF_TEST(blocked actors are listed and retried or skipped from the dashboard) {
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  test::node_process a(topology("", "control: { token_env: DASH_TOKEN }\n"), "a", dsn,
+                       {"DASH_TOKEN=s3cret"});
+  CAF_REQUIRE(a.start());
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 20s, 100ms));
+  // Two keys of actor type tally (queue keyed, which no node consumes), two messages
+  // each, both heads held as actor_block.sql holds a poisoned one; a third key is fine.
+  test::exec(dsn, "INSERT INTO postbox.actor_types (actor_type, queue) VALUES ('tally', 'keyed')");
+  for (const char* key : {"k1", "k1", "k<2>", "k<2>", "free"})
+    test::exec(dsn, std::string("SELECT postbox.send(NULL, 'step', '{}', actor_type => 'tally', "
+                                "actor_key => '") +
+                        key + "')");
+  for (const char* key : {"k1", "k<2>"})
+    test::exec(dsn, std::string("UPDATE postbox.mailbox SET visible_at = 'infinity', "
+                                "last_error = 'poisoned on purpose' WHERE id = (SELECT head_id "
+                                "FROM postbox.actors WHERE actor_key = '") +
+                        key +
+                        "'); UPDATE postbox.actors SET blocked_at = now(), blocked_reason = "
+                        "'poisoned on purpose' WHERE actor_key = '" +
+                        key + "'");
+  const std::string page = http_get(base + "/", 2s).body;
+  CAF_CHECK(page.find("id=\"blocked-actors\"") != std::string::npos);
+  CAF_CHECK(page.find("poisoned on purpose") != std::string::npos);
+  CAF_CHECK(page.find("k&lt;2&gt;") != std::string::npos);  // escaped
+  CAF_CHECK(page.find("id=\"actor-retry-tally/k1\"") != std::string::npos);
+  CAF_CHECK(page.find("id=\"actor-skip-tally/k1\"") != std::string::npos);
+  CAF_CHECK(page.find("actor-retry-tally/free") == std::string::npos);  // not blocked
+  const std::string csrf = csrf_of(page);
+  CAF_REQUIRE(!csrf.empty());
+  auto blocked = [&] {
+    return n("SELECT count(*) FROM postbox.actors WHERE blocked_at IS NOT NULL");
+  };
+  // Refused: no control token, a foreign Origin, no CSRF cookie, a foreign Host.
+  CAF_CHECK_EQUAL(post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1", csrf).status,
+                  403);
+  CAF_CHECK_EQUAL(post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1&token=s3cret",
+                            csrf, {{"Origin", "http://evil.example"}})
+                      .status,
+                  403);
+  CAF_CHECK_EQUAL(post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1&token=s3cret",
+                            csrf, {{"Cookie", ""}})
+                      .status,
+                  403);
+  CAF_CHECK_EQUAL(post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1&token=s3cret",
+                            csrf, {{"Host", "evil.example:" + std::to_string(port)}})
+                      .status,
+                  403);
+  CAF_CHECK_EQUAL(http_get(base + "/actions/actor-skip", 2s).status, 405);
+  CAF_CHECK_EQUAL(blocked(), 2);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 0);
+  // Skip k1: its head is dead-lettered, its next message is the head, no longer blocked.
+  auto skipped =
+      post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1&token=s3cret", csrf);
+  CAF_CHECK_EQUAL(skipped.status, 303);
+  CAF_CHECK(skipped.body.find("dead-lettered") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'k1' AND "
+                    "dead_by LIKE 'dashboard of node a%'"),
+                  1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors a JOIN postbox.mailbox m ON "
+                    "m.id = a.head_id WHERE a.actor_key = 'k1' AND a.blocked_at IS NULL AND "
+                    "m.actor_seq = 2 AND m.visible_at <= now()"),
+                  1);
+  // Retry k<2> (the key url-encoded as a form sends it): its head runs again.
+  auto retried =
+      post_form("/actions/actor-retry", "actor_type=tally&actor_key=k%3C2%3E&token=s3cret", csrf);
+  CAF_CHECK_EQUAL(retried.status, 303);
+  CAF_CHECK(retried.body.find("runs again") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.actors a JOIN postbox.mailbox m ON "
+                    "m.id = a.head_id WHERE a.actor_key = 'k<2>' AND a.blocked_at IS NULL AND "
+                    "m.actor_seq = 1 AND m.visible_at <= now()"),
+                  1);
+  CAF_CHECK_EQUAL(blocked(), 0);
+  // Not blocked any more: refused with the reason as the notice, nothing changed.
+  auto again = post_form("/actions/actor-skip", "actor_type=tally&actor_key=k1&token=s3cret", csrf);
+  CAF_CHECK_EQUAL(again.status, 303);
+  CAF_CHECK(again.body.find("is not blocked") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.dead_letters"), 1);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_type = 'tally'"), 4);
+  a.signal(SIGTERM);
+  CAF_CHECK_EQUAL(a.wait_exit(20s), 0);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

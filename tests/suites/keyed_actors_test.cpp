@@ -1,7 +1,8 @@
 // Keyed actors (guarantees 10 and 11) on real node processes (tests/actors_node):
 // one turn at a time per key in commit order while a node is killed -9 twice, a
-// frozen node's stale turn writing nothing, a poisoned head under hold and skip, and
-// sends from SQL in the caller's transaction.
+// frozen node's stale turn writing nothing, a poisoned head under hold and skip, a
+// head that aborts its node (charged to it alone, then held or skipped), and sends
+// from SQL in the caller's transaction.
 #define CAF_SUITE keyed_actors
 #include <caf/test/unit_test.hpp>
 #include <csignal>
@@ -23,11 +24,12 @@ struct fixture {
   std::string dir = test::make_temp_dir("keyed");
 
   fixture() {
-    test::exec(dsn,
-               "CREATE TABLE turns (actor_type text, actor_key text, item text, message_id bigint, "
-               "started_us bigint, ended_us bigint, owner text, PRIMARY KEY (actor_type, "
-               "actor_key, item));"
-               "CREATE TABLE poison_keys (actor_key text, n bigint)");
+    test::exec(
+        dsn,
+        "CREATE TABLE turns (actor_type text, actor_key text, item text, message_id bigint, "
+        "started_us bigint, ended_us bigint, owner text, attempt int, PRIMARY KEY (actor_type, "
+        "actor_key, item));"
+        "CREATE TABLE poison_keys (actor_key text, n bigint)");
   }
 
   std::string topology() {
@@ -68,13 +70,15 @@ nodes:
                  (key.empty() ? std::string() : " WHERE actor_key = '" + key + "'"));
   }
   std::string items(const std::string& key) {
-    return test::scalar(dsn, "SELECT string_agg(item, ',' ORDER BY started_us) FROM turns "
-                             "WHERE actor_key = '" + key + "'");
+    return test::scalar(dsn,
+                        "SELECT string_agg(item, ',' ORDER BY started_us) FROM turns "
+                        "WHERE actor_key = '" +
+                            key + "'");
   }
 
   /// Steps to actor `type`/`key` from `sender`, numbered `ns`, in one transaction.
   void send(const std::string& type, const std::string& key, int64_t sender,
-            const std::vector<int64_t>& ns, int64_t sleep_ms = 0) {
+            const std::vector<int64_t>& ns, int64_t sleep_ms = 0, bool abort = false) {
     pg_session s{session_options{dsn, "keyed-sender"}};
     mailbox_store mailbox{s};
     std::vector<outgoing_message> batch;
@@ -82,7 +86,8 @@ nodes:
       outgoing_message m;
       m.type = "step";
       m.payload = R"({"sender":)" + std::to_string(sender) + R"(,"n":)" + std::to_string(n) +
-                  R"(,"sleep_ms":)" + std::to_string(sleep_ms) + "}";
+                  R"(,"sleep_ms":)" + std::to_string(sleep_ms) + (abort ? R"(,"abort":true)" : "") +
+                  "}";
       m.actor_type = type;
       m.actor_key = key;
       batch.push_back(std::move(m));
@@ -115,8 +120,7 @@ CAF_TEST(one turn at a time per key in commit order while a node is killed twice
         for (int k = 0; k < keys; ++k) {
           outgoing_message m;
           m.type = "step";
-          m.payload =
-              R"({"sender":)" + std::to_string(s) + R"(,"n":)" + std::to_string(n) + "}";
+          m.payload = R"({"sender":)" + std::to_string(s) + R"(,"n":)" + std::to_string(n) + "}";
           m.actor_type = "tally";
           m.actor_key = "k" + std::to_string(k);
           batch.push_back(std::move(m));
@@ -174,8 +178,9 @@ CAF_TEST(a frozen node writes nothing stale and the key goes on elsewhere) {
   // Node a runs the first turn (it sleeps 3 s): freeze it past its 2 s lease.
   CAF_REQUIRE(test::wait_until(
       [&] {
-        return count("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'frozen' AND "
-                     "receipt IS NOT NULL AND lease_owner LIKE 'a/%'") == 1;
+        return count(
+                   "SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'frozen' AND "
+                   "receipt IS NOT NULL AND lease_owner LIKE 'a/%'") == 1;
       },
       30s));
   a->signal(SIGSTOP);
@@ -183,13 +188,14 @@ CAF_TEST(a frozen node writes nothing stale and the key goes on elsewhere) {
   CAF_REQUIRE(test::wait_until([&] { return turns("frozen") == 3; }, 60s));
   a->signal(SIGCONT);
   // a's turn ends: its ack (and state write) is refused as stale.
-  CAF_CHECK(test::wait_until(
-      [&] { return a->log().find("lease_lost") != std::string::npos; }, 30s));
+  CAF_CHECK(
+      test::wait_until([&] { return a->log().find("lease_lost") != std::string::npos; }, 30s));
   std::this_thread::sleep_for(500ms);  // nothing more may commit: checked below
   CAF_CHECK_EQUAL(turns("frozen"), 3);
   CAF_CHECK_EQUAL(items("frozen"), "0:1,0:2,0:3");
-  CAF_CHECK_EQUAL(test::scalar(dsn, "SELECT state::text FROM postbox.actors "
-                                    "WHERE actor_key = 'frozen'"),
+  CAF_CHECK_EQUAL(test::scalar(dsn,
+                               "SELECT state::text FROM postbox.actors "
+                               "WHERE actor_key = 'frozen'"),
                   R"({"sum": 6, "count": 3, "order": ["0:1", "0:2", "0:3"]})");
   CAF_CHECK_EQUAL(count("SELECT turns FROM postbox.actors WHERE actor_key = 'frozen'"), 3);
 }
@@ -208,8 +214,9 @@ CAF_TEST(a poisoned head holds its key alone until retried and skip moves on) {
   // hold: the key waits, blocked, its three messages still queued, nothing handled.
   CAF_REQUIRE(test::wait_until(
       [&] {
-        return count("SELECT count(*) FROM postbox.actors WHERE actor_key = 'held' AND "
-                     "blocked_at IS NOT NULL") == 1;
+        return count(
+                   "SELECT count(*) FROM postbox.actors WHERE actor_key = 'held' AND "
+                   "blocked_at IS NOT NULL") == 1;
       },
       30s));
   CAF_CHECK_EQUAL(turns("held"), 0);
@@ -263,13 +270,105 @@ CAF_TEST(a poisoned head holds its key alone until retried and skip moves on) {
   CAF_CHECK(!again->has_value());
 }
 
+// Guarantee 8 at the head of a key: a head that aborts its node on every attempt,
+// with other keys' turns in flight beside it on that node (restarted as it dies). The
+// first crash is charged to nobody (all in flight become suspects); each suspect then
+// runs alone, so the culprit's crashes are charged to it alone. After max_attempts (2)
+// it is held (tally: its key blocked, its backlog kept) or dead-lettered (skipper: the
+// key goes on); every other turn completes on its first attempt.
+CAF_TEST(a head that aborts its node is charged to it alone) {
+  // Sent before the node starts, so its first claim takes them all at once: the
+  // aborting heads (after 300 ms) beside turns of 2 s on other keys. The types'
+  // queues as the nodes will register them.
+  test::exec(dsn,
+             "INSERT INTO postbox.actor_types (actor_type, queue, on_poison) VALUES "
+             "('tally', 'keyed', 'hold'), ('skipper', 'keyed_skip', 'skip')");
+  send("tally", "boom", 0, {1}, 300, true);
+  send("tally", "boom", 0, {2, 3});
+  send("skipper", "boom", 0, {1}, 300, true);
+  send("skipper", "boom", 0, {2, 3});
+  for (int k = 0; k < 3; ++k) {
+    send("tally", "beside" + std::to_string(k), 0, {1}, 2000);
+    send("tally", "beside" + std::to_string(k), 0, {2});
+  }
+  send("skipper", "beside", 0, {1}, 2000);
+  send("skipper", "beside", 0, {2});
+  auto a = node("a");
+  int restarts = 0;
+  // Restart node a whenever it dies, until both culprits are settled and the rest done.
+  auto settled = [&] {
+    if (!a->running()) {
+      CAF_MESSAGE("node a exited " << a->wait_exit(5s) << "; restarting");
+      ++restarts;
+      a = node("a");
+    }
+    return count(
+               "SELECT count(*) FROM postbox.actors WHERE actor_type = 'tally' AND "
+               "actor_key = 'boom' AND blocked_at IS NOT NULL") == 1 &&
+           count("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'boom'") == 1 &&
+           turns() == 10;
+  };
+  CAF_REQUIRE(test::wait_until(settled, 180s, 200ms));
+  CAF_MESSAGE(restarts << " restarts");
+  CAF_CHECK(restarts >= 2);  // at least the charged crashes (2 of either culprit)
+  // Everyone else: every turn ran, on its first attempt (nothing charged).
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM turns WHERE actor_key LIKE 'beside%' AND "
+                        "attempt = 1"),
+                  8);
+  CAF_CHECK_EQUAL(items("beside0"), "0:1,0:2");
+  // hold: the culprit stays at the head of its blocked key, its backlog untouched,
+  // charged with max_attempts crashes; the reason says it crashed its node.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM turns WHERE actor_type = 'tally' AND "
+                        "actor_key = 'boom'"),
+                  0);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE actor_type = 'tally' AND "
+                        "actor_key = 'boom'"),
+                  3);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox m JOIN postbox.actors a ON "
+                        "a.head_id = m.id WHERE a.actor_type = 'tally' AND a.actor_key = 'boom' "
+                        "AND m.attempts = 2 AND a.blocked_reason LIKE '%crashed its node%'"),
+                  1);
+  // skip: the culprit was dead-lettered (charged, with the crash as its reason) and
+  // the key went on in order.
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE actor_type = 'skipper' "
+                        "AND actor_key = 'boom' AND attempts = 2 AND reason LIKE "
+                        "'%crashed its node%'"),
+                  1);
+  CAF_CHECK_EQUAL(test::scalar(dsn,
+                               "SELECT string_agg(item, ',' ORDER BY started_us) FROM turns "
+                               "WHERE actor_type = 'skipper' AND actor_key = 'boom'"),
+                  "0:2,0:3");
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 1);
+  // The operator skips the held culprit (postbox actor skip): dead-lettered through
+  // the poison path, and the key's next turns run in order.
+  auto r = test::run_cli({"--dsn", dsn, "actor", "skip", "tally", "boom"});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(r.out.find("dead-lettered") != std::string::npos);
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return count(
+                   "SELECT count(*) FROM turns WHERE actor_type = 'tally' AND "
+                   "actor_key = 'boom'") == 2;
+      },
+      30s));
+  CAF_CHECK_EQUAL(test::scalar(dsn,
+                               "SELECT string_agg(item, ',' ORDER BY started_us) FROM turns "
+                               "WHERE actor_type = 'tally' AND actor_key = 'boom'"),
+                  "0:2,0:3");
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE actor_type = 'tally' "
+                        "AND actor_key = 'boom' AND dead_by LIKE '%postbox actor skip%'"),
+                  1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.actors WHERE blocked_at IS NOT NULL"), 0);
+}
+
 CAF_TEST(sql sends to an actor commit with the caller and are handled in commit order) {
   // Rolled back: nothing was sent, and the key's numbering is untouched.
   {
     pqxx::connection c{dsn};
     pqxx::work w{c};
-    w.exec("SELECT postbox.send('keyed', 'step', '{\"n\": 9}', actor_type => 'tally', "
-           "actor_key => 'sql')");
+    w.exec(
+        "SELECT postbox.send('keyed', 'step', '{\"n\": 9}', actor_type => 'tally', "
+        "actor_key => 'sql')");
     w.abort();
   }
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox"), 0);
@@ -282,23 +381,27 @@ CAF_TEST(sql sends to an actor commit with the caller and are handled in commit 
   auto low = w1.exec1("SELECT nextval('postbox.mailbox_id_seq')")[0].as<int64_t>();
   {
     pqxx::work w2{c2};
-    w2.exec("SELECT postbox.send('keyed', 'step', '{\"sender\": 2, \"n\": 1}', "
-            "actor_type => 'tally', actor_key => 'sql')");
+    w2.exec(
+        "SELECT postbox.send('keyed', 'step', '{\"sender\": 2, \"n\": 1}', "
+        "actor_type => 'tally', actor_key => 'sql')");
     w2.commit();
   }
-  w1.exec("INSERT INTO postbox.mailbox (id, queue, type, payload, actor_type, actor_key) "
-          "VALUES (" +
-          std::to_string(low) + ", 'keyed', 'step', '{\"sender\": 1, \"n\": 1}', 'tally', 'sql')");
+  w1.exec(
+      "INSERT INTO postbox.mailbox (id, queue, type, payload, actor_type, actor_key) "
+      "VALUES (" +
+      std::to_string(low) + ", 'keyed', 'step', '{\"sender\": 1, \"n\": 1}', 'tally', 'sql')");
   w1.commit();
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'sql' AND "
-                        "id = " + std::to_string(low) + " AND actor_seq = 2"),
+                        "id = " +
+                        std::to_string(low) + " AND actor_seq = 2"),
                   1);
   // With no queue, the actor type's (the nodes register it as they start).
   auto a = node("a");
   CAF_REQUIRE(test::wait_until(
       [&] { return count("SELECT count(*) FROM postbox.actor_types") == 2; }, 60s));
-  test::exec(dsn, "SELECT postbox.send(NULL, 'step', '{\"sender\": 3, \"n\": 1}', "
-                  "actor_type => 'tally', actor_key => 'sql')");
+  test::exec(dsn,
+             "SELECT postbox.send(NULL, 'step', '{\"sender\": 3, \"n\": 1}', "
+             "actor_type => 'tally', actor_key => 'sql')");
   CAF_REQUIRE(test::wait_until([&] { return turns("sql") == 3; }, 30s));
   CAF_CHECK_EQUAL(items("sql"), "2:1,1:1,3:1");
   CAF_CHECK_EQUAL(test::scalar(dsn, "SELECT postbox.actor_state('tally', 'sql')->>'count'"), "3");

@@ -188,7 +188,8 @@ CAF_TEST(the handler histogram has cumulative buckets a sum and a count) {
 
 // Every scrape runs metrics_gauges.sql: on an outbox of many delivered rows and a few
 // failed ones it reads no table whole. The failed count used to scan the outbox
-// (migration 014 gave it the partial outbox_failed_idx).
+// (migration 014 gave it the partial outbox_failed_idx); the actor gauges read the
+// keys with work, not the idle ones.
 CAF_TEST(the gauges statement scans no outbox) {
   auto dsn = test::create_migrated_database("metrics_plan");
   test::exec(dsn,
@@ -198,6 +199,15 @@ CAF_TEST(the gauges statement scans no outbox) {
   test::exec(dsn,
              "INSERT INTO postbox.outbox (execution_id, kind, payload, state) "
              "SELECT 'f' || i, 'usage', '{}', 'failed' FROM generate_series(1, 3) i");
+  // 20,000 idle actors (no head, not blocked) and a few with work: the actor gauges
+  // read only the latter, by the partial indexes.
+  test::exec(dsn,
+             "INSERT INTO postbox.actors (actor_type, actor_key, queue) "
+             "SELECT 'idle', 'k' || i, 'keyed' FROM generate_series(1, 20000) i;"
+             "INSERT INTO postbox.actors (actor_type, actor_key, queue, head_id, head_since, "
+             "blocked_at) SELECT 'busy', 'k' || i, 'keyed', i, now(), CASE WHEN i = 1 THEN now() "
+             "END FROM generate_series(1, 5) i;"
+             "ANALYZE postbox.actors");
   test::exec(dsn, "ANALYZE postbox.outbox");
   pqxx::connection c{dsn};
   pqxx::nontransaction tx{c};
@@ -209,6 +219,7 @@ CAF_TEST(the gauges statement scans no outbox) {
   CAF_MESSAGE(plan);
   CAF_CHECK_EQUAL(plan.find("Seq Scan on outbox"), std::string::npos);
   CAF_CHECK_NOT_EQUAL(plan.find("outbox_failed_idx"), std::string::npos);
+  CAF_CHECK_EQUAL(plan.find("Seq Scan on actors"), std::string::npos);
   auto failed = tx.exec("EXECUTE gauges('{work}')");
   bool seen = false;
   for (const auto& row : failed)
@@ -217,6 +228,88 @@ CAF_TEST(the gauges statement scans no outbox) {
       seen = true;
     }
   CAF_CHECK(seen);
+  bool busy = false;
+  for (const auto& row : failed)
+    if (std::string(row[0].c_str()) == "actor" && std::string(row[1].c_str()) == "busy") {
+      CAF_CHECK_EQUAL(row[2].as<double>(), 5.0);
+      CAF_CHECK_EQUAL(row[3].as<double>(), 1.0);
+      busy = true;
+    }
+  CAF_CHECK(busy);
+}
+
+// Keyed actors per actor type: keys with a backlog, blocked keys and the oldest head's
+// age from the database (every registered type, served or not), and the node's own
+// turns counter (rate() gives turns/s). The node is the keyed-actor suite's
+// (tests/actors_node): tally on queue keyed, skipper on keyed_skip.
+CAF_TEST(actor types have their gauges and the node counts its turns) {
+  auto dsn = test::create_migrated_database("metrics_actors");
+  auto dir = test::make_temp_dir("metrics_actors");
+  auto port = test::free_port();
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  test::exec(dsn,
+             "CREATE TABLE turns (actor_type text, actor_key text, item text, message_id bigint, "
+             "started_us bigint, ended_us bigint, owner text, attempt int, PRIMARY KEY "
+             "(actor_type, actor_key, item));"
+             "CREATE TABLE poison_keys (actor_key text, n bigint);"
+             "INSERT INTO poison_keys VALUES ('held', 1);"
+             // A type no node of this test serves: its keys wait.
+             "INSERT INTO postbox.actor_types (actor_type, queue) VALUES ('idle', 'nowhere')");
+  auto topology = test::write_file(dir + "/actors.yaml", R"(cluster: metrics
+database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  keyed: { visibility_timeout: 3s, max_attempts: 1, poll_interval: 100ms }
+  keyed_skip: { visibility_timeout: 3s, poll_interval: 100ms }
+nodes:
+  m:
+    http_port: )" + std::to_string(port) + R"(
+    actors:
+      - { queue: keyed, concurrency: 2 }
+      - { queue: keyed_skip }
+)");
+  test::node_process node(topology, "m", dsn);
+  node.use_binary("postbox-test-actors");
+  CAF_REQUIRE(node.start());
+  const auto base = "http://127.0.0.1:" + std::to_string(port);
+  CAF_REQUIRE(
+      test::wait_until([&] { return http_get(base + "/healthz", 1s).status == 200; }, 15s, 100ms));
+  auto send = [&](const std::string& type, const std::string& key, int n) {
+    test::exec(dsn, "SELECT postbox.send(NULL, 'step', '{\"n\": " + std::to_string(n) +
+                        "}', actor_type => '" + type + "', actor_key => '" + key + "')");
+  };
+  for (int k = 0; k < 3; ++k)
+    for (int i = 1; i <= 2; ++i) send("tally", "k" + std::to_string(k), i);
+  for (int i = 1; i <= 3; ++i) send("tally", "held", i);
+  for (int i = 1; i <= 2; ++i) {
+    send("idle", "a", i);
+    send("idle", "b", i);
+  }
+  const auto n = [&](const std::string& sql) { return test::count(dsn, sql); };
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return n("SELECT count(*) FROM turns") == 6 &&
+               n("SELECT count(*) FROM postbox.actors WHERE blocked_at IS NOT NULL") == 1;
+      },
+      30s, 100ms));
+  auto page = http_get(base + "/metrics", 10s);
+  CAF_REQUIRE_EQUAL(page.status, 200);
+  const std::string text = "\n" + page.body;
+  CAF_CHECK_EQUAL(check_structure(text), "");
+  check_lint(page.body);
+  auto t = [](const std::string& type) { return "{actor_type=\"" + type + "\"}"; };
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_turns_total" + t("tally")), 6);
+  CAF_CHECK(std::isnan(value_of(text, "postbox_actor_turns_total" + t("idle"))));
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_keys_blocked" + t("tally")), 1);
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_keys_backlog" + t("tally")), 1);  // held
+  CAF_CHECK_GREATER(value_of(text, "postbox_actor_oldest_head_age_seconds" + t("tally")), 0);
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_keys_blocked" + t("idle")), 0);
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_keys_backlog" + t("idle")), 2);
+  CAF_CHECK_GREATER(value_of(text, "postbox_actor_oldest_head_age_seconds" + t("idle")), 0);
+  // A registered type with nothing queued: zeros, not absent.
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_keys_backlog" + t("skipper")), 0);
+  CAF_CHECK_EQUAL(value_of(text, "postbox_actor_oldest_head_age_seconds" + t("skipper")), 0);
+  node.signal(SIGTERM);
+  CAF_CHECK_EQUAL(node.wait_exit(15s), 0);
 }
 
 CAF_TEST(a node serves metrics that promtool accepts and that match the database) {
