@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/runtime/promotion_pacer.hpp"
 #include "persistence/actor_store.hpp"
 #include "persistence/handled_commit.hpp"
 #include "persistence/mailbox_store.hpp"
@@ -58,6 +59,8 @@ struct options {
   int hot = 100000;
   int cold = 1000;
   bool quick = false;  // postbox only, briefly
+  /// Promote before every claim (as before promotion_pacer) instead of as the node does.
+  bool promote_every_claim = false;
 };
 
 const char* lease_owner = "bench";
@@ -91,6 +94,8 @@ std::optional<options> parse_options(int argc, char** argv) {
       o.cold = number(1);
     else if (a == "--quick")
       o.quick = true;
+    else if (a == "--promote-every-claim")
+      o.promote_every_claim = true;
     else
       return std::nullopt;
   }
@@ -155,6 +160,7 @@ struct client {
   mailbox_store mailbox{session};
   actor_store actors{session};
   std::vector<double> claim_ms;  // per claim (the promotion included), when recorded
+  promotion_pacer pacer;         // as the node's consumer
 
   client(const options& o) : session(session_options{o.dsn, "bench-actors"}) {
     if (auto err = session.connect()) throw std::runtime_error(describe(err));
@@ -163,16 +169,19 @@ struct client {
   std::optional<int> round(const options& o, const std::string& queue, bool keyed,
                            bool record = false) {
     const auto started = clock_type::now();
-    if (keyed)
+    if (keyed && (o.promote_every_claim || pacer.due(started))) {
       if (auto made = actors.promote(queue, promote_batch); !made) {
         std::cerr << "promote: " << describe(made.error()) << "\n";
         return std::nullopt;
       }
+      pacer.promoted(started);
+    }
     auto got = mailbox.read(queue, o.batch, visibility_timeout, lease_owner);
     if (!got) {
       std::cerr << "read: " << describe(got.error()) << "\n";
       return std::nullopt;
     }
+    pacer.claimed(static_cast<int>(got->size()), o.batch);
     if (record) claim_ms.push_back(seconds_since(started) * 1000);
     for (const auto& d : *got) {
       success_commit c;
@@ -411,8 +420,9 @@ void cold_keys_case(const options& o, const std::string& queue) {
 int main(int argc, char** argv) {
   auto parsed = parse_options(argc, argv);
   if (!parsed) {
-    std::cerr << "usage: postbox-bench-actors --dsn DSN [--seconds S] [--backlog N] [--keys K] "
-                 "[--clients C] [--batch B] [--hot N] [--cold K] [--quick]\n";
+    std::cerr
+        << "usage: postbox-bench-actors --dsn DSN [--seconds S] [--backlog N] [--keys K] "
+           "[--clients C] [--batch B] [--hot N] [--cold K] [--quick] [--promote-every-claim]\n";
     return 2;
   }
   const options o = *parsed;

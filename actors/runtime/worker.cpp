@@ -10,6 +10,7 @@
 #include "actors/runtime/dispatch.hpp"
 #include "actors/runtime/log.hpp"
 #include "actors/runtime/program_handler.hpp"
+#include "actors/runtime/promotion_pacer.hpp"
 #include "actors/runtime/quiet_handlers.hpp"
 #include "persistence/actor_store.hpp"
 
@@ -101,10 +102,15 @@ class pg_consumer_backend : public consumer_backend {
     // Keyed actors: keys that a send woke and that have no head get one first (a head's
     // ack promotes the next message itself; this catches a send that committed after
     // that ack looked). Never waits on a lock; a failure is the claim's to report.
-    if (serves_actors_)
+    // While claims come back full, at most every 100 ms (promotion_pacer.hpp).
+    if (serves_actors_ && pacer_.due(now)) {
       if (auto made = actors_.promote(queue_, promote_batch); !made) return made.error();
-    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
-                         sweep ? &sweep_ : nullptr, rt_->node_alive_within());
+      pacer_.promoted(now);
+    }
+    auto got = mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
+                             sweep ? &sweep_ : nullptr, rt_->node_alive_within());
+    if (got) pacer_.claimed(static_cast<int>(got->size()), max);
+    return got;
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -137,6 +143,7 @@ class pg_consumer_backend : public consumer_backend {
   mailbox_store mailbox_;
   actor_store actors_{session_};
   bool serves_actors_ = false;
+  promotion_pacer pacer_;
   static constexpr int32_t promote_batch = 500;
   std::vector<std::string> types_;
   orphan_sweep sweep_{node_names(rt_->topo), 4};
