@@ -133,11 +133,37 @@ json::object continuation_object(const continuation& x) {
   o["type"] = x.type;
   o["payload"] = payload_value(x.payload);
   if (x.ends_execution) o["ends_execution"] = true;
+  if (!x.actor_key.empty() || !x.actor_type.empty())
+    o["actor"] = json::object{{"type", x.actor_type}, {"key", x.actor_key}};
   return o;
 }
 
+// {"type": ..., "key": ...}: an actor's address, both 1 to 256 bytes.
+problem read_actor(const json::object& o, const std::string& prefix, std::string& type,
+                   std::string& key) {
+  type.clear();
+  key.clear();
+  const json::value* v = lookup(o, "actor", presence::optional);
+  if (!v) return {};
+  const json::object* a = v->if_object();
+  if (!a) return type_problem(prefix + "actor", "object", *v);
+  if (auto e = read_string(*a, prefix + "actor.", "type", presence::required, true, type);
+      !e.empty())
+    return e;
+  if (auto e = read_string(*a, prefix + "actor.", "key", presence::required, true, key); !e.empty())
+    return e;
+  if (type.size() > 256) return field_problem(prefix + "actor.type", "longer than 256 bytes");
+  if (key.size() > 256) return field_problem(prefix + "actor.key", "longer than 256 bytes");
+  return {};
+}
+
 problem fill(const json::object& o, const std::string& prefix, continuation& x) {
-  if (auto e = read_string(o, prefix, "queue", presence::required, true, x.queue); !e.empty())
+  if (auto e = read_actor(o, prefix, x.actor_type, x.actor_key); !e.empty()) return e;
+  // To an actor the queue is optional (its type's queue); otherwise it is the target.
+  x.queue.clear();
+  const auto queue_presence = x.actor_key.empty() ? presence::required : presence::optional;
+  if (auto e = read_string(o, prefix, "queue", queue_presence, x.actor_key.empty(), x.queue);
+      !e.empty())
     return e;
   if (auto e = read_string(o, prefix, "type", presence::required, true, x.type); !e.empty())
     return e;
@@ -171,6 +197,13 @@ problem fill(const json::object& o, message_headers& x) {
   }
   if (auto e = read_string(o, "", "reply_key", presence::optional, false, x.reply_key); !e.empty())
     return e;
+  if (const json::value* v = lookup(o, "reply_to", presence::optional)) {
+    const json::object* inner = v->if_object();
+    if (!inner) return type_problem("reply_to", "object", *v);
+    if (auto e = fill(*inner, "reply_to.", x.reply_to); !e.empty()) return e;
+    if (x.reply_to.actor_key.empty()) return field_problem("reply_to.actor", "missing");
+    x.has_reply_to = true;
+  }
   if (const json::value* g = lookup(o, "group", presence::optional)) {
     const json::object* inner = g->if_object();
     if (!inner) return type_problem("group", "object", *g);
@@ -274,6 +307,7 @@ std::string to_json(const message_headers& x) {
   if (!x.trace_id.empty()) o["trace_id"] = x.trace_id;
   if (!x.group_id.empty()) o["group"] = json::object{{"id", x.group_id}, {"index", x.child_index}};
   if (!x.reply_key.empty()) o["reply_key"] = x.reply_key;
+  if (x.has_reply_to) o["reply_to"] = continuation_object(x.reply_to);
   return json::serialize(o);
 }
 

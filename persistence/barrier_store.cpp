@@ -83,6 +83,8 @@ caf::expected<outgoing_message> barrier_store::fired_callback(tx_context& tx,
   m.org = detail::text_or_empty(r[0][3]);
   m.payload = r[0][4].c_str();
   m.headers = r[0][5].c_str();
+  m.actor_type = detail::text_or_empty(r[0][9]);
+  m.actor_key = detail::text_or_empty(r[0][10]);
   place.reset();
   if (!r[0][6].is_null() && !r[0][7].is_null() && !r[0][8].is_null())
     place = handover{r[0][6].c_str(), r[0][7].as<int32_t>(), r[0][8].as<int64_t>()};

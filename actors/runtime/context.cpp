@@ -223,6 +223,8 @@ std::string context::fan_out(std::vector<message_out> children, message_out call
                              {"org", cb.org},
                              {"payload", ec ? boost::json::value(boost::json::object{}) : payload},
                              {"headers", boost::json::parse(cb.headers)}};
+  if (!cb.actor_key.empty())
+    stored["actor"] = boost::json::object{{"type", cb.actor_type}, {"key", cb.actor_key}};
   g.spec.callback_json = boost::json::serialize(stored);
   int32_t index = 0;
   for (auto& child : children) {
@@ -324,6 +326,36 @@ void context::send_after(std::chrono::milliseconds delay, message_out m) {
 
 void context::reply(json_text body) {
   reply_ = storable_json(body.text);
+  if (headers_.has_reply_to && problem_.empty()) {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(*reply_, ec);
+    if (ec || !v.is_object())
+      problem_ = "the reply to an ask of actor " + headers_.reply_to.actor_type + "/" +
+                 headers_.reply_to.actor_key + " goes to it as a " + headers_.reply_to.type +
+                 " message, so it must be a JSON object";
+  }
+}
+
+caf::error context::ask(message_out m, std::string reply_type) {
+  if (d_.actor_key.empty())
+    return make_error(errc::invalid_argument,
+                      "ask from a handler that is no actor's turn: the answer needs an actor to "
+                      "come back to (use client::ask, or an on_success continuation)");
+  if (m.actor_key.empty() || m.actor_type.empty())
+    return make_error(errc::invalid_argument, "ask names the actor it asks (message_out::to)");
+  if (reply_type.empty())
+    return make_error(errc::invalid_argument, "ask names the type its answer comes back as");
+  if (m.actor_type == d_.actor_type && m.actor_key == d_.actor_key)
+    return make_error(errc::invalid_argument,
+                      "actor " + d_.actor_type + "/" + d_.actor_key +
+                          " asks itself: refused (its turns never interleave, so the answer "
+                          "could only come after this turn; do the work in this turn, or send "
+                          "itself a message)");
+  m.headers.has_reply_to = true;
+  m.headers.reply_to = continuation::to(actor(d_.actor_type, d_.actor_key), std::move(reply_type));
+  m.headers.reply_to.queue = d_.queue;
+  send(std::move(m));
+  return {};
 }
 
 bool state_changed(const actor_turn& turn) {
@@ -360,6 +392,19 @@ success_commit commit_of(const context& ctx, const std::string& result_json) {
                                       storable_json(ctx.turn_->state)};
   c.reminders = ctx.effects_->reminders;
   if (ctx.turn_) c.reminders.one_shot_done = ctx.turn_->one_shot_done;
+  if (ctx.reply_ && ctx.headers_.has_reply_to) {
+    // An actor asked: the answer is a message of its own, in its turn (context::ask).
+    const auto& to = ctx.headers_.reply_to;
+    outgoing_message answer;
+    answer.queue = to.queue;
+    answer.type = to.type;
+    answer.execution_id = ctx.d_.execution_id;
+    answer.org = ctx.d_.org;
+    answer.payload = *ctx.reply_;
+    answer.actor_type = to.actor_type;
+    answer.actor_key = to.actor_key;
+    c.sends.push_back(std::move(answer));
+  }
   if (ctx.reply_ && !ctx.headers_.reply_key.empty()) {
     c.reply_key = ctx.headers_.reply_key;
     c.reply_json = *ctx.reply_;

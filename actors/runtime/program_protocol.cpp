@@ -56,6 +56,18 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
     } else if (key == "payload") {
       if (!x.is_object()) return shape(at + ".payload must be an object");
       m.payload = json::serialize(x);
+    } else if (key == "actor") {
+      // {"type": ..., "key": ...}: a keyed message, in that actor's turn.
+      const json::object* a = x.if_object();
+      const json::value* type = a ? a->if_contains("type") : nullptr;
+      const json::value* id = a ? a->if_contains("key") : nullptr;
+      if (!a || a->size() != 2 || !type || !id || !type->is_string() || !id->is_string())
+        return shape(at + ".actor must be {\"type\": string, \"key\": string}");
+      m.actor_type = std::string(type->as_string());
+      m.actor_key = std::string(id->as_string());
+      if (m.actor_type.empty() || m.actor_type.size() > 256 || m.actor_key.empty() ||
+          m.actor_key.size() > 256)
+        return shape(at + ".actor's type and key are 1 to 256 bytes each");
     } else if (key == "delay_ms") {
       if (!x.is_int64() || x.as_int64() < 0)
         return shape(at + ".delay_ms must be a non-negative integer");
@@ -66,10 +78,13 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
                  ":" + json::serialize(x);
     } else {
       return shape(at + " has an unknown key \"" + key +
-                   "\" (queue, type, payload, delay_ms, on_success, on_error, execution_id, org)");
+                   "\" (queue, actor, type, payload, delay_ms, on_success, on_error, "
+                   "execution_id, org)");
     }
   }
-  if (m.queue.empty()) return shape(at + ".queue is missing");
+  if (m.queue.empty() && m.actor_key.empty()) return shape(at + ".queue (or .actor) is missing");
+  if (!m.actor_key.empty() && m.delay.count() != 0)
+    return shape(at + ": a message to an actor is not delayed (its turn comes in order)");
   if (m.type.empty()) return shape(at + ".type is missing");
   auto h = decode_message_headers(headers + "}");
   if (!h) return shape(at + ": " + describe(h.error()));

@@ -10,6 +10,7 @@
 #include "actors/runtime/dispatch.hpp"
 #include "actors/runtime/log.hpp"
 #include "actors/runtime/program_handler.hpp"
+#include "actors/runtime/promotion_pacer.hpp"
 #include "actors/runtime/quiet_handlers.hpp"
 #include "persistence/actor_store.hpp"
 
@@ -101,17 +102,22 @@ class pg_consumer_backend : public consumer_backend {
     if (sweep) next_sweep_ = now + std::chrono::seconds(5);
     // Keyed actors: keys that a send woke and that have no head get one first (a head's
     // ack promotes the next message itself; this catches a send that committed while
-    // that ack was committing). Never waits on a lock. Before every claim where this
-    // node serves actor types; once a second elsewhere (a type may live on a queue this
+    // that ack was committing). Never waits on a lock. Where this node serves actor
+    // types: before each claim, but while claims come back full at most every 100 ms
+    // (promotion_pacer.hpp); elsewhere once a second (a type may live on a queue this
     // registry does not know). A failure is logged and the claim goes on.
-    if (serves_actors_ || now >= next_promote_) {
+    if (serves_actors_ ? pacer_.due(now) : now >= next_promote_) {
       next_promote_ = now + std::chrono::seconds(1);
       if (auto made = actors_.promote(queue_, promote_batch); !made)
         log_line(owner_, "promoting actor heads on '" + queue_ +
                              "' failed (claiming anyway): " + describe(made.error()));
+      else
+        pacer_.promoted(now);
     }
-    return mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
-                         sweep ? &sweep_ : nullptr, rt_->node_alive_within());
+    auto got = mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
+                             sweep ? &sweep_ : nullptr, rt_->node_alive_within());
+    if (got) pacer_.claimed(static_cast<int>(got->size()), max);
+    return got;
   }
   caf::error renew(const lease& l) override {
     return mailbox_.renew_lease(l, qc_.visibility_timeout);
@@ -144,6 +150,7 @@ class pg_consumer_backend : public consumer_backend {
   mailbox_store mailbox_;
   actor_store actors_{session_};
   bool serves_actors_ = false;
+  promotion_pacer pacer_;
   static constexpr int32_t promote_batch = 500;
   std::vector<std::string> types_;
   orphan_sweep sweep_{node_names(rt_->topo), 4};

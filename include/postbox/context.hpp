@@ -196,8 +196,26 @@ class context {
   /// message that ends the work later, e.g. a fan_out's callback): this message's own
   /// success then fires no on_success. Its own failure still fires its on_error.
   message_headers take_continuations();
-  /// Stores the reply for a message sent with a reply key (durable ask).
+  /// Stores the reply for a message sent with a reply key (durable ask); for a message
+  /// an actor asked (ask below), also sends it to that actor as a keyed message of the
+  /// reply type it named (then it must be a JSON object), with the ack.
   void reply(json_text body);
+  template <class T>
+  void reply(const T& body) {
+    reply(json_text{encode_json(body)});
+  }
+  /// From an actor's turn: sends `body` to actor `to` (with the ack) and asks for an
+  /// answer: the handler's reply() comes back to this actor as a keyed message of
+  /// `reply_type`, in its turn, after every message sent to it before. Nothing waits:
+  /// turns never interleave. Refused at once (errc::invalid_argument, nothing sent) when
+  /// `to` is this very actor (its answer could only come in a turn after this one: do
+  /// the work here, or send itself a message), or when this is no actor's turn.
+  template <class T>
+  [[nodiscard]] caf::error ask(const actor_ref& to, const T& body, std::string reply_type) {
+    return ask(message_out::to(to, body), std::move(reply_type));
+  }
+  /// ask with a message of the caller's making (to an actor; e.g. with continuations).
+  [[nodiscard]] caf::error ask(message_out m, std::string reply_type);
 
   // -- a keyed actor's reminders and timers, with the ack --------------------
   // Only inside an actor's turn (registry.actor<S>): elsewhere the attempt fails,

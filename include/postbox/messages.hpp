@@ -4,6 +4,7 @@
 
 #include <caf/meta/type_name.hpp>
 #include <cstdint>
+#include <postbox/actor.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +24,9 @@ inline constexpr const char* callback_queue = "callback";
 inline constexpr const char* pipeline_queues[] = {orchestrator_queue, file_batch_queue,
                                                   callback_queue};
 
-/// A message to enqueue later (e.g. when the current one succeeds or fails).
+/// A message to enqueue later (e.g. when the current one succeeds or fails): to `queue`,
+/// or to an actor (`actor_type` + `actor_key`, JSON key "actor": {"type", "key"}) as a
+/// keyed message of that actor (queue then optional: the actor type's).
 struct continuation {
   std::string queue;
   std::string type;
@@ -33,16 +36,31 @@ struct continuation {
   /// execution_id), and the execution's on_error goes once however many messages carry
   /// it. JSON key "ends_execution", written only when true.
   bool ends_execution = false;
+  /// To an actor: its turn, in the order of the sends to it. Both set or neither.
+  std::string actor_type{};
+  std::string actor_key{};
+
+  /// `type` with `payload` (a JSON object) to actor `to`, in its turn.
+  static continuation to(const actor_ref& to, std::string type, std::string payload = "{}") {
+    continuation c;
+    c.type = std::move(type);
+    c.payload = std::move(payload);
+    c.actor_type = to.type;
+    c.actor_key = to.key;
+    return c;
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
-  return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution);
+  return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution,
+           x.actor_type, x.actor_key);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
   return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
-         a.ends_execution == b.ends_execution;
+         a.ends_execution == b.ends_execution && a.actor_type == b.actor_type &&
+         a.actor_key == b.actor_key;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);
@@ -61,6 +79,10 @@ struct message_headers {
   int32_t child_index = -1;
   /// Set on a message sent with ask: the handler's reply is stored under this key.
   std::string reply_key;
+  /// Set on a message an actor asked (context::ask): the handler's reply also goes to
+  /// the asking actor as a keyed message of reply_to.type. JSON key "reply_to".
+  bool has_reply_to = false;
+  continuation reply_to;
 
   static message_headers with_on_success(continuation c) {
     message_headers h;
@@ -80,7 +102,8 @@ struct message_headers {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message_headers& x) {
   return f(caf::meta::type_name("message_headers"), x.has_on_success, x.on_success, x.has_on_error,
-           x.on_error, x.trace_id, x.group_id, x.child_index, x.reply_key);
+           x.on_error, x.trace_id, x.group_id, x.child_index, x.reply_key, x.has_reply_to,
+           x.reply_to);
 }
 
 // A continuation whose flag is off is not part of the value: it neither survives a JSON
@@ -89,7 +112,8 @@ inline bool operator==(const message_headers& a, const message_headers& b) {
   return a.has_on_success == b.has_on_success && a.has_on_error == b.has_on_error &&
          (!a.has_on_success || a.on_success == b.on_success) &&
          (!a.has_on_error || a.on_error == b.on_error) && a.trace_id == b.trace_id &&
-         a.group_id == b.group_id && a.child_index == b.child_index && a.reply_key == b.reply_key;
+         a.group_id == b.group_id && a.child_index == b.child_index && a.reply_key == b.reply_key &&
+         a.has_reply_to == b.has_reply_to && (!a.has_reply_to || a.reply_to == b.reply_to);
 }
 inline bool operator!=(const message_headers& a, const message_headers& b) {
   return !(a == b);

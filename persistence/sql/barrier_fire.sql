@@ -5,7 +5,8 @@
 -- 1,000 children, or whose results would not fit one jsonb, gets `results_paged: true`
 -- and `results_count` instead (postbox.group_results_inline, migration 016): its
 -- handler reads them in pages. Also: the group and index the callback takes over from
--- the message that fanned out (nested groups).
+-- the message that fanned out (nested groups), and the actor the callback goes to, if
+-- any (a keyed message in its turn; its queue may be '': the actor type's).
 WITH r AS (SELECT postbox.group_results_inline($1) AS results)
 SELECT b.callback->>'queue', b.callback->>'type', b.callback->>'execution_id',
        b.callback->>'org',
@@ -18,5 +19,6 @@ SELECT b.callback->>'queue', b.callback->>'type', b.callback->>'execution_id',
        COALESCE(b.callback->'headers', '{}'::jsonb)::text,
        b.callback->'headers'->'group'->>'id',
        (b.callback->'headers'->'group'->>'index')::int,
-       b.parent_message_id
+       b.parent_message_id,
+       b.callback->'actor'->>'type', b.callback->'actor'->>'key'
 FROM postbox.barriers b, r WHERE b.group_id = $1 AND b.callback IS NOT NULL

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "actors/runtime/atoms.hpp"
+#include "actors/runtime/promotion_pacer.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(postbox::delivery)
 
@@ -485,3 +486,22 @@ CAF_TEST(a drain gives back what still runs after drain timeout and quits) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// The promotion of woken keys before a claim: every claim while claims come back short
+// (the default: a raced send waits for no timer), at most every interval while they come
+// back full.
+CAF_TEST(the promotion runs before every short claim and paced while claims are full) {
+  using namespace std::chrono_literals;
+  postbox::promotion_pacer pacer{100ms};
+  const auto t0 = postbox::promotion_pacer::clock::time_point{} + 1h;
+  CAF_CHECK(pacer.due(t0));
+  pacer.promoted(t0);
+  pacer.claimed(0, 4);  // short: the next claim promotes first
+  CAF_CHECK(pacer.due(t0 + 1ms));
+  pacer.promoted(t0 + 1ms);
+  pacer.claimed(4, 4);  // full: not before the interval is up
+  CAF_CHECK(!pacer.due(t0 + 50ms));
+  CAF_CHECK(pacer.due(t0 + 101ms));
+  pacer.claimed(3, 4);
+  CAF_CHECK(pacer.due(t0 + 60ms));
+}

@@ -162,6 +162,40 @@ CAF_TEST(a program answers success failure rejection sends replies and logs stde
   CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
 }
 
+CAF_TEST(a program sends to an actor as keyed messages in order) {
+  // Actor type `ledger` lives on queue `ledger_q`, which nobody here consumes: the
+  // messages stay to be looked at (numbered in order, the first the key's head).
+  test::exec(dsn,
+             "INSERT INTO postbox.actor_types (actor_type, queue) VALUES ('ledger', "
+             "'ledger_q')");
+  auto p = node(topology());
+  auto id = job("actor", R"({"do": "send_actor", "actor_type": "ledger", "key": "k1"})");
+  job("bad", R"({"do": "send_actor_bad", "key": "k2"})");
+  job("unknown", R"({"do": "send_actor", "actor_type": "nobody", "key": "k3"})");
+  CAF_REQUIRE(work_done());
+  CAF_CHECK_EQUAL(fired("actor", "ok"), 1);
+  CAF_CHECK_EQUAL(text("SELECT string_agg(payload->>'n' || '@' || actor_seq, ',' ORDER BY "
+                       "actor_seq) FROM postbox.mailbox WHERE queue = 'ledger_q' AND "
+                       "actor_type = 'ledger' AND actor_key = 'k1' AND payload->>'from' = '" +
+                       std::to_string(id) + "'"),
+                  "0@1,1@2,2@3");
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'k1' AND "
+                    "visible_at = 'infinity'"),
+                  2);
+  // A delayed message to an actor, an actor type nobody serves: the message fails with
+  // the reason, and nothing of its answer is enqueued.
+  CAF_CHECK_EQUAL(fired("bad", "error"), 1);
+  CAF_MESSAGE("bad: " << seen("bad", "error"));
+  CAF_CHECK(seen("bad", "error").find("send[0]: a message to an actor is not delayed") !=
+            std::string::npos);
+  CAF_CHECK_EQUAL(fired("unknown", "error"), 1);
+  CAF_MESSAGE("unknown: " << seen("unknown", "error"));
+  CAF_CHECK(seen("unknown", "error").find("nobody") != std::string::npos);
+  CAF_CHECK_EQUAL(n("SELECT count(*) FROM postbox.mailbox WHERE actor_key IN ('k2', 'k3')"), 0);
+  p->signal(SIGTERM);
+  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+}
+
 CAF_TEST(a program crash fails only its message while its neighbours complete) {
   auto topo = topology();
   auto p = node(topo);

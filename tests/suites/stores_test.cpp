@@ -5,6 +5,7 @@
 #include <caf/test/unit_test.hpp>
 #include <thread>
 
+#include "persistence/detail/tx_context.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/outbox_store.hpp"
 #include "support/pg_fixture.hpp"
@@ -26,6 +27,19 @@ struct fixture {
 }  // namespace
 
 CAF_TEST_FIXTURE_SCOPE(store_tests, fixture)
+
+CAF_TEST(a session runs without jit whatever the server says) {
+  // A generic plan of the claim over a large backlog was JIT-compiled on every run
+  // (~200 ms a claim; make bench-actors). The server's default here is on.
+  CAF_REQUIRE_EQUAL(test::scalar(dsn, "SHOW jit"), "on");
+  std::string jit;
+  auto err = session.transact(retry_policy::once, [&](tx_context& tx) -> caf::error {
+    jit = tx.exec_text("SHOW jit", {})[0][0].c_str();
+    return {};
+  });
+  CAF_REQUIRE(!err);
+  CAF_CHECK_EQUAL(jit, "off");
+}
 
 CAF_TEST(an execution is created once) {
   new_execution x{"e-1", "org", "docs", 10, 42};

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # A test program for external-program handlers: does what each message's payload
-# says ("do": ok | error | reject | crash | hang | garbage | large | send | stderr |
+# says ("do": ok | error | reject | crash | hang | garbage | large | send | send_actor |
+# send_actor_bad | stderr |
 # slow | env | spawn), so tests can drive every path of the protocol. ECHO_BOOT_MS,
 # ECHO_BOOT_STDERR_LINES and ECHO_READY_DIR in its environment make it start slowly,
 # write much on stderr at start and say when it is ready.
@@ -58,6 +59,16 @@ def main():
             answer({"ok": True, "result": base,
                     "send": [{"queue": "sink", "type": "sunk",
                               "payload": {"from": msg["id"], "n": i}} for i in range(2)]})
+        elif do == "send_actor":
+            # Keyed messages to actor {type, key} (no queue: the type's), in order.
+            answer({"ok": True, "result": base,
+                    "send": [{"actor": {"type": p["actor_type"], "key": p["key"]},
+                              "type": "tick", "payload": {"from": msg["id"], "n": i}}
+                             for i in range(3)]})
+        elif do == "send_actor_bad":
+            answer({"ok": True, "result": base,
+                    "send": [{"actor": {"type": "ledger", "key": p["key"]}, "type": "tick",
+                              "delay_ms": 5}]})
         elif do == "stderr":
             print("hello from stderr", file=sys.stderr, flush=True)
             answer({"ok": True, "result": base})
