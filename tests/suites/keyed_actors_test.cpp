@@ -232,8 +232,8 @@ CAF_TEST(a poisoned head holds its key alone until retried and skip moves on) {
   // skip: the poisoned message is dead-lettered and the key goes on at once.
   CAF_REQUIRE(test::wait_until([&] { return turns("skipped") == 2; }, 30s));
   CAF_CHECK_EQUAL(items("skipped"), "0:2,0:3");
-  CAF_CHECK_EQUAL(
-      count("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'skipped'"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'skipped'"),
+                  1);
   // A message of an execution is not held (its execution must end, guarantee 4): it is
   // dead-lettered under hold too, and its key goes on.
   test::exec(dsn, "INSERT INTO poison_keys VALUES ('of-exec', 1)");
@@ -254,8 +254,8 @@ CAF_TEST(a poisoned head holds its key alone until retried and skip moves on) {
   }
   CAF_REQUIRE(test::wait_until([&] { return turns("of-exec") == 1; }, 30s));
   CAF_CHECK_EQUAL(items("of-exec"), "0:2");
-  CAF_CHECK_EQUAL(
-      count("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'of-exec'"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters WHERE actor_key = 'of-exec'"),
+                  1);
   // The cause is fixed; the operator retries: the key goes on, in order.
   test::exec(dsn, "DELETE FROM poison_keys WHERE actor_key = 'held'");
   auto retried = actors.retry("tally", "held");
@@ -409,8 +409,9 @@ CAF_TEST(sql sends to an actor commit with the caller and are handled in commit 
   // commit and are handled meanwhile; its own message is numbered when it commits.
   pqxx::connection open_c{dsn};
   pqxx::work open_w{open_c};
-  open_w.exec("SELECT postbox.send(NULL, 'step', '{\"sender\": 4, \"n\": 1}', "
-              "actor_type => 'tally', actor_key => 'sql')");
+  open_w.exec(
+      "SELECT postbox.send(NULL, 'step', '{\"sender\": 4, \"n\": 1}', "
+      "actor_type => 'tally', actor_key => 'sql')");
   send("tally", "sql", 5, {1, 2});
   CAF_REQUIRE(test::wait_until([&] { return turns("sql") == 5; }, 30s));
   open_w.commit();
