@@ -11,6 +11,7 @@
 
 #include "persistence/actor_store.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "support/executions.hpp"
 #include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
 
@@ -359,6 +360,47 @@ CAF_TEST(a head that aborts its node is charged to it alone) {
                         "AND actor_key = 'boom' AND dead_by LIKE '%postbox actor skip%'"),
                   1);
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.actors WHERE blocked_at IS NOT NULL"), 0);
+}
+
+CAF_TEST(a turn of a cancelled execution commits nothing and its key goes on) {
+  // An execution (never run: no pipeline node here), cancelled; then two turns of one
+  // key, the first of that execution. Its ack finds the execution STOPPED: the ack
+  // commits alone (no row, no state), and the key's next message runs (guarantee 9 x 10).
+  test::submit_files(dsn, "exec-keyed", "docs", {"/dev/null"}, 1);
+  CAF_REQUIRE_EQUAL(test::scalar(dsn, "SELECT status FROM postbox.cancel('exec-keyed')"),
+                    "STOPPED");
+  auto a = node("a");
+  CAF_REQUIRE(test::wait_until(
+      [&] { return count("SELECT count(*) FROM postbox.actor_types") == 2; }, 60s));
+  {
+    pg_session s{session_options{dsn, "keyed-cancel-sender"}};
+    mailbox_store mailbox{s};
+    std::vector<outgoing_message> batch;
+    for (int n = 1; n <= 2; ++n) {
+      outgoing_message m;
+      m.type = "step";
+      if (n == 1) m.execution_id = "exec-keyed";
+      m.payload = R"({"sender":0,"n":)" + std::to_string(n) + "}";
+      m.actor_type = "tally";
+      m.actor_key = "cancelled";
+      batch.push_back(std::move(m));
+    }
+    CAF_REQUIRE(mailbox.send_batch(batch));
+  }
+  CAF_REQUIRE(test::wait_until([&] { return turns("cancelled") == 1; }, 60s));
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return count("SELECT count(*) FROM postbox.mailbox WHERE actor_key = 'cancelled'") == 0;
+      },
+      30s));
+  CAF_CHECK_EQUAL(items("cancelled"), "0:2");
+  CAF_CHECK_EQUAL(test::scalar(dsn,
+                               "SELECT state->>'count' FROM postbox.actors "
+                               "WHERE actor_key = 'cancelled'"),
+                  "1");
+  CAF_CHECK_EQUAL(count("SELECT turns FROM postbox.actors WHERE actor_key = 'cancelled'"), 2);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(test::execution_status(dsn, "exec-keyed"), "STOPPED");
 }
 
 CAF_TEST(sql sends to an actor commit with the caller and are handled in commit order) {
