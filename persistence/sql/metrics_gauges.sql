@@ -9,7 +9,8 @@
 -- mailbox). ready counts the queue's ready range of mailbox_claim_idx (an index-only
 -- scan: proportional to that backlog, not to the table); in_flight and delayed read
 -- the rows with visible_at in the future (leases and delays, bounded by the consumers'
--- prefetch and by what was sent with a delay); the oldest ready row is the first
+-- prefetch and by what was sent with a delay; a keyed actor's parked messages, at
+-- 'infinity', are neither and are not read); the oldest ready row is the first
 -- entry of the ready range. A backlog of millions of ready rows makes the ready count
 -- cost about a second per million; the caller bounds the statement with a timeout.
 -- dead_letters walks the queue's dead letters by dead_letters_queue_idx (pruned after
@@ -65,7 +66,8 @@ SELECT 'queue' AS section, n.queue AS label,
        (SELECT count(*) FROM postbox.mailbox m
         WHERE m.queue = n.queue AND m.visible_at > now() AND m.receipt IS NOT NULL)::float8,
        (SELECT count(*) FROM postbox.mailbox m
-        WHERE m.queue = n.queue AND m.visible_at > now() AND m.receipt IS NULL)::float8,
+        WHERE m.queue = n.queue AND m.visible_at > now() AND m.visible_at < 'infinity'
+          AND m.receipt IS NULL)::float8,
        COALESCE((SELECT extract(epoch FROM now() - m.visible_at) FROM postbox.mailbox m
                  WHERE m.queue = n.queue AND m.visible_at <= now()
                  ORDER BY m.visible_at LIMIT 1), 0)::float8,
