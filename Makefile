@@ -13,8 +13,11 @@ endif
 # dashboard suite; pg_auto_failover for the failover test; libcli11-dev (header-only) for
 # the command lines of postbox and postbox-node; dpkg-dev for dpkg-shlibdeps,
 # which `make package` runs to compute the .deb's Depends).
+# libhowardhinnant-date-dev: IANA time zones with real DST rules for cron schedules (the
+# C++20 <chrono> zones are not in GCC 12).
 PACKAGES := build-essential dpkg-dev cmake pkg-config clang-format \
   libcaf-dev libpqxx-dev libyaml-cpp-dev libboost-json1.81-dev libboost1.81-dev libssl-dev libcli11-dev \
+  libhowardhinnant-date-dev \
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
   util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 

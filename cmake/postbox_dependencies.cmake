@@ -50,3 +50,12 @@ find_package(Boost 1.81 QUIET COMPONENTS json)
 if(NOT Boost_FOUND)
   message(FATAL_ERROR "Boost.JSON 1.81 not found: run `make deps` (apt-get install libboost-json1.81-dev)")
 endif()
+
+# --- date/tz (libhowardhinnant-date-dev): cron schedules are evaluated in IANA zones with
+# their real DST rules from the system's tzdata; the C++20 <chrono> zones are not in GCC 12.
+if(NOT TARGET date::date-tz)
+  find_package(date CONFIG QUIET)
+  if(NOT date_FOUND)
+    message(FATAL_ERROR "date/tz not found: run `make deps` (apt-get install libhowardhinnant-date-dev)")
+  endif()
+endif()
