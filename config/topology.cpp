@@ -13,8 +13,10 @@
 #include <optional>
 #include <utility>
 
+#include "config/cron.hpp"
 #include "messages/messages.hpp"
 #include "persistence/conninfo.hpp"
+#include "postbox/error.hpp"
 
 namespace postbox {
 
@@ -307,10 +309,10 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(
-        root, start, "", "topology",
-        {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage", "reaper",
-         "retention", "actor_types", "control", "nodes", "drain_timeout", "startup_timeout"});
+    const mapping m = open(root, start, "", "topology",
+                           {"cluster", "database", "queues", "workflows", "programs", "webhooks",
+                            "usage", "reaper", "retention", "actor_types", "schedules", "control",
+                            "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -331,6 +333,7 @@ class loader {
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("actor_types")) actor_types(*e, t);
+    if (const entry* e = m.given("schedules")) schedules(*e, t);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
@@ -719,6 +722,77 @@ class loader {
       }
       t.actor_types[a.key] = c;
     }
+  }
+
+  // The text of an error without its code ("invalid_argument: ").
+  static std::string detail_of(const caf::error& err) {
+    auto text = describe(err);
+    auto colon = text.find(": ");
+    return colon == std::string::npos ? text : text.substr(colon + 2);
+  }
+
+  void schedules(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& a : all.entries) {
+      check_name(a, section.path);
+      const mapping m =
+          open(a, {"cron", "timezone", "send", "on_missed", "overlap", "catch_up_window"});
+      schedule_config c;
+      const entry* cron = m.given("cron");
+      if (!cron) fail(m.at, m.child("cron"), "missing: a schedule needs a cron expression");
+      c.cron = string_of(*cron);
+      if (auto parsed = parse_cron(c.cron); !parsed)
+        fail(cron->value_mark(), cron->path, detail_of(parsed.error()));
+      if (const entry* e = m.given("timezone")) {
+        c.timezone = string_of(*e);
+        if (auto err = check_time_zone(c.timezone)) fail(e->value_mark(), e->path, detail_of(err));
+      }
+      const entry* send = m.given("send");
+      if (!send) fail(m.at, m.child("send"), "missing: a schedule needs send: {queue, type}");
+      c.send = schedule_send(*send);
+      if (const entry* e = m.given("on_missed")) {
+        c.on_missed = string_of(*e);
+        if (c.on_missed != "skip" && c.on_missed != "once" && c.on_missed != "all")
+          fail(e->value_mark(), e->path,
+               "must be skip, once or all, got " + shown(c.on_missed) +
+                   suggestion(c.on_missed, {"skip", "once", "all"}));
+      }
+      if (const entry* e = m.given("overlap")) {
+        c.overlap = string_of(*e);
+        if (c.overlap != "allow" && c.overlap != "skip")
+          fail(e->value_mark(), e->path,
+               "must be allow or skip, got " + shown(c.overlap) +
+                   suggestion(c.overlap, {"allow", "skip"}));
+      }
+      if (const entry* e = m.given("catch_up_window")) c.catch_up_window = duration(*e);
+      t.schedules[a.key] = c;
+    }
+  }
+
+  // A schedule's message as JSON {queue, type, payload[, headers, actor_type, actor_key]}.
+  std::string schedule_send(const entry& e) const {
+    const mapping m = open(e, {"queue", "type", "payload", "headers", "actor_type", "actor_key"});
+    std::string out;
+    for (const auto& f : m.entries) {
+      if (f.absent()) continue;
+      std::string v;
+      if (f.key == "payload" || f.key == "headers") {
+        if (!f.value.IsMap())
+          fail(f.value_mark(), f.path, "expected a mapping, got " + kind_of(f.value));
+        v = any_json(f.value, f.key_node.Mark(), f.path);
+      } else {
+        const std::string text = string_of(f);
+        if (text.empty()) fail(f.value_mark(), f.path, "must not be empty");
+        v = json_text(text, f.value_mark(), f.path);
+      }
+      out += (out.empty() ? "" : ",") + json_string(f.key) + ":" + v;
+    }
+    if (!m.given("type")) fail(m.at, m.child("type"), "missing: the message needs a type");
+    if (static_cast<bool>(m.given("actor_type")) != static_cast<bool>(m.given("actor_key")))
+      fail(m.at, m.path, "actor_type and actor_key go together");
+    if (!m.given("queue") && !m.given("actor_key"))
+      fail(m.at, m.child("queue"), "missing: the message needs a queue (or an actor)");
+    return "{" + out + "}";
   }
 
   void nodes(const entry& section, topology& t) const {

@@ -118,6 +118,18 @@ struct program_config {
   std::map<std::string, std::string> env;
 };
 
+/// A cron schedule (topology `schedules:`, by name): every tick sends one message
+/// (guarantee 12). Declared by every node at start; docs/topology.md "Schedules".
+struct schedule_config {
+  std::string cron;  // 5 fields, or 6 with seconds first (config/cron.hpp)
+  std::string timezone = "UTC";
+  /// The message: {queue, type, payload[, headers, actor_type, actor_key]} as JSON.
+  std::string send;
+  std::string on_missed = "once";  // skip | once | all
+  std::string overlap = "allow";   // allow | skip
+  std::chrono::milliseconds catch_up_window{86400000};
+};
+
 /// One actor pool on a node. Roles: orchestrator, file_batch, callback (queue consumers whose
 /// `queue` defaults to the role name), consumer (`{ queue: NAME }` alone: any queue, served by
 /// the node's handlers for its messages' types), reaper and outbox (no queue; `queue` empty).
@@ -175,6 +187,8 @@ struct topology {
   retention_config retention;
   /// Policies of keyed actor types; a type not listed has the defaults.
   std::map<std::string, actor_type_config> actor_types;
+  /// Cron schedules, by name.
+  std::map<std::string, schedule_config> schedules;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.

@@ -36,10 +36,21 @@ struct actor_gauges {
   double oldest_head_age_s = 0;   // how long the oldest head has been its key's head
 };
 
+/// One cron schedule (cluster-wide, from its row).
+struct schedule_gauges {
+  std::string name;
+  double next_tick = 0;  // epoch seconds; 0: not computed yet
+  double last_tick = 0;
+  int64_t sent = 0;
+  int64_t skipped = 0;
+  int64_t missed = 0;
+};
+
 struct cluster_gauges {
   std::vector<queue_gauges> queues;
   std::vector<outbox_gauges> outbox;
   std::vector<actor_gauges> actors;
+  std::vector<schedule_gauges> schedules;
   int64_t claims_active = 0;
 };
 

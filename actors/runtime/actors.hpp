@@ -5,6 +5,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/runtime/runtime_config.hpp"
+#include "persistence/schedule_store.hpp"
 
 namespace postbox {
 
@@ -34,6 +35,11 @@ std::vector<std::string> reminder_queues(const runtime_config& rt);
 /// Fires the due reminders and timers of `queues` on a timer of its own.
 caf::actor spawn_reminder_firer(caf::actor_system& sys, runtime_ptr rt,
                                 std::vector<std::string> queues);
+
+/// The topology's schedules as the schedule store declares them.
+std::vector<schedule_definition> schedule_definitions(const topology& topo);
+/// Declares the topology's schedules and fires every due schedule of the cluster.
+caf::actor spawn_schedule_firer(caf::actor_system& sys, runtime_ptr rt);
 
 /// The node supervisor: spawns what the topology gives this node, restarts what
 /// crashes with exponential backoff, drains on drain_atom and then quits.

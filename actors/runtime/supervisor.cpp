@@ -158,6 +158,10 @@ caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
         {"reminders", false, [rt, queues](caf::actor_system& s, const std::vector<caf::actor>&) {
            return spawn_reminder_firer(s, rt, queues);
          }});
+  // Every node fires schedules (no leader): the topology's and those made in SQL.
+  specs.push_back({"schedules", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
+                     return spawn_schedule_firer(s, rt);
+                   }});
   specs.push_back({"heartbeat", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
                      return spawn_heartbeat(s, rt);
                    }});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iomanip>
 #include <sstream>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "persistence/actor_store.hpp"
 #include "persistence/execution_store.hpp"
 #include "persistence/inspect_store.hpp"
+#include "persistence/schedule_store.hpp"
 
 namespace postbox {
 
@@ -129,6 +131,40 @@ std::string blocked_actors(dashboard_env& env) {
   return out.str();
 }
 
+/// Cron schedules: cron, zone, next and last tick, state, ticks sent and missed.
+std::string schedules_table(dashboard_env& env) {
+  schedule_store store{*env.session};
+  auto list = store.list(schedule_stale_ms);
+  std::ostringstream out;
+  out << "<h2>Schedules</h2>";
+  if (!list) {
+    out << "<p class=\"bad\">schedules: " << esc(describe(list.error())) << "</p>";
+    return out.str();
+  }
+  auto utc = [](const std::optional<int64_t>& ms) -> std::string {
+    if (!ms) return "-";
+    std::time_t secs = static_cast<std::time_t>(*ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+    return buf;
+  };
+  out << "<table id=\"schedules\"><tr><th>name</th><th>cron</th><th>zone</th><th>next tick</th>"
+         "<th>last tick</th><th>state</th><th>sent</th><th>missed</th></tr>";
+  for (const auto& s : *list) {
+    const std::string state = !s.error.empty() ? "error: " + s.error
+                              : s.paused       ? "paused"
+                              : s.stale        ? "stale"
+                                               : "active";
+    out << "<tr><td>" << esc(s.name) << "</td><td>" << esc(s.cron) << "</td><td>" << esc(s.timezone)
+        << "</td><td>" << utc(s.next_tick) << "</td><td>" << utc(s.last_tick) << "</td><td>"
+        << esc(state) << "</td><td>" << s.sent << "</td><td>" << s.missed << "</td></tr>";
+  }
+  out << "</table>";
+  return out.str();
+}
+
 std::string progress(const execution_record& e) {
   const int pct = e.files_total > 0 ? (100 * (e.files_done + e.files_failed)) / e.files_total : 0;
   std::ostringstream out;
@@ -185,6 +221,7 @@ std::string overview(dashboard_env& env, const std::map<std::string, std::string
     out << "</table>";
   }
   out << blocked_actors(env);
+  out << schedules_table(env);
   if (auto ds = inspect.dead_letters(50)) {
     out << "<h2>Dead letters</h2><table id=\"dead-letters\"><tr><th>id</th><th>queue</th>"
            "<th>type</th><th>execution</th><th>reason</th><th></th></tr>";

@@ -141,6 +141,28 @@ void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>
                  "How long the oldest head of a key of this type has been waiting or running "
                  "(blocked heads included; 0 when no key has one).",
                  [](const actor_gauges& a) { return a.oldest_head_age_s; });
+  auto per_schedule = [&](const char* name, const char* type, const char* help, auto value) {
+    out.family(name, type, help);
+    if (g)
+      for (const auto& s : g->schedules) out.sample(name, {{"schedule", s.name}}, value(s));
+  };
+  per_schedule("postbox_schedule_next_tick_seconds", "gauge",
+               "The next tick of a cron schedule (Unix time; 0 until a node computed it).",
+               [](const schedule_gauges& s) { return s.next_tick; });
+  per_schedule("postbox_schedule_last_tick_seconds", "gauge",
+               "The last tick a cron schedule fired (Unix time; 0 before the first).",
+               [](const schedule_gauges& s) { return s.last_tick; });
+  per_schedule("postbox_schedule_ticks_sent_total", "counter",
+               "Ticks of a cron schedule sent as a message (cluster-wide).",
+               [](const schedule_gauges& s) { return static_cast<double>(s.sent); });
+  per_schedule("postbox_schedule_ticks_skipped_total", "counter",
+               "Ticks of a cron schedule not sent: missed (on_missed skip or all beyond its "
+               "window) or overlapping (overlap: skip).",
+               [](const schedule_gauges& s) { return static_cast<double>(s.skipped); });
+  per_schedule("postbox_schedule_ticks_missed_total", "counter",
+               "Ticks of a cron schedule not sent on their own (folded into a later one by "
+               "on_missed once, or skipped).",
+               [](const schedule_gauges& s) { return static_cast<double>(s.missed); });
   out.family("postbox_claims_active", "gauge",
              "Orchestration claims held (executions started and not yet terminal).");
   if (g) out.sample("postbox_claims_active", {}, static_cast<double>(g->claims_active));

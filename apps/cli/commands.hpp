@@ -69,6 +69,9 @@ int watch(const invocation& inv, const std::string& execution_id);
 int cancel(const invocation& inv, const std::string& execution_id);
 int executions(const invocation& inv, const executions_args& args);
 int queues(const invocation& inv);
+int schedules(const invocation& inv);
+/// pause, resume or trigger the schedule `name`.
+int schedule_verb(const invocation& inv, const std::string& verb, const std::string& name);
 int nodes(const invocation& inv);
 int dead_letters_list(const invocation& inv, int limit);
 int dead_letters_show(const invocation& inv, int id);

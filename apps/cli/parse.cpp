@@ -226,6 +226,36 @@ int run(int argc, char** argv) {
                              exit_codes("listed", "the database failed"));
   on(queues_cmd, [&] { return queues(inv); });
 
+  auto* schedules_cmd = command(
+      app, "schedules",
+      "Cron schedules: cron, zone, next and last tick (UTC), state (active, paused, stale: a "
+      "topology schedule no live node declares, error), ticks sent and missed; or pause, "
+      "resume or trigger one.",
+      exit_codes("done", "no such schedule, or the database failed"));
+  schedules_cmd->require_subcommand(0, 1);
+  bool schedule_verb_given = false;
+  schedules_cmd->callback([&] {
+    if (!schedule_verb_given) selected = [&] { return schedules(inv); };
+  });
+  std::string schedule_name;
+  for (auto [verb, what] :
+       {std::make_tuple("pause",
+                        "Stops firing the schedule (its ticks are not sent until resumed)."),
+        std::make_tuple("resume",
+                        "Fires the schedule again from its next tick after now (the paused time "
+                        "is not caught up)."),
+        std::make_tuple("trigger",
+                        "Sends one extra run now (recorded as 'triggered'); the regular ticks are "
+                        "not moved.")}) {
+    auto* sub = command(*schedules_cmd, verb, what,
+                        exit_codes("done", "no such schedule, or the database failed"));
+    sub->add_option("NAME", schedule_name, "the schedule")->type_name("")->required();
+    sub->callback([&selected, &schedule_verb_given, &inv, &schedule_name, verb = verb] {
+      schedule_verb_given = true;
+      selected = [&inv, &schedule_name, verb] { return schedule_verb(inv, verb, schedule_name); };
+    });
+  }
+
   auto* nodes_cmd =
       command(app, "nodes",
               "The nodes that registered: live or stale by heartbeat (stale after 10s), "

@@ -1,7 +1,9 @@
 -- The cluster's gauges for /metrics, in one statement (one round trip per scrape).
 -- Rows: ('queue', queue, ready, in_flight, delayed, oldest_ready_age_s, dead_letters),
 -- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0),
--- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0).
+-- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0),
+-- ('schedule', name, next_tick_epoch_s, last_tick_epoch_s, sent, skipped, missed)
+-- (0 for an unset tick; the schedules table is small: a sequential read).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -82,6 +84,11 @@ SELECT 'actor', t.actor_type, COALESCE(h.n, 0)::float8, COALESCE(b.n, 0)::float8
        COALESCE(h.oldest, 0)::float8, 0, 0
 FROM actor_names t LEFT JOIN actor_heads h USING (actor_type)
      LEFT JOIN actor_blocked b USING (actor_type)
+UNION ALL
+SELECT 'schedule', s.name, COALESCE(extract(epoch FROM s.next_tick), 0)::float8,
+       COALESCE(extract(epoch FROM s.last_tick), 0)::float8, s.sent::float8,
+       s.skipped::float8, s.missed::float8
+FROM postbox.schedules s
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2
