@@ -96,7 +96,7 @@ schedule_plan plan_schedule(const schedule_due& due) {
     if (first > 0) skip(ticks[first - 1], static_cast<int64_t>(first));
     processed = std::min(ticks.size(), first + schedule_max_ticks_per_firing);
     for (size_t i = first; i < processed; ++i)
-      send(ticks[i], 0, due.now - ticks[i] > schedule_late_grace_ms);
+      send(ticks[i], 0, i + 1 < ticks.size());  // backfilled: a later tick was due too
   }
   plan.last_tick = ticks[processed - 1];
   if (processed < ticks.size()) {

@@ -73,7 +73,8 @@ struct fixture {
   /// folded into a later one (missed) or recorded as skipped.
   long long accounted(const std::string& name) {
     return count(
-        "SELECT count(*) + COALESCE(sum(missed), 0) FROM postbox.schedule_ticks t "
+        "SELECT COALESCE(sum(CASE outcome WHEN 'sent' THEN 1 + missed ELSE missed END), 0) "
+        "FROM postbox.schedule_ticks t "
         "WHERE name = '" +
         name +
         "' AND outcome IN ('sent', 'skipped_missed') "
