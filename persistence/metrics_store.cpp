@@ -24,6 +24,8 @@ caf::expected<cluster_gauges> metrics_store::gauges(const std::vector<std::strin
             out.outbox.push_back({row[1].c_str(), n(2), n(3)});
           else if (section == "actor")
             out.actors.push_back({row[1].c_str(), n(2), n(3), row[4].as<double>()});
+          else if (section == "dedup")
+            out.dedup.push_back({row[1].c_str(), n(2), n(3)});
           else if (section == "claims")
             out.claims_active = n(2);
         }

@@ -36,10 +36,18 @@ struct actor_gauges {
   double oldest_head_age_s = 0;   // how long the oldest head has been its key's head
 };
 
+/// Dedup keys of one queue (migration 023).
+struct dedup_gauges {
+  std::string queue;
+  int64_t live = 0;     // live messages holding a dedup key
+  int64_t windows = 0;  // ttl windows not yet ended
+};
+
 struct cluster_gauges {
   std::vector<queue_gauges> queues;
   std::vector<outbox_gauges> outbox;
   std::vector<actor_gauges> actors;
+  std::vector<dedup_gauges> dedup;
   int64_t claims_active = 0;
 };
 

@@ -1,7 +1,8 @@
 -- The cluster's gauges for /metrics, in one statement (one round trip per scrape).
 -- Rows: ('queue', queue, ready, in_flight, delayed, oldest_ready_age_s, dead_letters),
 -- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0),
--- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0).
+-- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0),
+-- ('dedup', queue, live_messages_with_a_dedup_key, running_ttl_windows, 0, 0, 0).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -82,6 +83,16 @@ SELECT 'actor', t.actor_type, COALESCE(h.n, 0)::float8, COALESCE(b.n, 0)::float8
        COALESCE(h.oldest, 0)::float8, 0, 0
 FROM actor_names t LEFT JOIN actor_heads h USING (actor_type)
      LEFT JOIN actor_blocked b USING (actor_type)
+UNION ALL
+-- Dedup keys (migration 023): the live keyed messages by the partial mailbox_dedup_idx
+-- (proportional to them, never to the mailbox), the ttl windows not yet ended.
+SELECT 'dedup', d.queue, sum(d.live)::float8, sum(d.windows)::float8, 0, 0, 0
+FROM (SELECT queue, count(*) AS live, 0 AS windows FROM postbox.mailbox
+      WHERE dedup_key IS NOT NULL GROUP BY queue
+      UNION ALL
+      SELECT queue, 0, count(*) FROM postbox.dedup_keys WHERE expires_at > now()
+      GROUP BY queue) d
+GROUP BY d.queue
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2
