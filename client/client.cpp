@@ -224,19 +224,59 @@ caf::expected<int64_t> client::send(const actor_ref& to, const std::string& type
   if (type == execute_workflow_type || type == process_file_batch_type ||
       type == execution_callback_type)
     return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
-  return send_message(queue, type, json_payload, headers, &to);
+  auto sent = send_message(queue, type, json_payload, headers, &to);
+  if (!sent) return sent.error();
+  return sent->id;
 }
 
 caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,
                                     const std::string& json_payload, const std::string& headers) {
   if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
-  return send_message(queue, type, json_payload, headers, nullptr);
+  auto sent = send_message(queue, type, json_payload, headers, nullptr);
+  if (!sent) return sent.error();
+  return sent->id;
 }
 
-caf::expected<int64_t> client::send_message(const std::string& queue, const std::string& type,
-                                            const std::string& json_payload,
-                                            const std::string& headers, const actor_ref* to) {
+caf::expected<send_result> client::send_unique(const std::string& queue, const std::string& type,
+                                               const std::string& json_payload,
+                                               const dedup_options& dedup,
+                                               const std::string& headers) {
+  if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
+  return send_message(queue, type, json_payload, headers, nullptr, &dedup);
+}
+
+caf::expected<send_result> client::send_unique(const actor_ref& to, const std::string& type,
+                                               const std::string& json_payload,
+                                               const dedup_options& dedup,
+                                               const std::string& headers,
+                                               const std::string& queue) {
+  if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
+    return make_error(errc::invalid_argument,
+                      "an actor is a type and a key of 1 to 256 bytes each (TYPE/KEY)");
+  if (type == execute_workflow_type || type == process_file_batch_type ||
+      type == execution_callback_type)
+    return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
+  return send_message(queue, type, json_payload, headers, &to, &dedup);
+}
+
+caf::expected<send_result> client::send_message(const std::string& queue, const std::string& type,
+                                                const std::string& json_payload,
+                                                const std::string& headers, const actor_ref* to,
+                                                const dedup_options* dedup) {
   outgoing_message m;
+  if (dedup && !dedup->key.empty()) {
+    if (dedup->key.size() > max_dedup_key_bytes)
+      return make_error(errc::invalid_argument, "a dedup key is 1 to 512 bytes");
+    if (dedup->mode == dedup_mode::ttl && dedup->ttl.count() <= 0)
+      return make_error(errc::invalid_argument, "dedup mode ttl needs a ttl above zero");
+    if (dedup->mode != dedup_mode::ttl && dedup->ttl.count() != 0)
+      return make_error(errc::invalid_argument, "a dedup ttl goes with dedup mode ttl");
+    m.dedup_key = dedup->key;
+    m.dedup_mode = dedup->mode;
+    m.dedup_ttl = dedup->ttl;
+  } else if (dedup && (dedup->mode != dedup_mode::until_done || dedup->ttl.count() != 0)) {
+    return make_error(errc::invalid_argument, "a dedup mode or ttl goes with a dedup key");
+  }
   if (to) {
     m.actor_type = to->type;
     m.actor_key = to->key;
@@ -279,7 +319,7 @@ caf::expected<int64_t> client::send_message(const std::string& queue, const std:
     m.payload = boost::json::serialize(v);
   }
   mailbox_store mailbox{*session_};
-  return mailbox.send(m);
+  return mailbox.send_unique(m);
 }
 
 namespace {

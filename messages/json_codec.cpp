@@ -135,6 +135,11 @@ json::object continuation_object(const continuation& x) {
   if (x.ends_execution) o["ends_execution"] = true;
   if (!x.actor_key.empty() || !x.actor_type.empty())
     o["actor"] = json::object{{"type", x.actor_type}, {"key", x.actor_key}};
+  if (!x.dedup_key.empty()) {
+    o["dedup_key"] = x.dedup_key;
+    if (!x.dedup_mode.empty()) o["dedup_mode"] = x.dedup_mode;
+    if (x.dedup_ttl_ms > 0) o["dedup_ttl_ms"] = x.dedup_ttl_ms;
+  }
   return o;
 }
 
@@ -154,6 +159,33 @@ problem read_actor(const json::object& o, const std::string& prefix, std::string
     return e;
   if (type.size() > 256) return field_problem(prefix + "actor.type", "longer than 256 bytes");
   if (key.size() > 256) return field_problem(prefix + "actor.key", "longer than 256 bytes");
+  return {};
+}
+
+// "dedup_key" (1 to 512 bytes), "dedup_mode" (until_done, ttl, replace), "dedup_ttl_ms"
+// (above zero, with ttl only).
+problem read_dedup(const json::object& o, const std::string& prefix, std::string& key,
+                   std::string& mode, int64_t& ttl_ms) {
+  key.clear();
+  mode.clear();
+  ttl_ms = 0;
+  if (auto e = read_string(o, prefix, "dedup_key", presence::optional, true, key); !e.empty())
+    return e;
+  if (auto e = read_string(o, prefix, "dedup_mode", presence::optional, true, mode); !e.empty())
+    return e;
+  if (const json::value* v = lookup(o, "dedup_ttl_ms", presence::optional)) {
+    if (!v->is_int64() || v->as_int64() <= 0)
+      return field_problem(prefix + "dedup_ttl_ms", "must be an integer above zero");
+    ttl_ms = v->as_int64();
+  }
+  if (key.size() > max_dedup_key_bytes)
+    return field_problem(prefix + "dedup_key", "longer than 512 bytes");
+  if (!mode.empty() && !parse_dedup_mode(mode))
+    return field_problem(prefix + "dedup_mode", "must be until_done, ttl or replace");
+  if (key.empty() && (!mode.empty() || ttl_ms > 0))
+    return field_problem(prefix + "dedup_mode", "goes with a dedup_key");
+  if ((mode == "ttl") != (ttl_ms > 0))
+    return field_problem(prefix + "dedup_ttl_ms", "goes with dedup_mode ttl (and it needs one)");
   return {};
 }
 
@@ -177,7 +209,7 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
     if (!v->is_bool()) return type_problem(prefix + "ends_execution", "boolean", *v);
     x.ends_execution = v->as_bool();
   }
-  return {};
+  return read_dedup(o, prefix, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms);
 }
 
 problem fill(const json::object& o, message_headers& x) {

@@ -28,22 +28,68 @@ caf::expected<arrival> arrive_and_fire(tx_context& tx, const group_member& membe
 
 namespace {
 
-/// What a handler's success writes besides the ack and its arrival.
-caf::error commit_effects(tx_context& tx, const success_commit& c) {
+bool any_dedup_key(const std::vector<outgoing_message>& msgs) {
+  return std::any_of(msgs.begin(), msgs.end(),
+                     [](const outgoing_message& m) { return !m.dedup_key.empty(); });
+}
+
+/// A fan_out whose children carry dedup keys: the children in input order, each a new
+/// message or a duplicate. A duplicate child is not sent, so it arrives at once, as an
+/// error naming the live message that holds its key (guarantee 9: every member arrives).
+caf::error arm_with_duplicates(tx_context& tx, group_spec spec,
+                               const std::vector<outgoing_message>& children, int64_t& duplicates) {
+  auto sent = mailbox_store::send_batch_unique(tx, children);
+  if (!sent) return sent.error();
+  spec.child_ids.clear();
+  for (const auto& s : *sent) spec.child_ids.push_back(s.id);
+  if (auto err = barrier_store::arm(tx, spec)) return err;
+  for (size_t i = 0; i < sent->size(); ++i) {
+    if (!(*sent)[i].duplicate) continue;
+    ++duplicates;
+    child_outcome dup;
+    dup.ok = false;
+    dup.message_id = (*sent)[i].id;
+    dup.error = "duplicate: dedup key '" + children[i].dedup_key + "' is held by live message " +
+                std::to_string((*sent)[i].id) + " (this child was not sent)";
+    auto a = arrive_and_fire(tx, group_member{spec.group_id, static_cast<int32_t>(i)}, dup);
+    if (!a) return a.error();
+  }
+  return {};
+}
+
+/// What a handler's success writes besides the ack and its arrival. `duplicates`: sends
+/// that a live message's dedup key refused (nothing enqueued; never an error).
+caf::error commit_effects(tx_context& tx, const success_commit& c, int64_t& duplicates) {
   for (const auto& s : c.statements)
     if (auto err = run_statement(tx, s)) return err;
   if (!c.sends.empty()) {
-    auto ids = mailbox_store::send_batch(tx, c.sends);
-    if (!ids) return ids.error();
+    std::vector<int64_t> sent_ids;
+    if (any_dedup_key(c.sends)) {
+      auto sent = mailbox_store::send_batch_unique(tx, c.sends);
+      if (!sent) return sent.error();
+      for (const auto& s : *sent) {
+        sent_ids.push_back(s.id);
+        duplicates += s.duplicate ? 1 : 0;
+      }
+    } else {
+      auto ids = mailbox_store::send_batch(tx, c.sends);
+      if (!ids) return ids.error();
+      sent_ids = std::move(*ids);
+      std::sort(sent_ids.begin(), sent_ids.end());  // one sequence, insertion order
+    }
     if (c.hand_over_to_send >= 0 && c.arrive_place) {
-      std::vector<int64_t> sorted = *ids;  // one sequence, insertion order
-      std::sort(sorted.begin(), sorted.end());
+      // In input order (the dedup path answers in it; the plain one is sorted above).
+      const std::vector<int64_t>& sorted = sent_ids;
       barrier_store::handover h{c.arrive_place->group_id, c.arrive_place->index,
                                 c.delivery.message_id};
       if (auto err = barrier_store::hand_over(tx, h, sorted.at(c.hand_over_to_send))) return err;
     }
   }
   for (const auto& g : c.groups) {
+    if (any_dedup_key(g.children)) {
+      if (auto err = arm_with_duplicates(tx, g.spec, g.children, duplicates)) return err;
+      continue;
+    }
     // Children first: their ids are the only messages that may arrive.
     auto ids = mailbox_store::send_batch(tx, g.children);
     if (!ids) return ids.error();
@@ -56,8 +102,9 @@ caf::error commit_effects(tx_context& tx, const success_commit& c) {
   if (!c.reply_key.empty())
     tx.exec("replies_put", c.reply_key, c.delivery.message_id, c.reply_json);
   if (c.on_success) {
-    auto id = mailbox_store::send(tx, *c.on_success);
-    if (!id) return id.error();
+    auto sent = mailbox_store::send_unique(tx, *c.on_success);
+    if (!sent) return sent.error();
+    duplicates += sent->duplicate ? 1 : 0;
   }
   return {};
 }
@@ -114,7 +161,7 @@ caf::expected<success_outcome> commit_success(pg_session& session, const success
           // key's actor_seqs) holds for a turn that reminds and sends to itself.
           if (!c.reminders.empty())
             if (auto err = reminder_store::apply(tx, c.reminders)) return err;
-          if (auto err = commit_effects(tx, c)) return err;
+          if (auto err = commit_effects(tx, c, out.duplicates)) return err;
         }
         // Every member of a group arrives exactly once, however it ended (guarantee 9): a
         // message of a cancelled execution as {status: error, error: "cancelled"}, a

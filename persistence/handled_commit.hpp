@@ -78,6 +78,8 @@ struct success_outcome {
   std::string note;          // what the in_ack steps said happened
   /// The actor state's version after the commit, when it wrote one (else -1).
   int64_t actor_version = -1;
+  /// Sends refused by a live message's dedup key (nothing enqueued; not an error).
+  int64_t duplicates = 0;
 };
 
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c);

@@ -31,7 +31,8 @@ caf::expected<std::vector<queue_overview>> inspect_store::queues() {
         std::vector<queue_overview> out;
         for (const auto& row : tx.exec("inspect_queues"))
           out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>(),
-                         row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>()});
+                         row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>(),
+                         row[6].as<int64_t>()});
         return out;
       },
       tx_kind::single_statement);
@@ -112,6 +113,13 @@ caf::expected<int64_t> inspect_store::dead_letter_retry(int64_t id) {
         if (!r.empty()) return r[0][0].as<int64_t>();
         auto d = tx.exec("dead_letters_show", id);
         if (d.empty()) return make_error(errc::not_found, "no dead letter " + std::to_string(id));
+        // Its dedup key is held by a live message: reported, the dead letter stays.
+        auto holder = tx.exec("dead_letters_dedup_holder", id);
+        if (!holder.empty())
+          return make_error(errc::invalid_argument,
+                            "dead letter " + std::to_string(id) + " not retried: its dedup key '" +
+                                holder[0][1].c_str() + "' is held by live message " +
+                                holder[0][0].c_str() + " (retry it after that one ends)");
         return make_error(errc::invalid_argument, "dead letter " + std::to_string(id) +
                                                       " was already retried as message " +
                                                       d[0][14].c_str());

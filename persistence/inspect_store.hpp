@@ -18,6 +18,7 @@ struct queue_overview {
   int64_t delayed = 0;
   int64_t dead = 0;
   double oldest_age_s = 0;
+  int64_t dedup_keys = 0;  // live messages holding a dedup key (migration 023)
 };
 
 /// One batch of an execution, by the results its files recorded.

@@ -19,6 +19,11 @@ caf::error lease_lost(const char* what, const lease& l) {
 }  // namespace
 
 caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_message& m) {
+  if (!m.dedup_key.empty()) {
+    auto sent = send_unique(tx, m);
+    if (!sent) return sent.error();
+    return sent->id;
+  }
   auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
                    detail::null_if_empty(m.org), m.payload, m.headers,
                    static_cast<int64_t>(m.delay.count()), detail::null_if_empty(m.actor_type),
@@ -31,6 +36,15 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
   // In statements of at most send_batch_chunk messages: a fan_out of a million children
   // is a few hundred INSERTs in its transaction, never one statement whose seven arrays
   // (and their text) are held whole beside the messages.
+  if (std::any_of(msgs.begin(), msgs.end(),
+                  [](const outgoing_message& m) { return !m.dedup_key.empty(); })) {
+    auto sent = send_batch_unique(tx, msgs);
+    if (!sent) return sent.error();
+    std::vector<int64_t> ids;
+    ids.reserve(sent->size());
+    for (const auto& x : *sent) ids.push_back(x.id);
+    return ids;
+  }
   std::vector<int64_t> ids;
   ids.reserve(msgs.size());
   for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
@@ -63,6 +77,71 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
   return ids;
 }
 
+namespace {
+
+std::optional<std::string> opt(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+}  // namespace
+
+caf::expected<send_result> mailbox_store::send_unique(tx_context& tx, const outgoing_message& m) {
+  if (m.dedup_key.empty()) {
+    auto id = send(tx, m);
+    if (!id) return id.error();
+    return send_result{*id, false};
+  }
+  using detail::null_if_empty;
+  auto r =
+      tx.exec("mailbox_send_dedup", m.queue, m.type, null_if_empty(m.execution_id),
+              null_if_empty(m.org), m.payload, m.headers, static_cast<int64_t>(m.delay.count()),
+              null_if_empty(m.actor_type), null_if_empty(m.actor_key), m.dedup_key,
+              std::string(to_string(m.dedup_mode)), static_cast<int64_t>(m.dedup_ttl.count()));
+  return send_result{r[0][0].as<int64_t>(), r[0][1].as<bool>()};
+}
+
+caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
+    tx_context& tx, const std::vector<outgoing_message>& msgs) {
+  std::vector<send_result> out;
+  out.reserve(msgs.size());
+  if (std::none_of(msgs.begin(), msgs.end(),
+                   [](const outgoing_message& m) { return !m.dedup_key.empty(); })) {
+    auto ids = send_batch(tx, msgs);
+    if (!ids) return ids.error();
+    for (auto id : *ids) out.push_back({id, false});
+    return out;
+  }
+  // Keys: one statement per chunk, one insert per element in order (ids ascend).
+  for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
+    const size_t last = std::min(msgs.size(), first + send_batch_chunk);
+    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, k, md;
+    std::vector<int64_t> d, ttl;
+    for (size_t i = first; i < last; ++i) {
+      const auto& m = msgs[i];
+      q.emplace_back(m.queue);
+      t.emplace_back(m.type);
+      e.emplace_back(opt(m.execution_id));
+      o.emplace_back(opt(m.org));
+      p.emplace_back(m.payload);
+      h.emplace_back(m.headers);
+      d.push_back(m.delay.count());
+      at.emplace_back(opt(m.actor_type));
+      ak.emplace_back(opt(m.actor_key));
+      k.emplace_back(opt(m.dedup_key));
+      md.emplace_back(std::string(to_string(m.dedup_mode)));
+      ttl.push_back(m.dedup_ttl.count());
+    }
+    using detail::pg_int_array;
+    using detail::pg_text_array;
+    auto r = tx.exec("mailbox_send_batch_dedup", pg_text_array(q), pg_text_array(t),
+                     pg_text_array(e), pg_text_array(o), pg_text_array(p), pg_text_array(h),
+                     pg_int_array(d), pg_text_array(at), pg_text_array(ak), pg_text_array(k),
+                     pg_text_array(md), pg_int_array(ttl));
+    for (const auto& row : r) out.push_back({row[0].as<int64_t>(), row[1].as<bool>()});
+  }
+  return out;
+}
+
 caf::error mailbox_store::ack(tx_context& tx, const lease& l) {
   auto r = tx.exec("mailbox_ack", l.message_id, l.receipt);
   if (r.affected_rows() == 0) return lease_lost("ack", l);
@@ -86,6 +165,11 @@ caf::expected<int64_t> mailbox_store::dead_letter(tx_context& tx, const lease& l
 caf::expected<int64_t> mailbox_store::send(const outgoing_message& msg) {
   return session_.transact_value<int64_t>(retry_policy::never,
                                           [&](tx_context& tx) { return send(tx, msg); });
+}
+
+caf::expected<send_result> mailbox_store::send_unique(const outgoing_message& msg) {
+  return session_.transact_value<send_result>(retry_policy::never,
+                                              [&](tx_context& tx) { return send_unique(tx, msg); });
 }
 
 caf::expected<std::vector<int64_t>> mailbox_store::send_batch(

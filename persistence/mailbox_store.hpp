@@ -5,6 +5,7 @@
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
+#include <postbox/dedup.hpp>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct outgoing_message {
   /// may be empty (the type's queue, from postbox.actor_types). Never delayed.
   std::string actor_type{};
   std::string actor_key{};
+  /// Dedup (migration 023): empty key, none.
+  std::string dedup_key{};
+  postbox::dedup_mode dedup_mode = dedup_mode::until_done;
+  std::chrono::milliseconds dedup_ttl{0};
 };
 
 /// The fencing token of one delivery: valid until the message is read again.
@@ -83,6 +88,7 @@ class mailbox_store {
   caf::expected<int64_t> send(const outgoing_message& msg);
   /// N messages in one round trip; ids in input order.
   caf::expected<std::vector<int64_t>> send_batch(const std::vector<outgoing_message>& msgs);
+  caf::expected<send_result> send_unique(const outgoing_message& msg);
   /// Claims up to `max` visible messages of `queue` for `visibility_timeout`. `incarnation`
   /// names the reading node process (default: `owner`): an abandoned delivery that ran
   /// alone is charged a crash only when the incarnation that ran it is gone (not this
@@ -128,6 +134,11 @@ class mailbox_store {
   static caf::expected<int64_t> send(tx_context& tx, const outgoing_message& msg);
   static caf::expected<std::vector<int64_t>> send_batch(tx_context& tx,
                                                         const std::vector<outgoing_message>& msgs);
+  /// send and send_batch with each message's dedup outcome (a duplicate's id is the live
+  /// message's). send and send_batch return these ids.
+  static caf::expected<send_result> send_unique(tx_context& tx, const outgoing_message& msg);
+  static caf::expected<std::vector<send_result>> send_batch_unique(
+      tx_context& tx, const std::vector<outgoing_message>& msgs);
   static caf::error ack(tx_context& tx, const lease& l);
   /// ack, then the fence of `execution_id` (exclusive or shared, held until commit) and
   /// whether it is STOPPED, read after the fence was granted (mailbox_ack_stopped.sql,

@@ -49,6 +49,8 @@ class maintenance_store {
   caf::error prune_dead_letters(std::chrono::milliseconds age, prune_tally& into);
   /// Replies (durable ask) older than `age`.
   caf::error prune_replies(std::chrono::milliseconds age, prune_tally& into);
+  /// ttl windows of dedup keys that ended (migration 023).
+  caf::error prune_dedup_keys(prune_tally& into);
   /// Terminal executions of `statuses` finished more than `age` ago, with everything
   /// they own (file results, blobs, groups and arrivals, claim, outbox rows); `into.rows`
   /// counts every row deleted, `into.executions` the executions.

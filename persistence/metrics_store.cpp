@@ -27,6 +27,8 @@ caf::expected<cluster_gauges> metrics_store::gauges(const std::vector<std::strin
           else if (section == "schedule")
             out.schedules.push_back(
                 {row[1].c_str(), row[2].as<double>(), row[3].as<double>(), n(4), n(5), n(6)});
+          else if (section == "dedup")
+            out.dedup.push_back({row[1].c_str(), n(2), n(3)});
           else if (section == "claims")
             out.claims_active = n(2);
         }

@@ -44,6 +44,11 @@ struct schedule_gauges {
   int64_t sent = 0;
   int64_t skipped = 0;
   int64_t missed = 0;
+/// Dedup keys of one queue (migration 023).
+struct dedup_gauges {
+  std::string queue;
+  int64_t live = 0;     // live messages holding a dedup key
+  int64_t windows = 0;  // ttl windows not yet ended
 };
 
 struct cluster_gauges {
@@ -51,6 +56,7 @@ struct cluster_gauges {
   std::vector<outbox_gauges> outbox;
   std::vector<actor_gauges> actors;
   std::vector<schedule_gauges> schedules;
+  std::vector<dedup_gauges> dedup;
   int64_t claims_active = 0;
 };
 

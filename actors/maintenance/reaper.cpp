@@ -66,6 +66,9 @@ caf::expected<reaper_counts> reaper::run_once() {
           step([&](prune_tally& t) { return store_.prune_replies(settings_.reply_retention, t); },
                c.replies_pruned))
     return err;
+  if (auto err =
+          step([&](prune_tally& t) { return store_.prune_dedup_keys(t); }, c.dedup_keys_pruned))
+    return err;
   if (auto err = step(
           [&](prune_tally& t) {
             return store_.prune_executions({"COMPLETED"}, settings_.completed_retention, t);

@@ -49,6 +49,7 @@ struct reaper_counts {
   int64_t outbox_pruned = 0;
   int64_t dead_letters_pruned = 0;
   int64_t replies_pruned = 0;
+  int64_t dedup_keys_pruned = 0;  // ttl windows of dedup keys that ended
   int64_t executions_pruned = 0;  // terminal executions removed with what they owned
   int64_t groups_pruned = 0;      // fired groups (of executions or not)
   int64_t actors_retired = 0;     // idle keyed actors deleted
@@ -65,7 +66,8 @@ struct reaper_counts {
         {"group_members_arrived", members_arrived}, {"tombstones_pruned", tombstones_pruned},
         {"outbox_pruned", outbox_pruned},           {"dead_letters_pruned", dead_letters_pruned},
         {"replies_pruned", replies_pruned},         {"executions_pruned", executions_pruned},
-        {"groups_pruned", groups_pruned},           {"idle_actors_retired", actors_retired}};
+        {"groups_pruned", groups_pruned},           {"idle_actors_retired", actors_retired},
+        {"dedup_keys_pruned", dedup_keys_pruned}};
   }
 };
 

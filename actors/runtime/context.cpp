@@ -157,6 +157,15 @@ outgoing_message context::outgoing(const message_out& m) {
   o.delay = m.delay;
   o.actor_type = m.actor_type;
   o.actor_key = m.actor_key;
+  o.dedup_key = m.dedup_key;
+  o.dedup_mode = m.dedup_mode;
+  o.dedup_ttl = m.dedup_ttl;
+  if (problem_.empty()) {
+    if (m.dedup_key.size() > max_dedup_key_bytes)
+      problem_ = "a dedup key is 1 to 512 bytes";
+    else if ((m.dedup_mode == dedup_mode::ttl) != (m.dedup_ttl.count() > 0) && !m.dedup_key.empty())
+      problem_ = "dedup mode ttl goes with a dedup_ttl above zero (and only it)";
+  }
   // What the receiver could not decode would cost it its continuations: refuse it
   // here, as this handler's failure, not the receiver's.
   if (auto back = decode_message_headers(o.headers); !back && problem_.empty())

@@ -37,6 +37,8 @@ struct handler_result {
   bool charged = false;
   /// acked, for a keyed actor's turn that wrote its state: the state's new version.
   int64_t actor_version = -1;
+  /// acked: the handler's sends that were dedup duplicates (nothing enqueued for them).
+  int64_t duplicates = 0;
 };
 
 /// Everything a handler needs; one per worker (each worker owns its session).

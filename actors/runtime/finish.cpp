@@ -49,6 +49,7 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
   if (!o.note().empty()) done.detail = o.note();
   if (!r->note.empty()) done.detail = r->note;
   done.actor_version = r->actor_version;
+  done.duplicates = r->duplicates;
   return done;
 }
 

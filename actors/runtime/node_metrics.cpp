@@ -51,6 +51,11 @@ void node_metrics::turn(const std::string& actor_type) {
   ++turns_[actor_type];
 }
 
+void node_metrics::dedup_duplicates(const std::string& queue, int64_t n) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  dedup_duplicates_[queue] += static_cast<uint64_t>(n);
+}
+
 void node_metrics::handler_duration(const std::string& name, std::chrono::nanoseconds d) {
   const double s = std::chrono::duration<double>(d).count();
   const auto& bounds = prom::duration_buckets();
@@ -173,6 +178,12 @@ void node_metrics::write(prom::writer& out) const {
              "rate() is turns per second.");
   for (const auto& [type, n] : turns_)
     out.sample("postbox_actor_turns_total", {{"actor_type", type}}, static_cast<double>(n));
+  out.family("postbox_dedup_duplicates_total", "counter",
+             "Sends by this node's handlers (send, fan_out children, on_success) that a live "
+             "message's dedup key refused: nothing was enqueued, the handler's ack committed. "
+             "By the sending handler's queue.");
+  for (const auto& [queue, n] : dedup_duplicates_)
+    out.sample("postbox_dedup_duplicates_total", {{"queue", queue}}, static_cast<double>(n));
   out.family("postbox_reaper_runs_total", "counter",
              "Reaper ticks on this node: swept (it leads), standby (another node leads), error.");
   for (const auto& [result, n] : reaper_runs_)

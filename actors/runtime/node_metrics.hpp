@@ -29,6 +29,8 @@ class node_metrics {
   void handled(const std::string& queue, const std::string& outcome);
   /// A keyed actor of `actor_type` finished a turn on this node (its ack committed).
   void turn(const std::string& actor_type);
+  /// Sends of a handler of `queue` that a live message's dedup key refused.
+  void dedup_duplicates(const std::string& queue, int64_t n);
   /// How long a handler ran (handle_delivery, its commit included).
   void handler_duration(const std::string& queue, std::chrono::nanoseconds d);
   /// One renewal round: `renewed` leases kept, `lost` found gone (another delivery
@@ -76,7 +78,8 @@ class node_metrics {
 
   mutable std::mutex mtx_;
   std::map<std::string, queue_counters> queues_;
-  std::map<std::string, uint64_t> turns_;  // by actor type
+  std::map<std::string, uint64_t> turns_;             // by actor type
+  std::map<std::string, uint64_t> dedup_duplicates_;  // by the sending handler's queue
   std::map<std::string, uint64_t> reaper_runs_;
   std::map<std::string, uint64_t> reaper_rows_;
 };

@@ -72,6 +72,22 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
       if (!x.is_int64() || x.as_int64() < 0)
         return shape(at + ".delay_ms must be a non-negative integer");
       m.delay = std::chrono::milliseconds(x.as_int64());
+    } else if (key == "dedup_key" || key == "dedup_mode") {
+      if (!x.is_string() || x.as_string().empty())
+        return shape(at + "." + key + " must be a non-empty string");
+      if (key == "dedup_key") {
+        m.dedup_key = std::string(x.as_string());
+        if (m.dedup_key.size() > max_dedup_key_bytes)
+          return shape(at + ".dedup_key is 1 to 512 bytes");
+      } else {
+        auto mode = parse_dedup_mode(std::string(x.as_string()));
+        if (!mode) return shape(at + ".dedup_mode must be until_done, ttl or replace");
+        m.dedup_mode = *mode;
+      }
+    } else if (key == "dedup_ttl_ms") {
+      if (!x.is_int64() || x.as_int64() <= 0)
+        return shape(at + ".dedup_ttl_ms must be an integer above zero");
+      m.dedup_ttl = std::chrono::milliseconds(x.as_int64());
     } else if (key == "on_success" || key == "on_error") {
       if (!x.is_object()) return shape(at + "." + key + " must be an object");
       headers += std::string(headers.size() > 1 ? "," : "") + json::serialize(json::string(key)) +
@@ -79,13 +95,17 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
     } else {
       return shape(at + " has an unknown key \"" + key +
                    "\" (queue, actor, type, payload, delay_ms, on_success, on_error, "
-                   "execution_id, org)");
+                   "execution_id, org, dedup_key, dedup_mode, dedup_ttl_ms)");
     }
   }
   if (m.queue.empty() && m.actor_key.empty()) return shape(at + ".queue (or .actor) is missing");
   if (!m.actor_key.empty() && m.delay.count() != 0)
     return shape(at + ": a message to an actor is not delayed (its turn comes in order)");
   if (m.type.empty()) return shape(at + ".type is missing");
+  if (m.dedup_key.empty() && (m.dedup_mode != dedup_mode::until_done || m.dedup_ttl.count() > 0))
+    return shape(at + ": dedup_mode and dedup_ttl_ms go with a dedup_key");
+  if ((m.dedup_mode == dedup_mode::ttl) != (m.dedup_ttl.count() > 0))
+    return shape(at + ": dedup_mode ttl goes with dedup_ttl_ms (and only it)");
   auto h = decode_message_headers(headers + "}");
   if (!h) return shape(at + ": " + describe(h.error()));
   m.headers = std::move(*h);

@@ -62,6 +62,7 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
         rt->metrics->handler_duration(d.queue, std::chrono::steady_clock::now() - started);
         rt->metrics->handled(d.queue, metrics_outcome(r));
         if (r.what == handled::acked && !d.actor_key.empty()) rt->metrics->turn(d.actor_type);
+        if (r.duplicates > 0) rt->metrics->dedup_duplicates(d.queue, r.duplicates);
         if (r.what != handled::acked)
           log_line(self->state.ctx->owner, "message " + std::to_string(d.id) + " (" + d.type +
                                                "): " + to_string(r.what) + ": " + r.detail);

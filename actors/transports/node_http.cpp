@@ -163,6 +163,18 @@ void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>
                "Ticks of a cron schedule not sent on their own (folded into a later one by "
                "on_missed once, or skipped).",
                [](const schedule_gauges& s) { return static_cast<double>(s.missed); });
+  auto per_dedup_queue = [&](const char* name, const char* help, auto value) {
+    out.family(name, "gauge", help);
+    if (g)
+      for (const auto& d : g->dedup) out.sample(name, {{"queue", d.queue}}, value(d));
+  };
+  per_dedup_queue("postbox_dedup_keys_live",
+                  "Live messages holding a dedup key: a send with one of these keys is a "
+                  "duplicate (cluster-wide, by queue).",
+                  [](const dedup_gauges& d) { return static_cast<double>(d.live); });
+  per_dedup_queue("postbox_dedup_ttl_windows",
+                  "Dedup keys in ttl mode whose window has not ended (by queue).",
+                  [](const dedup_gauges& d) { return static_cast<double>(d.windows); });
   out.family("postbox_claims_active", "gauge",
              "Orchestration claims held (executions started and not yet terminal).");
   if (g) out.sample("postbox_claims_active", {}, static_cast<double>(g->claims_active));

@@ -40,6 +40,9 @@ struct send_args {
   std::string headers = "{}";
   std::optional<std::string> on_success, on_error;
   bool force = false;
+  std::string dedup_key;                 // empty: none
+  std::string dedup_mode;                // until_done (default), ttl, replace
+  std::optional<std::string> dedup_ttl;  // with ttl: 30s, 10m
 };
 
 struct ask_args {

@@ -23,7 +23,8 @@ int queues(const invocation& inv) {
                                  {"in_flight", q.in_flight},
                                  {"delayed", q.delayed},
                                  {"dead_letters", q.dead},
-                                 {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000}});
+                                 {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
+                                 {"dedup_keys", q.dedup_keys}});
     std::cout << json::serialize(out) << "\n";
     return 0;
   }
@@ -31,8 +32,10 @@ int queues(const invocation& inv) {
   for (const auto& q : *qs)
     rows.push_back({q.queue, std::to_string(q.ready), std::to_string(q.in_flight),
                     std::to_string(q.delayed), std::to_string(q.dead),
-                    q.ready + q.in_flight + q.delayed > 0 ? ago(q.oldest_age_s) : "-"});
-  print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST"}, rows);
+                    q.ready + q.in_flight + q.delayed > 0 ? ago(q.oldest_age_s) : "-",
+                    std::to_string(q.dedup_keys)});
+  print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST", "DEDUP KEYS"},
+              rows);
   return 0;
 }
 

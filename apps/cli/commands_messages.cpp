@@ -72,6 +72,27 @@ reply_wait reply_wait_for(const invocation& inv, std::chrono::milliseconds timeo
 
 }  // namespace
 
+namespace {
+
+caf::expected<dedup_options> dedup_of(const send_args& args) {
+  dedup_options d;
+  d.key = args.dedup_key;
+  if (!args.dedup_mode.empty()) d.mode = parse_dedup_mode(args.dedup_mode).value_or(d.mode);
+  if (args.dedup_ttl) {
+    auto ttl = parse_duration(*args.dedup_ttl);
+    if (!ttl) return ttl.error();
+    d.ttl = *ttl;
+  }
+  if (d.key.empty() && (!args.dedup_mode.empty() || args.dedup_ttl))
+    return make_error(errc::invalid_argument, "--dedup and --dedup-ttl go with --dedup-key");
+  if ((d.mode == dedup_mode::ttl) != (d.ttl.count() > 0))
+    return make_error(errc::invalid_argument,
+                      "--dedup ttl goes with --dedup-ttl above zero (and only it)");
+  return d;
+}
+
+}  // namespace
+
 int send(const invocation& inv, const send_args& args) {
   // --on-success / --on-error '{"queue": Q, "type": T, "payload": {...}}' (seed 003's
   // continuations) go into the headers beside whatever --headers gives.
@@ -88,6 +109,8 @@ int send(const invocation& inv, const send_args& args) {
     *has = true;
     *slot = std::move(*c);
   }
+  auto dedup = dedup_of(args);
+  if (!dedup) return fail("send: " + describe(dedup.error()), 2);
   client c{session_for(inv)};
   std::optional<actor_ref> to;
   std::string queue = args.queue;
@@ -118,15 +141,21 @@ int send(const invocation& inv, const send_args& args) {
       for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
     if (auto err = c.check_handled(queue, args.type, among)) return fail(err, "send refused");
   }
-  auto id = to ? c.send(*to, args.type, args.json_payload, to_json(*headers), queue)
-               : c.send(queue, args.type, args.json_payload, to_json(*headers));
+  auto id = to ? c.send_unique(*to, args.type, args.json_payload, *dedup, to_json(*headers), queue)
+               : c.send_unique(queue, args.type, args.json_payload, *dedup, to_json(*headers));
   if (!id) return fail(id.error(), "send refused");
   if (inv.json) {
-    json::object o{{"message_id", *id}, {"queue", queue}};
+    json::object o{{"message_id", id->id}, {"queue", queue}};
     if (to) o["actor"] = to->type + "/" + to->key;
+    if (!args.dedup_key.empty()) o["duplicate"] = id->duplicate;
     std::cout << json::serialize(o) << "\n";
+  } else if (id->duplicate) {
+    std::cout << "message " << id->id << " holds dedup key '" << args.dedup_key << "' on " << queue
+              << (dedup->mode == dedup_mode::replace ? " (payload replaced unless it is running)"
+                                                     : ": nothing sent")
+              << "\nduplicate: true\n";
   } else {
-    std::cout << "message " << *id << " sent to " << (to ? "actor " + args.actor + " on " : "")
+    std::cout << "message " << id->id << " sent to " << (to ? "actor " + args.actor + " on " : "")
               << queue << "\n";
   }
   return 0;

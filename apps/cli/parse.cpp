@@ -351,6 +351,24 @@ int run(int argc, char** argv) {
           "sent when the message is dead-lettered" + continuation_help)
       ->type_name("C");
   send_cmd->add_flag("--force", send_a.force, "send even when no node handles the type there");
+  send_cmd
+      ->add_option("--dedup-key", send_a.dedup_key,
+                   "a dedup key (1 to 512 bytes): while a message with it is live on the queue, "
+                   "nothing is sent and the live message's id is printed with duplicate: true")
+      ->type_name("K");
+  send_cmd
+      ->add_option("--dedup", send_a.dedup_mode,
+                   "the key's mode: until_done (default: until the live message's ack or dead "
+                   "letter), ttl (also for --dedup-ttl after the first send), replace (a live "
+                   "message not running gets this payload)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"until_done", "ttl", "replace"}));
+  send_cmd
+      ->add_option_function<std::string>(
+          "--dedup-ttl", [&](const std::string& d) { send_a.dedup_ttl = d; },
+          "with --dedup ttl: how long the key refuses sends after the first: 30s, 10m")
+      ->type_name("D")
+      ->check(duration());
   on(send_cmd, [&] { return send(inv, send_a); });
 
   ask_args ask_a;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <postbox/actor.hpp>
+#include <postbox/dedup.hpp>
 #include <postbox/error.hpp>
 #include <postbox/execution.hpp>
 #include <postbox/session_options.hpp>
@@ -108,6 +109,17 @@ class client {
   caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}",
                               const std::string& queue = "");
+  /// send with a dedup key (`dedup.key` empty: none): while a message with the key is live
+  /// on the queue, nothing is enqueued and the result names that message, duplicate = true.
+  caf::expected<send_result> send_unique(const std::string& queue, const std::string& type,
+                                         const std::string& json_payload,
+                                         const dedup_options& dedup,
+                                         const std::string& headers = "{}");
+  caf::expected<send_result> send_unique(const actor_ref& to, const std::string& type,
+                                         const std::string& json_payload,
+                                         const dedup_options& dedup,
+                                         const std::string& headers = "{}",
+                                         const std::string& queue = "");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has
@@ -134,9 +146,10 @@ class client {
   pg_session& session();
 
  private:
-  caf::expected<int64_t> send_message(const std::string& queue, const std::string& type,
-                                      const std::string& json_payload, const std::string& headers,
-                                      const actor_ref* to);
+  caf::expected<send_result> send_message(const std::string& queue, const std::string& type,
+                                          const std::string& json_payload,
+                                          const std::string& headers, const actor_ref* to,
+                                          const dedup_options* dedup = nullptr);
   std::unique_ptr<pg_session> session_;
   std::unique_ptr<inspect_store> inspect_;
 };

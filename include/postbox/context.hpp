@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <postbox/actor.hpp>
+#include <postbox/dedup.hpp>
 #include <postbox/describe.hpp>
 #include <postbox/messages.hpp>
 #include <postbox/reminder.hpp>
@@ -39,6 +40,11 @@ struct message_out {
   /// before; `queue` may stay empty (the actor type's). Never delayed.
   std::string actor_type;
   std::string actor_key;
+  /// Dedup (include/postbox/dedup.hpp): empty key, none. A duplicate is not an error: the
+  /// handler's ack commits and nothing is enqueued.
+  std::string dedup_key;
+  postbox::dedup_mode dedup_mode = dedup_mode::until_done;
+  std::chrono::milliseconds dedup_ttl{0};
 
   /// A described struct sent to `queue` under its type name.
   template <class T>

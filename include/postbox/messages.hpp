@@ -5,6 +5,7 @@
 #include <caf/meta/type_name.hpp>
 #include <cstdint>
 #include <postbox/actor.hpp>
+#include <postbox/dedup.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,11 @@ struct continuation {
   /// To an actor: its turn, in the order of the sends to it. Both set or neither.
   std::string actor_type{};
   std::string actor_key{};
+  /// Dedup (include/postbox/dedup.hpp): JSON "dedup_key", "dedup_mode", "dedup_ttl_ms",
+  /// written only when a key is set. Empty: none.
+  std::string dedup_key{};
+  std::string dedup_mode{};  // "" or until_done, ttl, replace
+  int64_t dedup_ttl_ms = 0;
 
   /// `type` with `payload` (a JSON object) to actor `to`, in its turn.
   static continuation to(const actor_ref& to, std::string type, std::string payload = "{}") {
@@ -54,13 +60,14 @@ struct continuation {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
   return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution,
-           x.actor_type, x.actor_key);
+           x.actor_type, x.actor_key, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
   return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
          a.ends_execution == b.ends_execution && a.actor_type == b.actor_type &&
-         a.actor_key == b.actor_key;
+         a.actor_key == b.actor_key && a.dedup_key == b.dedup_key && a.dedup_mode == b.dedup_mode &&
+         a.dedup_ttl_ms == b.dedup_ttl_ms;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);

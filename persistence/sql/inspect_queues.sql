@@ -1,5 +1,6 @@
 -- Per queue: ready, in flight (leased), delayed (nacked with a delay), dead letters
--- not yet retried, and the age of the oldest message. A keyed actor's parked messages
+-- not yet retried, the age of the oldest message, and the live messages that hold a
+-- dedup key (migration 023). A keyed actor's parked messages
 -- (visible_at = 'infinity': waiting for their turn, or a blocked head) are none of these. The pipeline's queues always show.
 WITH names AS (
   SELECT queue FROM postbox.mailbox
@@ -13,7 +14,8 @@ SELECT n.queue,
                                  AND m.receipt IS NULL) AS delayed,
        (SELECT count(*) FROM postbox.dead_letters d
         WHERE d.queue = n.queue AND d.retried_at IS NULL) AS dead,
-       COALESCE(extract(epoch FROM now() - min(m.enqueued_at)), 0)::float8 AS oldest_age_s
+       COALESCE(extract(epoch FROM now() - min(m.enqueued_at)), 0)::float8 AS oldest_age_s,
+       count(m.id) FILTER (WHERE m.dedup_key IS NOT NULL) AS dedup_keys
 FROM names n
 LEFT JOIN postbox.mailbox m ON m.queue = n.queue
 GROUP BY n.queue

@@ -3,7 +3,8 @@
 -- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0),
 -- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0),
 -- ('schedule', name, next_tick_epoch_s, last_tick_epoch_s, sent, skipped, missed)
--- (0 for an unset tick; the schedules table is small: a sequential read).
+-- (0 for an unset tick; the schedules table is small: a sequential read),
+-- ('dedup', queue, live_messages_with_a_dedup_key, running_ttl_windows, 0, 0, 0).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -89,6 +90,16 @@ SELECT 'schedule', s.name, COALESCE(extract(epoch FROM s.next_tick), 0)::float8,
        COALESCE(extract(epoch FROM s.last_tick), 0)::float8, s.sent::float8,
        s.skipped::float8, s.missed::float8
 FROM postbox.schedules s
+UNION ALL
+-- Dedup keys (migration 023): the live keyed messages by the partial mailbox_dedup_idx
+-- (proportional to them, never to the mailbox), the ttl windows not yet ended.
+SELECT 'dedup', d.queue, sum(d.live)::float8, sum(d.windows)::float8, 0, 0, 0
+FROM (SELECT queue, count(*) AS live, 0 AS windows FROM postbox.mailbox
+      WHERE dedup_key IS NOT NULL GROUP BY queue
+      UNION ALL
+      SELECT queue, 0, count(*) FROM postbox.dedup_keys WHERE expires_at > now()
+      GROUP BY queue) d
+GROUP BY d.queue
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2

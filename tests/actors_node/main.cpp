@@ -6,6 +6,10 @@
 // sleep_ms sleeps first (to be frozen or killed mid-turn); one with abort set aborts
 // the node process after its sleep (a head that crashes its node, on every attempt).
 // A turn records its attempt (1 + the failed attempts charged to it).
+// Dedup (tests/suites/dedup_test.cpp): a `forward` on queue `dedup` sends twice, with its
+// dedup key, to queue `dedup_sink` (the second a duplicate) and records itself in table
+// `forwarded` with its ack; a `slow` on queue `dedup_slow` sleeps, then records itself in
+// `slow_done`.
 #include <chrono>
 #include <cstdlib>
 #include <postbox/postbox.hpp>
@@ -37,7 +41,43 @@ typename Inspector::result_type inspect(Inspector& f, tally& x) {
            postbox::field("sum", x.sum), postbox::field("order", x.order));
 }
 
+struct forward {
+  std::string key;
+  int64_t n = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forward& x) {
+  return f(caf::meta::type_name("forward"), postbox::field("key", x.key), postbox::field("n", x.n));
+}
+
+struct slow {
+  int64_t sleep_ms = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slow& x) {
+  return f(caf::meta::type_name("slow"), postbox::field("sleep_ms", x.sleep_ms));
+}
+
 namespace {
+
+postbox::outcome take_forward(postbox::context& ctx, const forward& f) {
+  for (int i = 0; i < 2; ++i) {
+    auto m =
+        postbox::message_out::json("dedup_sink", "sunk", R"({"n":)" + std::to_string(f.n) + "}");
+    m.dedup_key = f.key;
+    ctx.send(std::move(m));
+  }
+  ctx.execute("INSERT INTO forwarded (message_id, n) VALUES ($1::bigint, $2::bigint)",
+              {std::to_string(ctx.message_id()), std::to_string(f.n)});
+  return {};
+}
+
+postbox::outcome take_slow(postbox::context& ctx, const slow& s) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(s.sleep_ms));
+  ctx.execute("INSERT INTO slow_done (message_id) VALUES ($1::bigint)",
+              {std::to_string(ctx.message_id())});
+  return {};
+}
 
 int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -73,5 +113,6 @@ int main(int argc, char** argv) {
   postbox::registry registry;
   registry.actor<tally>("tally", "keyed").on<step>(take_step);
   registry.actor<tally>("skipper", "keyed_skip").on<step>(take_step);
+  registry.on<forward>("dedup", take_forward).on<slow>("dedup_slow", take_slow);
   return postbox::node_main(argc, argv, registry);
 }
