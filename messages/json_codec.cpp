@@ -135,6 +135,7 @@ json::object continuation_object(const continuation& x) {
   if (x.ends_execution) o["ends_execution"] = true;
   if (!x.actor_key.empty() || !x.actor_type.empty())
     o["actor"] = json::object{{"type", x.actor_type}, {"key", x.actor_key}};
+  if (!x.limit_key.empty()) o["limit_key"] = x.limit_key;
   return o;
 }
 
@@ -177,6 +178,11 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
     if (!v->is_bool()) return type_problem(prefix + "ends_execution", "boolean", *v);
     x.ends_execution = v->as_bool();
   }
+  x.limit_key.clear();
+  if (auto e = read_string(o, prefix, "limit_key", presence::optional, true, x.limit_key);
+      !e.empty())
+    return e;
+  if (x.limit_key.size() > 256) return field_problem(prefix + "limit_key", "longer than 256 bytes");
   return {};
 }
 

@@ -36,10 +36,21 @@ struct actor_gauges {
   double oldest_head_age_s = 0;   // how long the oldest head has been its key's head
 };
 
+/// One limit (migration 025): scope "queue" or "key", and its key.
+struct limit_gauges {
+  std::string scope;
+  std::string key;
+  int64_t slots_in_use = 0;
+  int64_t max_in_flight = 0;  // 0: no concurrency limit
+  int64_t throttled = 0;      // waiting for a token
+  int64_t waiting_slot = 0;   // waiting for a free slot
+};
+
 struct cluster_gauges {
   std::vector<queue_gauges> queues;
   std::vector<outbox_gauges> outbox;
   std::vector<actor_gauges> actors;
+  std::vector<limit_gauges> limits;
   int64_t claims_active = 0;
 };
 

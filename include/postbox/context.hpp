@@ -39,6 +39,9 @@ struct message_out {
   /// before; `queue` may stay empty (the actor type's). Never delayed.
   std::string actor_type;
   std::string actor_key;
+  /// Counted against topology `limits.<limit_key>` (max_in_flight, rate) across the
+  /// cluster; empty: only its queue's limits.
+  std::string limit_key;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>

@@ -6,8 +6,9 @@ WITH dl AS (
   SELECT * FROM postbox.dead_letters WHERE id = $1 AND retried_at IS NULL FOR UPDATE
 ), sent AS (
   INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, actor_type,
-                               actor_key)
-  SELECT queue, type, execution_id, org, payload, headers, actor_type, actor_key FROM dl
+                               actor_key, limit_key)
+  SELECT queue, type, execution_id, org, payload, headers, actor_type, actor_key, limit_key
+  FROM dl
   RETURNING id
 ), cleared AS (
   DELETE FROM postbox.replies r USING dl

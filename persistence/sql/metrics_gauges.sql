@@ -1,7 +1,9 @@
 -- The cluster's gauges for /metrics, in one statement (one round trip per scrape).
 -- Rows: ('queue', queue, ready, in_flight, delayed, oldest_ready_age_s, dead_letters),
 -- ('outbox', kind, pending, failed, 0, 0, 0), ('claims', '', active, 0, 0, 0, 0),
--- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0).
+-- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0),
+-- ('limit', scope || ':' || key, slots_in_use, max_in_flight, throttled, waiting_slot, 0)
+-- (migration 025: a few rows; the waiting counts read the partial mailbox_limit_wait_idx).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -82,6 +84,20 @@ SELECT 'actor', t.actor_type, COALESCE(h.n, 0)::float8, COALESCE(b.n, 0)::float8
        COALESCE(h.oldest, 0)::float8, 0, 0
 FROM actor_names t LEFT JOIN actor_heads h USING (actor_type)
      LEFT JOIN actor_blocked b USING (actor_type)
+UNION ALL
+SELECT 'limit', l.scope || ':' || l.key,
+       (SELECT count(*) FROM postbox.limit_slots s
+        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id IS NOT NULL
+          AND s.lease_until > now())::float8,
+       COALESCE(l.max_in_flight, 0)::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.limit_wait = 'rate' AND m.visible_at > now()
+          AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.limit_wait = 'slot' AND m.visible_at > now()
+          AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))::float8,
+       0
+FROM postbox.limits l
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2
