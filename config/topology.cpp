@@ -20,6 +20,10 @@
 
 namespace postbox {
 
+bool topology::claims_limited(const std::string& name) const {
+  return !limits.empty() || queue(name).limit.any();
+}
+
 const queue_config& topology::queue(const std::string& name) const {
   static const queue_config defaults;
   auto i = queues.find(name);
@@ -311,7 +315,8 @@ class loader {
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
                            {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                            "usage", "reaper", "retention", "actor_types", "schedules", "control",
+                            "usage", "reaper", "retention", "actor_types", "schedules", "limits",
+                             "control",
                             "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
@@ -334,6 +339,7 @@ class loader {
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("actor_types")) actor_types(*e, t);
     if (const entry* e = m.given("schedules")) schedules(*e, t);
+    if (const entry* e = m.given("limits")) limits(*e, t);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
@@ -505,9 +511,11 @@ class loader {
     const mapping all = open(section, {});
     for (const auto& q : all.entries) {
       check_name(q, section.path);
-      const mapping m = open(q, {"visibility_timeout", "max_attempts", "claim_batch", "prefetch",
-                                 "poll_interval", "max_handler_time"});
+      const mapping m =
+          open(q, {"visibility_timeout", "max_attempts", "claim_batch", "prefetch", "poll_interval",
+                   "max_handler_time", "max_in_flight", "rate", "burst"});
       queue_config c;
+      c.limit = limit(m);
       if (const entry* e = m.given("visibility_timeout"))
         c.visibility_timeout = duration(*e, max_visibility_timeout);
       if (const entry* e = m.given("max_attempts"))
@@ -518,6 +526,51 @@ class loader {
       if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
       if (const entry* e = m.given("max_handler_time")) c.max_handler_time = duration(*e);
       t.queues.emplace(q.key, c);
+    }
+  }
+
+  // max_in_flight, rate ("20/s", "600/m", "10/h") and burst of a queue or a limit key.
+  limit_config limit(const mapping& m) const {
+    limit_config c;
+    if (const entry* e = m.given("max_in_flight")) c.max_in_flight = count_to(*e, 100000);
+    if (const entry* e = m.given("rate")) {
+      const std::string s = string_of(*e);
+      const auto slash = s.find('/');
+      const std::string num = s.substr(0, slash),
+                        per = slash == std::string::npos ? "" : s.substr(slash + 1);
+      double v = 0;
+      std::size_t used = 0;
+      try {
+        v = std::stod(num, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      const double secs = per == "s" ? 1 : per == "m" ? 60 : per == "h" ? 3600 : 0;
+      if (used == 0 || used != num.size() || secs == 0 || !(v > 0) || v / secs > 1e6 ||
+          v / secs < 1e-4)
+        fail(e->value_mark(), e->path,
+             "expected a rate like 20/s, 600/m or 10/h (at most 1000000/s, at least 1/3h), got " +
+                 shown(s));
+      c.rate = v / secs;
+    }
+    if (const entry* e = m.given("burst")) {
+      if (c.rate == 0) fail(e->key_node.Mark(), e->path, "burst needs a rate");
+      c.burst = count_to(*e, 1000000);
+    } else if (c.rate > 0) {
+      c.burst = 1;
+    }
+    return c;
+  }
+
+  void limits(const entry& section, topology& t) const {
+    const mapping all = open(section, {});
+    for (const auto& k : all.entries) {
+      if (k.key.empty() || k.key.size() > 256)
+        fail(k.key_node.Mark(), section.path, "a limit key has 1 to 256 bytes");
+      const mapping m = open(k, {"max_in_flight", "rate", "burst"});
+      limit_config c = limit(m);
+      if (!c.any()) fail(m.at, k.path, "a limit needs max_in_flight or rate");
+      t.limits.emplace(k.key, c);
     }
   }
 

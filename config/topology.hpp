@@ -14,6 +14,19 @@
 
 namespace postbox {
 
+/// A cluster-wide limit (guarantee 13): on a queue, or on a limit key (topology `limits:`).
+/// Written to postbox.limits at node start; every node's claim admits through it.
+struct limit_config {
+  /// Messages handled at once across all nodes; 0: no concurrency limit.
+  int32_t max_in_flight = 0;
+  /// Messages started per second across all nodes (a token bucket); 0: no rate limit.
+  double rate = 0;
+  /// Tokens that may be spent at once after a quiet spell (with a rate; default 1).
+  int32_t burst = 0;
+
+  bool any() const { return max_in_flight > 0 || rate > 0; }
+};
+
 /// Delivery settings of one mailbox queue; queues not listed in the file use these defaults.
 struct queue_config {
   /// How long a claimed message stays invisible before it is redelivered (renewed while
@@ -33,6 +46,8 @@ struct queue_config {
   /// no longer renewed and its worker is replaced, so a hung handler (a network call
   /// without a timeout, a hung mount) cannot hold a lease, a worker or a drain forever.
   std::chrono::milliseconds max_handler_time{std::chrono::hours{1}};
+  /// `max_in_flight`, `rate`, `burst` given on the queue: a limit over all its messages.
+  limit_config limit;
 };
 
 /// One workflow: which processor runs each file and how files are batched.
@@ -189,6 +204,8 @@ struct topology {
   std::map<std::string, actor_type_config> actor_types;
   /// Cron schedules, by name.
   std::map<std::string, schedule_config> schedules;
+  /// Limits per limit key (a message's limit_key), topology `limits:`.
+  std::map<std::string, limit_config> limits;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.
@@ -207,6 +224,9 @@ struct topology {
   const node_config* node(const std::string& name) const;
   /// The named program, or nullptr.
   const program_config* program(const std::string& name) const;
+  /// Whether a consumer of this queue must claim through the limits: the queue has one,
+  /// or the topology limits keys (any message may carry a limit_key).
+  bool claims_limited(const std::string& queue) const;
   /// The listed actor type, or the defaults.
   const actor_type_config& actor_type(const std::string& name) const;
 };

@@ -140,6 +140,7 @@ json::object continuation_object(const continuation& x) {
     if (!x.dedup_mode.empty()) o["dedup_mode"] = x.dedup_mode;
     if (x.dedup_ttl_ms > 0) o["dedup_ttl_ms"] = x.dedup_ttl_ms;
   }
+  if (!x.limit_key.empty()) o["limit_key"] = x.limit_key;
   return o;
 }
 
@@ -209,7 +210,14 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
     if (!v->is_bool()) return type_problem(prefix + "ends_execution", "boolean", *v);
     x.ends_execution = v->as_bool();
   }
-  return read_dedup(o, prefix, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms);
+  if (auto e = read_dedup(o, prefix, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms); !e.empty())
+    return e;
+  x.limit_key.clear();
+  if (auto e = read_string(o, prefix, "limit_key", presence::optional, true, x.limit_key);
+      !e.empty())
+    return e;
+  if (x.limit_key.size() > 256) return field_problem(prefix + "limit_key", "longer than 256 bytes");
+  return {};
 }
 
 problem fill(const json::object& o, message_headers& x) {

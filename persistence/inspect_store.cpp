@@ -32,7 +32,22 @@ caf::expected<std::vector<queue_overview>> inspect_store::queues() {
         for (const auto& row : tx.exec("inspect_queues"))
           out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>(),
                          row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>(),
-                         row[6].as<int64_t>()});
+                         row[6].as<int64_t>(), row[7].as<int64_t>(),
+                         row[8].as<int64_t>()});
+        return out;
+      },
+      tx_kind::single_statement);
+}
+
+caf::expected<std::vector<limit_overview>> inspect_store::limits() {
+  return session_.transact_value<std::vector<limit_overview>>(
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<std::vector<limit_overview>> {
+        std::vector<limit_overview> out;
+        for (const auto& row : tx.exec("inspect_limits"))
+          out.push_back({row[0].c_str(), row[1].c_str(), row[2].as<int64_t>(), row[3].as<double>(),
+                         row[4].as<int64_t>(), row[5].as<int64_t>(), row[6].as<int64_t>(),
+                         row[7].as<int64_t>()});
         return out;
       },
       tx_kind::single_statement);

@@ -19,6 +19,21 @@ struct queue_overview {
   int64_t dead = 0;
   double oldest_age_s = 0;
   int64_t dedup_keys = 0;  // live messages holding a dedup key (migration 023)
+  /// Under limits (migration 025): waiting for a token, waiting for a slot.
+  int64_t throttled = 0;
+  int64_t waiting_slot = 0;
+};
+
+/// One limit (topology queues.<q> or limits.<key>) and what it holds back.
+struct limit_overview {
+  std::string scope;  // "queue" or "key"
+  std::string key;
+  int64_t max_in_flight = 0;  // 0: none
+  double rate = 0;            // per second; 0: none
+  int64_t burst = 0;
+  int64_t in_use = 0;  // slots held under a live lease
+  int64_t throttled = 0;
+  int64_t waiting_slot = 0;
 };
 
 /// One batch of an execution, by the results its files recorded.
@@ -73,6 +88,8 @@ class inspect_store {
       const std::optional<std::string>& status, const std::optional<std::string>& workflow,
       int limit);
   caf::expected<std::vector<queue_overview>> queues();
+  /// Every limit with its slots in use and what waits for it.
+  caf::expected<std::vector<limit_overview>> limits();
   caf::expected<std::vector<node_overview>> nodes();
   /// Newest first; payload and headers are left empty (see dead_letter).
   caf::expected<std::vector<dead_letter_record>> dead_letters(int limit);

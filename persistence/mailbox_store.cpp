@@ -27,7 +27,7 @@ caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_messag
   auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
                    detail::null_if_empty(m.org), m.payload, m.headers,
                    static_cast<int64_t>(m.delay.count()), detail::null_if_empty(m.actor_type),
-                   detail::null_if_empty(m.actor_key));
+                   detail::null_if_empty(m.actor_key), detail::null_if_empty(m.limit_key));
   return r[0][0].as<int64_t>();
 }
 
@@ -49,7 +49,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
   ids.reserve(msgs.size());
   for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
-    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak;
+    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, lk;
     std::vector<int64_t> d;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
@@ -64,11 +64,12 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
       at.emplace_back(m.actor_type.empty() ? std::nullopt
                                            : std::optional<std::string>(m.actor_type));
       ak.emplace_back(m.actor_key.empty() ? std::nullopt : std::optional<std::string>(m.actor_key));
+      lk.emplace_back(m.limit_key.empty() ? std::nullopt : std::optional<std::string>(m.limit_key));
     }
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
                      pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d),
-                     pg_text_array(at), pg_text_array(ak));
+                     pg_text_array(at), pg_text_array(ak), pg_text_array(lk));
     // One sequence: every id of a later statement is greater than this one's.
     const auto from = ids.size();
     for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
@@ -96,7 +97,8 @@ caf::expected<send_result> mailbox_store::send_unique(tx_context& tx, const outg
       tx.exec("mailbox_send_dedup", m.queue, m.type, null_if_empty(m.execution_id),
               null_if_empty(m.org), m.payload, m.headers, static_cast<int64_t>(m.delay.count()),
               null_if_empty(m.actor_type), null_if_empty(m.actor_key), m.dedup_key,
-              std::string(to_string(m.dedup_mode)), static_cast<int64_t>(m.dedup_ttl.count()));
+              std::string(to_string(m.dedup_mode)), static_cast<int64_t>(m.dedup_ttl.count()),
+              null_if_empty(m.limit_key));
   return send_result{r[0][0].as<int64_t>(), r[0][1].as<bool>()};
 }
 
@@ -114,7 +116,7 @@ caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
   // Keys: one statement per chunk, one insert per element in order (ids ascend).
   for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
-    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, k, md;
+    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, k, md, lk;
     std::vector<int64_t> d, ttl;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
@@ -130,13 +132,14 @@ caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
       k.emplace_back(opt(m.dedup_key));
       md.emplace_back(std::string(to_string(m.dedup_mode)));
       ttl.push_back(m.dedup_ttl.count());
+      lk.emplace_back(opt(m.limit_key));
     }
     using detail::pg_int_array;
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch_dedup", pg_text_array(q), pg_text_array(t),
                      pg_text_array(e), pg_text_array(o), pg_text_array(p), pg_text_array(h),
                      pg_int_array(d), pg_text_array(at), pg_text_array(ak), pg_text_array(k),
-                     pg_text_array(md), pg_int_array(ttl));
+                     pg_text_array(md), pg_int_array(ttl), pg_text_array(lk));
     for (const auto& row : r) out.push_back({row[0].as<int64_t>(), row[1].as<bool>()});
   }
   return out;
@@ -221,7 +224,7 @@ std::string text_array(const std::vector<std::string>& v) {
 caf::expected<std::vector<delivery>> mailbox_store::read(
     const std::string& queue, int max, std::chrono::milliseconds vt, const std::string& owner,
     const std::string& incarnation, const std::vector<std::string>* types,
-    const orphan_sweep* sweep, std::chrono::milliseconds alive_within) {
+    const orphan_sweep* sweep, std::chrono::milliseconds alive_within, bool limited) {
   std::optional<std::string> type_filter, sweep_nodes;
   if (types) type_filter = text_array(*types);
   if (types && sweep) sweep_nodes = text_array(sweep->topology_nodes);
@@ -232,10 +235,22 @@ caf::expected<std::vector<delivery>> mailbox_store::read(
   auto err = session_.transact(
       retry_policy::once,
       [&](tx_context& tx) -> caf::error {
+        const std::string inc = incarnation.empty() ? owner : incarnation;
+        const auto vt_ms = static_cast<int64_t>(vt.count());
+        const auto alive_ms = static_cast<int64_t>(alive_within.count());
+        if (!limited) {
+          out = detail::deliveries_of(tx.exec("mailbox_read", queue, max, vt_ms, owner, inc,
+                                              type_filter, sweep_nodes, sweep_max, alive_ms));
+          return {};
+        }
         out = detail::deliveries_of(
-            tx.exec("mailbox_read", queue, max, static_cast<int64_t>(vt.count()), owner,
-                    incarnation.empty() ? owner : incarnation, type_filter, sweep_nodes, sweep_max,
-                    static_cast<int64_t>(alive_within.count())));
+            tx.exec("mailbox_read_limited", queue, max, vt_ms, owner, inc, type_filter, alive_ms));
+        if (sweep_nodes) {  // orphans only: no type of the reader's (an empty list)
+          auto orphans =
+              detail::deliveries_of(tx.exec("mailbox_read", queue, sweep_max, vt_ms, owner, inc,
+                                            std::string("{}"), sweep_nodes, sweep_max, alive_ms));
+          out.insert(out.end(), orphans.begin(), orphans.end());
+        }
         return {};
       },
       tx_kind::single_statement);

@@ -29,6 +29,8 @@ struct outgoing_message {
   std::string dedup_key{};
   postbox::dedup_mode dedup_mode = dedup_mode::until_done;
   std::chrono::milliseconds dedup_ttl{0};
+  /// Counted against postbox.limits ('key', limit_key) (migration 025); empty: none.
+  std::string limit_key{};
 };
 
 /// The fencing token of one delivery: valid until the message is read again.
@@ -98,12 +100,14 @@ class mailbox_store {
   /// those types are claimed: a node leaves another node's types alone on a queue they
   /// share. With `sweep` too, up to `sweep->max` more messages of types that no node of
   /// the topology serves on `queue` (to dead-letter them); it scans the queue's backlog
-  /// of other types, so run it rarely.
+  /// of other types, so run it rarely. `limited`: claim through the queue's and the
+  /// messages' limits (postbox.claim_limited, migration 025); the sweep's orphans are
+  /// claimed apart, by the plain claim.
   caf::expected<std::vector<delivery>> read(
       const std::string& queue, int max, std::chrono::milliseconds visibility_timeout,
       const std::string& owner, const std::string& incarnation = {},
       const std::vector<std::string>* types = nullptr, const orphan_sweep* sweep = nullptr,
-      std::chrono::milliseconds alive_within = std::chrono::seconds(6));
+      std::chrono::milliseconds alive_within = std::chrono::seconds(6), bool limited = false);
   /// The fenced writes: a stale receipt changes nothing and returns errc::lease_lost.
   caf::error renew_lease(const lease& l, std::chrono::milliseconds visibility_timeout);
   /// Renews every lease in `ls` in one statement; returns the message ids whose lease

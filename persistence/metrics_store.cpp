@@ -29,7 +29,12 @@ caf::expected<cluster_gauges> metrics_store::gauges(const std::vector<std::strin
                 {row[1].c_str(), row[2].as<double>(), row[3].as<double>(), n(4), n(5), n(6)});
           else if (section == "dedup")
             out.dedup.push_back({row[1].c_str(), n(2), n(3)});
-          else if (section == "claims")
+          else if (section == "limit") {
+            const std::string label = row[1].c_str();
+            const auto colon = label.find(':');
+            out.limits.push_back(
+                {label.substr(0, colon), label.substr(colon + 1), n(2), n(3), n(4), n(5)});
+          } else if (section == "claims")
             out.claims_active = n(2);
         }
         return out;

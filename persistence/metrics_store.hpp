@@ -44,11 +44,23 @@ struct schedule_gauges {
   int64_t sent = 0;
   int64_t skipped = 0;
   int64_t missed = 0;
+};
+
 /// Dedup keys of one queue (migration 023).
 struct dedup_gauges {
   std::string queue;
   int64_t live = 0;     // live messages holding a dedup key
   int64_t windows = 0;  // ttl windows not yet ended
+};
+
+/// One limit (migration 025): scope "queue" or "key", and its key.
+struct limit_gauges {
+  std::string scope;
+  std::string key;
+  int64_t slots_in_use = 0;
+  int64_t max_in_flight = 0;  // 0: no concurrency limit
+  int64_t throttled = 0;      // waiting for a token
+  int64_t waiting_slot = 0;   // waiting for a free slot
 };
 
 struct cluster_gauges {
@@ -57,6 +69,7 @@ struct cluster_gauges {
   std::vector<actor_gauges> actors;
   std::vector<schedule_gauges> schedules;
   std::vector<dedup_gauges> dedup;
+  std::vector<limit_gauges> limits;
   int64_t claims_active = 0;
 };
 

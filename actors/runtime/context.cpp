@@ -166,6 +166,7 @@ outgoing_message context::outgoing(const message_out& m) {
     else if ((m.dedup_mode == dedup_mode::ttl) != (m.dedup_ttl.count() > 0) && !m.dedup_key.empty())
       problem_ = "dedup mode ttl goes with a dedup_ttl above zero (and only it)";
   }
+  o.limit_key = m.limit_key;
   // What the receiver could not decode would cost it its continuations: refuse it
   // here, as this handler's failure, not the receiver's.
   if (auto back = decode_message_headers(o.headers); !back && problem_.empty())
@@ -179,6 +180,7 @@ outgoing_message context::outgoing(const message_out& m) {
     else if (m.delay.count() != 0)
       problem_ = "a message to an actor is not delayed (its turn comes in order)";
   }
+  if (m.limit_key.size() > 256 && problem_.empty()) problem_ = "a limit key is 1 to 256 bytes";
   if ((o.queue.empty() && o.actor_key.empty()) || o.type.empty())
     problem_ = "a message needs a queue (or an actor) and a type";
   return o;

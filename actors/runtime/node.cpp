@@ -23,6 +23,7 @@
 #include "actors/transports/node_http.hpp"
 #include "messages/type_ids.hpp"
 #include "persistence/actor_store.hpp"
+#include "persistence/limit_store.hpp"
 #include "persistence/migrator.hpp"
 #include "persistence/node_registry_store.hpp"
 
@@ -127,6 +128,16 @@ int claim_node_name(const runtime_config& rt, startup_retry& retry) {
         err = actors.register_types(rt.handlers.actor_types(), on_poison, rt.node_name);
       if (err) {
         std::cerr << "postbox-node: cannot record the actor types of node '" << rt.node_name
+                  << "': " << describe(err) << retry.gave_up(err) << "\n";
+        return 1;
+      }
+      // The topology's limits (queues.<q> and limits.<key>) with their slots.
+      limit_store limits{session};
+      err = limits.sync(rt.topo);
+      while (err && retry.again("recording the limits of node '" + rt.node_name + "'", err))
+        err = limits.sync(rt.topo);
+      if (err) {
+        std::cerr << "postbox-node: cannot record the limits of node '" << rt.node_name
                   << "': " << describe(err) << retry.gave_up(err) << "\n";
         return 1;
       }

@@ -68,6 +68,10 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
       if (m.actor_type.empty() || m.actor_type.size() > 256 || m.actor_key.empty() ||
           m.actor_key.size() > 256)
         return shape(at + ".actor's type and key are 1 to 256 bytes each");
+    } else if (key == "limit_key") {
+      if (!x.is_string() || x.as_string().empty() || x.as_string().size() > 256)
+        return shape(at + ".limit_key must be a string of 1 to 256 bytes");
+      m.limit_key = std::string(x.as_string());
     } else if (key == "delay_ms") {
       if (!x.is_int64() || x.as_int64() < 0)
         return shape(at + ".delay_ms must be a non-negative integer");

@@ -116,7 +116,8 @@ class pg_consumer_backend : public consumer_backend {
         pacer_.promoted(now);
     }
     auto got = mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
-                             sweep ? &sweep_ : nullptr, rt_->node_alive_within());
+                             sweep ? &sweep_ : nullptr, rt_->node_alive_within(),
+                             rt_->topo.claims_limited(queue_));
     if (got) pacer_.claimed(static_cast<int>(got->size()), max);
     return got;
   }

@@ -220,6 +220,25 @@ std::string overview(dashboard_env& env, const std::map<std::string, std::string
     }
     out << "</table>";
   }
+  // Limits (topology queues.<q> max_in_flight/rate, limits.<key>): slots in use, waits.
+  if (auto ls = inspect.limits(); ls && !ls->empty()) {
+    out << "<h2>Limits</h2><table id=\"limits\"><tr><th>limit</th><th>slots in use</th>"
+           "<th>rate</th><th>throttled</th><th>waiting for a slot</th></tr>";
+    for (const auto& l : *ls) {
+      out << "<tr><td>" << esc(l.scope + " " + l.key) << "</td><td>";
+      if (l.max_in_flight > 0)
+        out << l.in_use << " / " << l.max_in_flight;
+      else
+        out << "-";
+      out << "</td><td>";
+      if (l.rate > 0)
+        out << std::defaultfloat << l.rate << "/s, burst " << l.burst;
+      else
+        out << "-";
+      out << "</td><td>" << l.throttled << "</td><td>" << l.waiting_slot << "</td></tr>";
+    }
+    out << "</table>";
+  }
   out << blocked_actors(env);
   out << schedules_table(env);
   if (auto ds = inspect.dead_letters(50)) {

@@ -175,6 +175,22 @@ void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>
   per_dedup_queue("postbox_dedup_ttl_windows",
                   "Dedup keys in ttl mode whose window has not ended (by queue).",
                   [](const dedup_gauges& d) { return static_cast<double>(d.windows); });
+  auto per_limit = [&](const char* name, const char* help, auto value) {
+    out.family(name, "gauge", help);
+    if (g)
+      for (const auto& l : g->limits)
+        out.sample(name, {{"scope", l.scope}, {"key", l.key}}, value(l));
+  };
+  per_limit("postbox_limit_slots_in_use",
+            "Slots of a max_in_flight limit held under a live lease (cluster-wide), by scope "
+            "(queue or key) and key.",
+            [](const limit_gauges& l) { return static_cast<double>(l.slots_in_use); });
+  per_limit("postbox_limit_max_in_flight", "The limit's max_in_flight (0: none).",
+            [](const limit_gauges& l) { return static_cast<double>(l.max_in_flight); });
+  per_limit("postbox_limit_throttled", "Messages waiting for a token of the limit's rate.",
+            [](const limit_gauges& l) { return static_cast<double>(l.throttled); });
+  per_limit("postbox_limit_waiting_slot", "Messages waiting for a free slot of the limit.",
+            [](const limit_gauges& l) { return static_cast<double>(l.waiting_slot); });
   out.family("postbox_claims_active", "gauge",
              "Orchestration claims held (executions started and not yet terminal).");
   if (g) out.sample("postbox_claims_active", {}, static_cast<double>(g->claims_active));

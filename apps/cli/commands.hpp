@@ -36,7 +36,8 @@ struct executions_args {
 
 struct send_args {
   std::string queue, type, json_payload;
-  std::string actor;  // TYPE/KEY; empty: not to an actor
+  std::string actor;      // TYPE/KEY; empty: not to an actor
+  std::string limit_key;  // empty: none
   std::string headers = "{}";
   std::optional<std::string> on_success, on_error;
   bool force = false;

@@ -1,6 +1,7 @@
 // postbox queues, nodes, dead-letters list|show|retry: what the database holds.
 #include <cmath>
 #include <iostream>
+#include <sstream>
 
 #include "apps/cli/commands.hpp"
 #include "apps/cli/support.hpp"
@@ -24,7 +25,9 @@ int queues(const invocation& inv) {
                                  {"delayed", q.delayed},
                                  {"dead_letters", q.dead},
                                  {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
-                                 {"dedup_keys", q.dedup_keys}});
+                                 {"dedup_keys", q.dedup_keys},
+                                 {"throttled", q.throttled},
+                                 {"waiting_slot", q.waiting_slot}});
     std::cout << json::serialize(out) << "\n";
     return 0;
   }
@@ -36,6 +39,23 @@ int queues(const invocation& inv) {
                     std::to_string(q.dedup_keys)});
   print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST", "DEDUP KEYS"},
               rows);
+  // Limits (topology queues.<q> max_in_flight/rate and limits.<key>), when there are any.
+  auto ls = c.inspect().limits();
+  if (!ls) return fail(ls.error(), "queues failed");
+  if (ls->empty()) return 0;
+  std::vector<std::vector<std::string>> lrows;
+  for (const auto& l : *ls) {
+    std::ostringstream rate;
+    if (l.rate > 0) rate << l.rate << "/s burst " << l.burst;
+    lrows.push_back({l.scope + " " + l.key,
+                     l.max_in_flight > 0
+                         ? std::to_string(l.in_use) + "/" + std::to_string(l.max_in_flight)
+                         : "-",
+                     l.rate > 0 ? rate.str() : "-", std::to_string(l.throttled),
+                     std::to_string(l.waiting_slot)});
+  }
+  std::cout << "\n";
+  print_table(std::cout, {"LIMIT", "SLOTS IN USE", "RATE", "THROTTLED", "WAITING FOR SLOT"}, lrows);
   return 0;
 }
 

@@ -333,6 +333,11 @@ int run(int argc, char** argv) {
                    "256 bytes)")
       ->type_name("TYPE/KEY")
       ->check(actor_address());
+  send_cmd
+      ->add_option("--limit-key", send_a.limit_key,
+                   "count it against the topology's limits.KEY (max_in_flight, rate) across "
+                   "the cluster (1 to 256 bytes)")
+      ->type_name("KEY");
   send_cmd->add_option("--type", send_a.type, "the message type")->type_name("T")->required();
   send_cmd->add_option("--json-payload", send_a.json_payload, "the payload")
       ->type_name("JSON")

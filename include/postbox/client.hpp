@@ -101,25 +101,30 @@ class client {
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   /// Sends any typed message after validating its body (errors name the field);
   /// identity columns come from the body. Returns the message id.
+  /// `limit_key` (1 to 256 bytes; empty: none) counts it against topology
+  /// `limits.<limit_key>` across the cluster.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
-                              const std::string& json_payload, const std::string& headers = "{}");
+                              const std::string& json_payload, const std::string& headers = "{}",
+                              const std::string& limit_key = "");
   /// Sends to actor `to` (its type's queue, which a node of that type registered, when
   /// `queue` is empty; a queue that is not the actor's is refused): its turn comes after
   /// every message sent to it before. Returns the message id.
   caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}",
-                              const std::string& queue = "");
+                              const std::string& queue = "", const std::string& limit_key = "");
   /// send with a dedup key (`dedup.key` empty: none): while a message with the key is live
   /// on the queue, nothing is enqueued and the result names that message, duplicate = true.
   caf::expected<send_result> send_unique(const std::string& queue, const std::string& type,
                                          const std::string& json_payload,
                                          const dedup_options& dedup,
-                                         const std::string& headers = "{}");
+                                         const std::string& headers = "{}",
+                                         const std::string& limit_key = "");
   caf::expected<send_result> send_unique(const actor_ref& to, const std::string& type,
                                          const std::string& json_payload,
                                          const dedup_options& dedup,
                                          const std::string& headers = "{}",
-                                         const std::string& queue = "");
+                                         const std::string& queue = "",
+                                         const std::string& limit_key = "");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has
@@ -149,7 +154,8 @@ class client {
   caf::expected<send_result> send_message(const std::string& queue, const std::string& type,
                                           const std::string& json_payload,
                                           const std::string& headers, const actor_ref* to,
-                                          const dedup_options* dedup = nullptr);
+                                          const dedup_options* dedup,
+                                          const std::string& limit_key);
   std::unique_ptr<pg_session> session_;
   std::unique_ptr<inspect_store> inspect_;
 };

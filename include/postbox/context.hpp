@@ -45,6 +45,9 @@ struct message_out {
   std::string dedup_key;
   postbox::dedup_mode dedup_mode = dedup_mode::until_done;
   std::chrono::milliseconds dedup_ttl{0};
+  /// Counted against topology `limits.<limit_key>` (max_in_flight, rate) across the
+  /// cluster; empty: only its queue's limits.
+  std::string limit_key;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>

@@ -9,8 +9,9 @@ WITH dl AS (
   SELECT * FROM postbox.dead_letters WHERE id = $1 AND retried_at IS NULL FOR UPDATE
 ), sent AS (
   INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, actor_type,
-                               actor_key, dedup_key)
-  SELECT queue, type, execution_id, org, payload, headers, actor_type, actor_key, dedup_key
+                               actor_key, dedup_key, limit_key)
+  SELECT queue, type, execution_id, org, payload, headers, actor_type, actor_key, dedup_key,
+         limit_key
   FROM dl
   ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
   RETURNING id

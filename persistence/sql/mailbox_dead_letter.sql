@@ -5,8 +5,8 @@ WITH moved AS (
 )
 INSERT INTO postbox.dead_letters (message_id, queue, type, execution_id, org, payload, headers,
                                   enqueued_at, read_ct, attempts, last_error, reason, dead_by,
-                                  actor_type, actor_key, dedup_key)
+                                  actor_type, actor_key, dedup_key, limit_key)
 SELECT id, queue, type, execution_id, org, payload, headers, enqueued_at, read_ct, attempts,
-       last_error, $3, lease_owner, actor_type, actor_key, dedup_key
+       last_error, $3, lease_owner, actor_type, actor_key, dedup_key, limit_key
 FROM moved
 RETURNING id

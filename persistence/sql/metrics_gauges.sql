@@ -4,7 +4,9 @@
 -- ('actor', actor_type, keys_with_a_head, blocked_keys, oldest_head_age_s, 0, 0),
 -- ('schedule', name, next_tick_epoch_s, last_tick_epoch_s, sent, skipped, missed)
 -- (0 for an unset tick; the schedules table is small: a sequential read),
--- ('dedup', queue, live_messages_with_a_dedup_key, running_ttl_windows, 0, 0, 0).
+-- ('dedup', queue, live_messages_with_a_dedup_key, running_ttl_windows, 0, 0, 0),
+-- ('limit', scope || ':' || key, slots_in_use, max_in_flight, throttled, waiting_slot, 0)
+-- (migration 025: a few rows; the waiting counts read the partial mailbox_limit_wait_idx).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
@@ -100,6 +102,20 @@ FROM (SELECT queue, count(*) AS live, 0 AS windows FROM postbox.mailbox
       SELECT queue, 0, count(*) FROM postbox.dedup_keys WHERE expires_at > now()
       GROUP BY queue) d
 GROUP BY d.queue
+UNION ALL
+SELECT 'limit', l.scope || ':' || l.key,
+       (SELECT count(*) FROM postbox.limit_slots s
+        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id IS NOT NULL
+          AND s.lease_until > now())::float8,
+       COALESCE(l.max_in_flight, 0)::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.limit_wait = 'rate' AND m.visible_at > now()
+          AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))::float8,
+       (SELECT count(*) FROM postbox.mailbox m
+        WHERE m.limit_wait = 'slot' AND m.visible_at > now()
+          AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))::float8,
+       0
+FROM postbox.limits l
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2

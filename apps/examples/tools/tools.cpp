@@ -73,8 +73,10 @@ postbox::outcome record_failed(postbox::context& ctx, const tool_failed& failed)
 /// Fans out every call and nested batch; batch_done gets their outcomes.
 postbox::outcome run_batch(postbox::context& ctx, const tool_batch& batch) {
   std::vector<postbox::message_out> children;
-  for (const auto& call : batch.calls)
+  for (const auto& call : batch.calls) {
     children.push_back(postbox::message_out::of("executor", call));
+    children.back().limit_key = call.tool;  // topology limits.<tool>, when one is set
+  }
   for (const auto& nested : batch.batches)
     children.push_back(postbox::message_out::of("executor", nested));
   ctx.fan_out(std::move(children),

@@ -1,0 +1,275 @@
+-- 025: cluster-wide concurrency and rate limits (guarantee 13, second half).
+--
+-- A limit applies per queue (scope 'queue', key = the queue's name) or per limit key
+-- (scope 'key', key = a message's limit_key, e.g. an org or the API it calls); a
+-- message under both takes from both. Limits come from the topology (queues.<q> and
+-- limits.<k>), written here at node start (limits_upsert.sql, limit_slots_sync.sql).
+--
+-- max_in_flight: N slot rows per limit. A claimed message takes a free slot and the
+-- slot's lease follows the message's: the claim sets lease_until to the message's
+-- visible_at, a renewal extends it (trigger below), an ack, nack, fail or dead letter
+-- releases it (trigger below, fenced by the receipt). A slot is free when it has no
+-- message or its lease has ended, so a crashed holder frees its slot when its lease
+-- ends and nothing is ever decremented (hatchet#4494). Admission takes a slot with
+-- UPDATE ... WHERE <the slot row's own columns> and FOR UPDATE SKIP LOCKED: the
+-- re-check after the lock reads the latest row version, never a count over the
+-- statement's snapshot (which over-admits under concurrency, hatchet#4778).
+--
+-- rate + burst: GCRA on the limits row (tat, the theoretical arrival time): a token is
+-- granted when greatest(tat, now()) - now() <= (burst - 1) / rate, and then tat moves
+-- by 1 / rate. The UPDATE locks the row, so concurrent claimers serialize on it and
+-- each re-reads the latest tat. Rate is checked before a slot is taken: a throttled
+-- message never holds a slot (hatchet#4804); its visible_at moves to its next token
+-- time, so no claim rescans it meanwhile.
+--
+-- Cost: a queue without limits keeps the plain claim (mailbox_read.sql); nodes use
+-- postbox.claim_limited (mailbox_read_limited.sql) only on queues their topology
+-- limits, or everywhere once it has limits per key. Rows that never held a slot never
+-- run the triggers (WHEN OLD.limit_held).
+
+ALTER TABLE postbox.mailbox
+  ADD COLUMN limit_key text,
+  -- Whether the row holds slots under its current receipt (set by claim_limited).
+  ADD COLUMN limit_held boolean NOT NULL DEFAULT false,
+  -- Why claim_limited put it back: 'rate' (waits for a token) or 'slot' (waits for a
+  -- free slot); NULL otherwise. For postbox queues and /metrics.
+  ADD COLUMN limit_wait text;
+ALTER TABLE postbox.mailbox ADD CONSTRAINT mailbox_limit_check
+  CHECK ((limit_key IS NULL OR octet_length(limit_key) BETWEEN 1 AND 256)
+         AND (limit_wait IS NULL OR limit_wait IN ('rate', 'slot')));
+ALTER TABLE postbox.dead_letters ADD COLUMN limit_key text;
+-- The rows waiting for a token or a slot (postbox queues, /metrics): few, by design.
+CREATE INDEX mailbox_limit_wait_idx ON postbox.mailbox (queue, limit_key)
+  WHERE limit_wait IS NOT NULL;
+
+CREATE TABLE postbox.limits (
+  scope         text             NOT NULL CHECK (scope IN ('queue', 'key')),
+  key           text             NOT NULL,
+  max_in_flight int              CHECK (max_in_flight IS NULL OR max_in_flight BETWEEN 1 AND 100000),
+  rate          double precision CHECK (rate IS NULL OR rate > 0),
+  burst         int              CHECK (burst IS NULL OR burst >= 1),
+  tat           timestamptz      NOT NULL DEFAULT '-infinity',
+  updated_at    timestamptz      NOT NULL DEFAULT now(),
+  PRIMARY KEY (scope, key),
+  CHECK ((rate IS NULL) = (burst IS NULL))
+);
+
+CREATE TABLE postbox.limit_slots (
+  scope       text        NOT NULL,
+  key         text        NOT NULL,
+  slot        int         NOT NULL,
+  message_id  bigint,
+  receipt     bigint,
+  lease_until timestamptz,
+  PRIMARY KEY (scope, key, slot),
+  FOREIGN KEY (scope, key) REFERENCES postbox.limits (scope, key) ON DELETE CASCADE
+);
+CREATE INDEX limit_slots_message_idx ON postbox.limit_slots (message_id)
+  WHERE message_id IS NOT NULL;
+
+-- A held row's receipt changes (nack, fail, a new claim) or it is renewed.
+CREATE FUNCTION postbox.limit_slots_follow() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.receipt IS DISTINCT FROM OLD.receipt THEN
+    UPDATE postbox.limit_slots SET message_id = NULL, receipt = NULL, lease_until = NULL
+    WHERE message_id = OLD.id AND receipt = OLD.receipt;
+    IF NEW.receipt IS NULL THEN
+      NEW.limit_held := false;
+    END IF;
+  ELSIF NEW.visible_at IS DISTINCT FROM OLD.visible_at AND NEW.receipt IS NOT NULL THEN
+    -- A renewal: only a live slot follows (an ended one may have gone to another).
+    UPDATE postbox.limit_slots SET lease_until = NEW.visible_at
+    WHERE message_id = OLD.id AND receipt = OLD.receipt AND lease_until > now();
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER mailbox_limit_follow BEFORE UPDATE ON postbox.mailbox
+  FOR EACH ROW WHEN (OLD.limit_held) EXECUTE FUNCTION postbox.limit_slots_follow();
+
+-- Ack, dead letter, cancel: the row leaves, its slots are free.
+CREATE FUNCTION postbox.limit_slots_release() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE postbox.limit_slots SET message_id = NULL, receipt = NULL, lease_until = NULL
+  WHERE message_id = OLD.id AND receipt = OLD.receipt;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER mailbox_limit_release AFTER DELETE ON postbox.mailbox
+  FOR EACH ROW WHEN (OLD.limit_held) EXECUTE FUNCTION postbox.limit_slots_release();
+
+-- The limited claim: mailbox_read.sql's own-queue part (no orphan sweep: the caller
+-- runs the plain claim for orphans only), admitting each candidate through its limits.
+-- Scans at most p_max * 8 + 64 candidates; a throttled one moves to its next token
+-- time, one waiting for a slot to when the earliest slot's lease ends (at most 250 ms:
+-- an ack frees a slot earlier), so a busy limit does not hide other keys' messages.
+CREATE FUNCTION postbox.claim_limited(p_queue text, p_max int, p_vt_ms bigint, p_owner text,
+                                      p_incarnation text, p_types text[], p_alive_ms bigint)
+RETURNS TABLE (id bigint, receipt bigint, queue text, type text, execution_id text, org text,
+               payload text, headers text, read_ct int, last_error text,
+               enqueued_epoch float8, attempts int, suspect boolean, actor_type text,
+               actor_key text, actor_state_version bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  lease_end  timestamptz := now() + p_vt_ms * interval '1 millisecond';
+  ql         postbox.limits%ROWTYPE;
+  kl         postbox.limits%ROWTYPE;
+  c          record;
+  scopes     text[];
+  keys       text[];
+  maxes      int[];
+  rates      float8[];
+  bursts     int[];
+  full_s     text[] := '{}';
+  ids        bigint[] := '{}';
+  rcpts      bigint[] := '{}';
+  helds      boolean[] := '{}';
+  r          bigint;
+  i          int;
+  got_tokens int;
+  got_slots  int;
+  denied     timestamptz;
+  wait_slot  timestamptz;
+  t          timestamptz;
+  s          int;
+  scanned    int := 0;
+BEGIN
+  SELECT * INTO ql FROM postbox.limits l WHERE l.scope = 'queue' AND l.key = p_queue;
+  FOR c IN
+    SELECT m.id, m.limit_key FROM postbox.mailbox m
+    WHERE m.queue = p_queue AND m.visible_at <= now()
+      AND (p_types IS NULL OR m.type = ANY (p_types))
+      AND NOT (m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> p_incarnation
+               AND m.visible_at > now() - p_alive_ms * interval '1 millisecond'
+               AND EXISTS (SELECT 1 FROM postbox.nodes n
+                           WHERE n.incarnation = m.alone_on
+                             AND n.heartbeat_at > now() - p_alive_ms * interval '1 millisecond'))
+    ORDER BY m.visible_at, m.id
+    FOR UPDATE OF m SKIP LOCKED
+  LOOP
+    EXIT WHEN cardinality(ids) >= p_max OR scanned >= p_max * 8 + 64;
+    scanned := scanned + 1;
+    -- The limits of this candidate: its queue's, its key's.
+    scopes := '{}'; keys := '{}'; maxes := '{}'; rates := '{}'; bursts := '{}';
+    IF ql.scope IS NOT NULL THEN
+      scopes := scopes || 'queue'::text; keys := keys || p_queue;
+      maxes := maxes || ql.max_in_flight; rates := rates || ql.rate; bursts := bursts || ql.burst;
+    END IF;
+    IF c.limit_key IS NOT NULL THEN
+      SELECT * INTO kl FROM postbox.limits l WHERE l.scope = 'key' AND l.key = c.limit_key;
+      IF FOUND THEN
+        scopes := scopes || 'key'::text; keys := keys || c.limit_key;
+        maxes := maxes || kl.max_in_flight; rates := rates || kl.rate; bursts := bursts || kl.burst;
+      END IF;
+    END IF;
+    -- A limit already found full in this claim: wait without probing again.
+    wait_slot := NULL;
+    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+      IF maxes[i] IS NOT NULL AND (scopes[i] || ':' || keys[i]) = ANY (full_s) THEN
+        wait_slot := now() + interval '250 milliseconds';
+      END IF;
+    END LOOP;
+    IF wait_slot IS NOT NULL THEN
+      UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
+      CONTINUE;
+    END IF;
+    -- Rate first: a throttled message takes no slot.
+    got_tokens := 0; denied := NULL;
+    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+      CONTINUE WHEN rates[i] IS NULL;
+      UPDATE postbox.limits l SET tat = greatest(l.tat, now()) + (1.0 / l.rate) * interval '1 second'
+      WHERE l.scope = scopes[i] AND l.key = keys[i]
+        AND greatest(l.tat, now()) - now() <= ((l.burst - 1) / l.rate) * interval '1 second';
+      IF FOUND THEN
+        got_tokens := i;
+      ELSE
+        SELECT l.tat - ((l.burst - 1) / l.rate) * interval '1 second' INTO denied
+        FROM postbox.limits l WHERE l.scope = scopes[i] AND l.key = keys[i];
+        EXIT;
+      END IF;
+    END LOOP;
+    IF denied IS NOT NULL THEN
+      -- Give back the tokens of the limits before the one that refused.
+      FOR i IN 1 .. got_tokens LOOP
+        CONTINUE WHEN rates[i] IS NULL;
+        UPDATE postbox.limits l SET tat = l.tat - (1.0 / l.rate) * interval '1 second'
+        WHERE l.scope = scopes[i] AND l.key = keys[i];
+      END LOOP;
+      UPDATE postbox.mailbox m SET visible_at = greatest(denied, now()), limit_wait = 'rate'
+      WHERE m.id = c.id;
+      CONTINUE;
+    END IF;
+    -- Then a slot of each limit with max_in_flight, under a fresh receipt.
+    r := nextval('postbox.receipt_seq');
+    got_slots := 0; wait_slot := NULL;
+    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+      CONTINUE WHEN maxes[i] IS NULL;
+      SELECT ls.slot INTO s FROM postbox.limit_slots ls
+      WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot <= maxes[i]
+        AND (ls.message_id IS NULL OR ls.lease_until <= now())
+      ORDER BY ls.slot LIMIT 1
+      FOR UPDATE SKIP LOCKED;
+      IF FOUND THEN
+        UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
+        WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot = s;
+        got_slots := got_slots + 1;
+      ELSE
+        full_s := full_s || (scopes[i] || ':' || keys[i]);
+        SELECT least(min(ls.lease_until), now() + interval '250 milliseconds') INTO wait_slot
+        FROM postbox.limit_slots ls
+        WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot <= maxes[i];
+        wait_slot := coalesce(greatest(wait_slot, now()), now() + interval '250 milliseconds');
+        EXIT;
+      END IF;
+    END LOOP;
+    IF wait_slot IS NOT NULL THEN
+      UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
+      WHERE ls.message_id = c.id AND ls.receipt = r;
+      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+        CONTINUE WHEN rates[i] IS NULL;
+        UPDATE postbox.limits l SET tat = l.tat - (1.0 / l.rate) * interval '1 second'
+        WHERE l.scope = scopes[i] AND l.key = keys[i];
+      END LOOP;
+      UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
+      CONTINUE;
+    END IF;
+    ids := ids || c.id; rcpts := rcpts || r; helds := helds || (got_slots > 0);
+  END LOOP;
+  IF cardinality(ids) = 0 THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+  UPDATE postbox.mailbox m
+  SET visible_at = lease_end,
+      read_ct = m.read_ct + 1,
+      receipt = rcpts[array_position(ids, m.id)],
+      limit_held = helds[array_position(ids, m.id)],
+      limit_wait = NULL,
+      lease_owner = p_owner,
+      suspect = m.suspect OR m.receipt IS NOT NULL,
+      attempts = m.attempts + (m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> p_incarnation
+                               AND NOT EXISTS (SELECT 1 FROM postbox.nodes n
+                                               WHERE n.incarnation = m.alone_on
+                                                 AND n.heartbeat_at > now() - p_alive_ms
+                                                                       * interval '1 millisecond'))::int,
+      last_error = CASE WHEN m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> p_incarnation
+                             AND NOT EXISTS (SELECT 1 FROM postbox.nodes n
+                                             WHERE n.incarnation = m.alone_on
+                                               AND n.heartbeat_at > now() - p_alive_ms
+                                                                     * interval '1 millisecond')
+                        THEN 'crashed its node while running alone (on ' || m.alone_on || ')'
+                        ELSE m.last_error END,
+      alone_on = NULL
+  WHERE m.id = ANY (ids)
+  RETURNING m.id, m.receipt, m.queue, m.type, m.execution_id, m.org, m.payload::text,
+            m.headers::text, m.read_ct, m.last_error,
+            extract(epoch FROM m.enqueued_at)::float8,
+            m.attempts, m.suspect, m.actor_type, m.actor_key,
+            CASE WHEN m.actor_key IS NOT NULL
+                 THEN (SELECT a.state_version FROM postbox.actors a
+                       WHERE a.actor_type = m.actor_type AND a.actor_key = m.actor_key) END;
+END $$;
+
+
+-- The SQL API's send takes limit_key from migration 026 (with 023's dedup keys).
