@@ -400,6 +400,25 @@ CAF_TEST(sql schedule and unschedule and bad input writes nothing) {
   std::this_thread::sleep_for(1500ms);  // an unscheduled one must stay silent: time passes
   CAF_CHECK_EQUAL(sent("from_sql"), after);
   check_exactly_once("from_sql");
+  // overlap skip: while the last tick's message is still in the mailbox (nobody consumes
+  // `ticks`), each tick is recorded as skipped_overlap; once it is gone, the next is sent.
+  test::exec(dsn,
+             "SELECT postbox.schedule('overlapping', '* * * * * *', "
+             "'{\"queue\": \"ticks\", \"type\": \"tick\"}', overlap => 'skip')");
+  auto overlapped = [&] {
+    return count(
+        "SELECT count(*) FROM postbox.schedule_ticks WHERE name = 'overlapping' "
+        "AND outcome = 'skipped_overlap'");
+  };
+  CAF_REQUIRE(test::wait_until([&] { return overlapped() >= 3; }, 20s));
+  CAF_CHECK_EQUAL(sent("overlapping"), 1);
+  test::exec(dsn, "DELETE FROM postbox.mailbox WHERE headers->>'schedule' = 'overlapping'");
+  CAF_REQUIRE(test::wait_until([&] { return sent("overlapping") == 1; }, 20s));
+  CAF_CHECK_EQUAL(duplicate_ticks("overlapping"), 0);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.schedule_ticks WHERE name = 'overlapping' "
+                        "AND outcome = 'sent'"),
+                  2);
+  CAF_CHECK_EQUAL(test::scalar(dsn, "SELECT postbox.unschedule('overlapping')"), "t");
   // Bad cron, unknown zone, bad target: refused (22023) with the reason; nothing written.
   auto refused = [&](const std::string& call, const std::string& needle) {
     try {
