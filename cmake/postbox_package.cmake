@@ -41,8 +41,9 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "postbox maintainers <postbox@example.invali
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
-    "libcaf-dev, libpqxx-dev, libyaml-cpp-dev, libboost-json1.81-dev, libssl-dev, pkg-config")
+string(CONCAT CPACK_DEBIAN_PACKAGE_RECOMMENDS
+    "libcaf-dev, libpqxx-dev, libyaml-cpp-dev, libboost-json1.81-dev, libssl-dev, pkg-config, "
+    "libhowardhinnant-date-dev")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "cmake, g++, postgresql")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${POSTBOX_PACKAGING_DIR}/debian/conffiles ${POSTBOX_PACKAGING_DIR}/debian/postinst

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "config/schedule_plan.hpp"
 #include "postbox/error.hpp"
 
 using namespace postbox;
@@ -146,4 +147,72 @@ CAF_TEST(america new york across dst) {
   // Seconds: every second is every second, across the fall-back hour too.
   CAF_CHECK_EQUAL(
       fires("* * * * * *", z, utc(2026, 11, 1, 5, 59, 58), utc(2026, 11, 1, 6, 0, 2)).size(), 4u);
+}
+
+// The missed-tick and overlap policies of one firing (config/schedule_plan.cpp).
+CAF_TEST(plan of a firing by on_missed and overlap) {
+  const int64_t t0 = 1790000000000;  // a whole second
+  schedule_due due;
+  due.name = "s";
+  due.cron = "* * * * * *";
+  due.timezone = "UTC";
+  // First sight: the next tick after now, nothing sent.
+  due.now = t0 + 400;
+  auto first = plan_schedule(due);
+  CAF_CHECK(first.ticks.empty());
+  CAF_CHECK_EQUAL(first.next_tick, t0 + 1000);
+  // On time: one tick sent, the next one after it.
+  due.next_tick = t0 + 1000;
+  due.now = t0 + 1200;
+  auto on_time = plan_schedule(due);
+  CAF_REQUIRE_EQUAL(on_time.ticks.size(), 1u);
+  CAF_CHECK_EQUAL(on_time.ticks[0].outcome, "sent");
+  CAF_CHECK_EQUAL(on_time.ticks[0].missed, 0);
+  CAF_CHECK_EQUAL(on_time.next_tick, t0 + 2000);
+  // Ten ticks due (t0+1s .. t0+10s).
+  due.now = t0 + 10500;
+  due.on_missed = "once";
+  auto once = plan_schedule(due);
+  CAF_REQUIRE_EQUAL(once.ticks.size(), 1u);
+  CAF_CHECK_EQUAL(once.ticks[0].tick, t0 + 10000);
+  CAF_CHECK_EQUAL(once.ticks[0].missed, 9);
+  CAF_CHECK_EQUAL(once.next_tick, t0 + 11000);
+  due.on_missed = "skip";
+  auto skip = plan_schedule(due);
+  CAF_REQUIRE_EQUAL(skip.ticks.size(), 2u);
+  CAF_CHECK_EQUAL(skip.ticks[0].outcome, "skipped_missed");
+  CAF_CHECK_EQUAL(skip.ticks[0].missed, 9);
+  CAF_CHECK_EQUAL(skip.ticks[1].outcome, "sent");  // the latest is on time
+  due.on_missed = "all";
+  due.catch_up_window = 5000;  // only t0+6s .. t0+10s are within it
+  auto all = plan_schedule(due);
+  CAF_REQUIRE_EQUAL(all.ticks.size(), 6u);
+  CAF_CHECK_EQUAL(all.ticks[0].outcome, "skipped_missed");
+  CAF_CHECK_EQUAL(all.ticks[0].missed, 5);
+  CAF_CHECK_EQUAL(all.ticks[1].tick, t0 + 6000);
+  CAF_CHECK(all.ticks[1].backfilled && !all.ticks[5].backfilled);
+  CAF_CHECK_EQUAL(all.sent, 5);
+  // overlap skip while the last message is live: recorded, not sent.
+  due.on_missed = "once";
+  due.overlap = "skip";
+  due.previous_live = true;
+  auto overlap = plan_schedule(due);
+  CAF_REQUIRE_EQUAL(overlap.ticks.size(), 1u);
+  CAF_CHECK_EQUAL(overlap.ticks[0].outcome, "skipped_overlap");
+  CAF_CHECK_EQUAL(overlap.sent, 0);
+  // A skip-policy tick more than the grace late is skipped too.
+  due.overlap = "allow";
+  due.previous_live = false;
+  due.on_missed = "skip";
+  due.cron = "@yearly";
+  due.next_tick = int64_t{1798761600000};  // 2027-01-01T00:00:00Z
+  due.now = *due.next_tick + schedule_late_grace_ms + 1;
+  auto late = plan_schedule(due);
+  CAF_CHECK_EQUAL(late.sent, 0);
+  CAF_CHECK_EQUAL(late.ticks.back().outcome, "skipped_missed");
+  // A cron a node cannot parse: an error, nothing planned.
+  due.cron = "61 * * * *";
+  auto bad = plan_schedule(due);
+  CAF_CHECK(!bad.error.empty());
+  CAF_CHECK(bad.ticks.empty());
 }
