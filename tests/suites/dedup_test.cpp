@@ -410,6 +410,47 @@ CAF_TEST(a duplicate in a handler send commits its ack and the worker goes on) {
   CAF_CHECK_EQUAL(count("SELECT max(attempts) FROM postbox.mailbox"), 0);
 }
 
+CAF_TEST(fan_out children that are duplicates arrive at once and continuations dedup) {
+  auto a = node("b");
+  // A live holder of key y: both children of the fan_out are its duplicates, so neither
+  // is sent, both arrive as errors, and the group fires its callback.
+  auto held = send(keyed("dedup_sink", "y"));
+  outgoing_message m;
+  m.queue = "dedup";
+  m.type = "spread";
+  m.payload = R"({"keys": ["y", "y"]})";
+  CAF_REQUIRE(mailbox.send(m));
+  // Two messages whose on_success carries one dedup key: one continuation is enqueued.
+  for (int i = 0; i < 2; ++i) {
+    outgoing_message s;
+    s.queue = "dedup_slow";
+    s.type = "slow";
+    s.payload = R"({"sleep_ms": 0})";
+    s.headers = R"({"on_success": {"queue": "dedup_sink", "type": "cont", "dedup_key": "c1"}})";
+    CAF_REQUIRE(mailbox.send(s));
+  }
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        return count(
+                   "SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_sink' AND "
+                   "type = 'spread_done'") == 1 &&
+               count("SELECT count(*) FROM slow_done") == 2;
+      },
+      60s));
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_sink' AND "
+                        "type = 'spread_done' AND payload::text LIKE '%held by live message " +
+                        std::to_string(held.id) + "%'"),
+                  1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_sink' AND "
+                        "type = 'sunk'"),
+                  0);  // neither child was sent
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_sink' AND "
+                        "type = 'cont'"),
+                  1);
+  CAF_CHECK_EQUAL(live("dedup_sink", "c1"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 0);
+}
+
 CAF_TEST(the SQL API and the CLI report duplicates) {
   CAF_CHECK_EQUAL(text("SELECT postbox.send('api', 'job', '{}', dedup_key => 'k')"),
                   text("SELECT postbox.send('api', 'job', '{\"x\": 1}', dedup_key => 'k')"));
