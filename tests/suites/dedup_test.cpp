@@ -451,6 +451,45 @@ CAF_TEST(fan_out children that are duplicates arrive at once and continuations d
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 0);
 }
 
+CAF_TEST(a program send entry with a dedup key enqueues once) {
+  const auto script = test::write_file(dir + "/dedup_program.sh", R"(#!/bin/sh
+# Every message: two sends with one dedup key (the second a duplicate).
+while IFS= read -r line; do
+  echo '{"ok": true, "send": [{"queue": "dedup_sink", "type": "prog", "payload": {}, "dedup_key": "pk"}, {"queue": "dedup_sink", "type": "prog", "payload": {}, "dedup_key": "pk", "dedup_mode": "until_done"}]}'
+done
+)");
+  const auto topo = test::write_file(dir + "/program.yaml", R"(cluster: dedup_program
+database: { dsn: "${POSTBOX_DSN}" }
+queues:
+  dedup_prog: { visibility_timeout: 5s, max_attempts: 1, poll_interval: 100ms }
+programs:
+  dp:
+    argv: ["/bin/sh", ")" + script + R"("]
+    queue: dedup_prog
+    types: [job]
+nodes:
+  p:
+    actors:
+      - { program: dp }
+)");
+  test::node_process p{topo, "p", test::as_uri(dsn)};
+  CAF_REQUIRE(p.start());
+  for (int i = 0; i < 2; ++i) {
+    outgoing_message m;
+    m.queue = "dedup_prog";
+    m.type = "job";
+    CAF_REQUIRE(mailbox.send(m));
+  }
+  CAF_REQUIRE(test::wait_until(
+      [&] { return count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_prog'") == 0; },
+      60s));
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 0);
+  CAF_CHECK_EQUAL(
+      count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'dedup_sink' AND type = 'prog'"),
+      1);
+  CAF_CHECK_EQUAL(live("dedup_sink", "pk"), 1);
+}
+
 CAF_TEST(the SQL API and the CLI report duplicates) {
   CAF_CHECK_EQUAL(text("SELECT postbox.send('api', 'job', '{}', dedup_key => 'k')"),
                   text("SELECT postbox.send('api', 'job', '{\"x\": 1}', dedup_key => 'k')"));
