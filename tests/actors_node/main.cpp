@@ -9,7 +9,8 @@
 // Dedup (tests/suites/dedup_test.cpp): a `forward` on queue `dedup` sends twice, with its
 // dedup key, to queue `dedup_sink` (the second a duplicate) and records itself in table
 // `forwarded` with its ack; a `slow` on queue `dedup_slow` sleeps, then records itself in
-// `slow_done`.
+// `slow_done`; a `spread` on queue `dedup` fans out one child per key to `dedup_sink`
+// (with that dedup key), its callback a `spread_done` on `dedup_sink`.
 #include <chrono>
 #include <cstdlib>
 #include <postbox/postbox.hpp>
@@ -58,7 +59,26 @@ typename Inspector::result_type inspect(Inspector& f, slow& x) {
   return f(caf::meta::type_name("slow"), postbox::field("sleep_ms", x.sleep_ms));
 }
 
+struct spread {
+  std::vector<std::string> keys;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, spread& x) {
+  return f(caf::meta::type_name("spread"), postbox::field("keys", x.keys));
+}
+
 namespace {
+
+postbox::outcome take_spread(postbox::context& ctx, const spread& s) {
+  std::vector<postbox::message_out> children;
+  for (const auto& k : s.keys) {
+    auto m = postbox::message_out::json("dedup_sink", "sunk", "{}");
+    m.dedup_key = k;
+    children.push_back(std::move(m));
+  }
+  ctx.fan_out(std::move(children), postbox::message_out::json("dedup_sink", "spread_done", "{}"));
+  return {};
+}
 
 postbox::outcome take_forward(postbox::context& ctx, const forward& f) {
   for (int i = 0; i < 2; ++i) {
@@ -113,6 +133,8 @@ int main(int argc, char** argv) {
   postbox::registry registry;
   registry.actor<tally>("tally", "keyed").on<step>(take_step);
   registry.actor<tally>("skipper", "keyed_skip").on<step>(take_step);
-  registry.on<forward>("dedup", take_forward).on<slow>("dedup_slow", take_slow);
+  registry.on<forward>("dedup", take_forward)
+      .on<spread>("dedup", take_spread)
+      .on<slow>("dedup_slow", take_slow);
   return postbox::node_main(argc, argv, registry);
 }
