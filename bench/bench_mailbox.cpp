@@ -62,12 +62,26 @@ struct bench_case {
   const char* key;  // names the case's queue
   operation op;
   int batch;
+  /// Claimed through postbox.claim_limited (migration 025) under a queue limit that
+  /// never binds: 1 max_in_flight 1000, 2 also rate 1,000,000/s. The cost of admission.
+  int limited = 0;
 };
 
 const bench_case all_cases[] = {
     {"send_batch (100)", "send", operation::send_batch, 100},
     {"read+ack batch 1", "one", operation::read_ack, 1},
     {"read+ack batch 100", "hundred", operation::read_ack, 100},
+};
+
+/// The claim with limits beside the plain one (postbox's side only; raw SQL has no
+/// such shape): the ratio limited / plain is printed under the table.
+const bench_case limited_cases[] = {
+    {"read+ack batch 1", "one", operation::read_ack, 1},
+    {"  max_in_flight", "one_slots", operation::read_ack, 1, 1},
+    {"  + rate", "one_rate", operation::read_ack, 1, 2},
+    {"read+ack batch 16", "sixteen", operation::read_ack, 16},
+    {"  max_in_flight", "sixteen_slots", operation::read_ack, 16, 1},
+    {"  + rate", "sixteen_rate", operation::read_ack, 16, 2},
 };
 
 /// One side's figure; ran_dry: its backlog was empty before the time was up.
@@ -118,6 +132,7 @@ pqxx::result sql(const std::string& dsn, const std::string& text) {
 /// Deletes every row this run left (queues starting with `prefix`) and VACUUMs.
 void reset_table(const options& o, const std::string& prefix) {
   sql(o.dsn, "DELETE FROM postbox.mailbox WHERE starts_with(queue, '" + prefix + "')");
+  sql(o.dsn, "DELETE FROM postbox.limits WHERE starts_with(key, '" + prefix + "')");
   sql(o.dsn, "VACUUM postbox.mailbox");
 }
 
@@ -127,6 +142,17 @@ void fill_backlog(const options& o, const std::string& queue) {
                  "', 'bench', 'e-' || i, jsonb_build_object('n', i) FROM generate_series(1, " +
                  std::to_string(o.backlog) + ") i");
   sql(o.dsn, "ANALYZE postbox.mailbox");
+}
+
+/// A queue limit that never binds here (1000 slots; with `rate` 1,000,000 tokens/s): the bench
+/// measures is the admission's own cost.
+void limit_queue(const options& o, const std::string& queue, bool rate) {
+  sql(o.dsn,
+      "INSERT INTO postbox.limits (scope, key, max_in_flight, rate, burst) VALUES "
+      "('queue', '" +
+          queue + "', 1000, " + (rate ? "1000000, 1000000" : "NULL, NULL") + ")");
+  sql(o.dsn, "INSERT INTO postbox.limit_slots (scope, key, slot) SELECT 'queue', '" + queue +
+                 "', g FROM generate_series(1, 1000) g");
 }
 
 int64_t depth(const options& o, const std::string& queue) {
@@ -155,7 +181,8 @@ std::optional<int> postbox_round(mailbox_store& mb, const bench_case& c, const s
     if (!sent) std::cerr << "send_batch: " << describe(sent.error()) << "\n";
     return sent ? std::optional<int>(static_cast<int>(sent->size())) : std::nullopt;
   }
-  auto got = mb.read(queue, c.batch, visibility_timeout, lease_owner);
+  auto got = mb.read(queue, c.batch, visibility_timeout, lease_owner, {}, nullptr, nullptr,
+                     std::chrono::seconds(6), c.limited > 0);
   if (!got) std::cerr << "read: " << describe(got.error()) << "\n";
   if (!got || got->empty()) return std::nullopt;
   if (c.batch == 1) {
@@ -409,6 +436,26 @@ int main(int argc, char** argv) {
         raw = run_raw(o, c, queue);
       }
       print_row(o, c, ours, raw);
+      std::fflush(stdout);
+    }
+    std::printf(
+        "\nthe claim with limits (postbox.claim_limited: a GCRA token and a slot per message, "
+        "limit not binding)\nbeside the plain claim, postbox's side only:\n");
+    double plain = 0;
+    for (const auto& c : limited_cases) {
+      const std::string queue = prefix + c.key;
+      reset_table(o, prefix);
+      fill_backlog(o, queue);
+      if (c.limited) {
+        limit_queue(o, queue, c.limited == 2);
+      }
+      const auto ours = run_postbox(o, c, queue);
+      print_row(o, c, ours, std::nullopt);
+      if (!c.limited)
+        plain = ours.msgs_per_s;
+      else
+        std::printf("  %-20s %14.2fx (goal >= 0.8x)\n", "    / plain",
+                    ours.msgs_per_s / std::max(1.0, plain));
       std::fflush(stdout);
     }
     reset_table(o, prefix);

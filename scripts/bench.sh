@@ -4,6 +4,8 @@
 # (send_batch of 100, read+ack at batch 1 and at batch 100) it prints postbox's
 # msg/s and raw SQL's (pgbench -T running the same statement shapes), both sides
 # for the same seconds on the same backlog with the same clients, and the ratio.
+# Then the claim with limits (postbox.claim_limited, max_in_flight, then also a rate)
+# beside the plain claim at batch 1 and 16, postbox's side only, with the ratio.
 # Extra arguments go to postbox-bench: --seconds S (10) --backlog N (400000)
 # --clients C (4) --quick (postbox only, 2 s). Usage: scripts/bench.sh [BUILD] [ARGS...]
 set -euo pipefail

@@ -67,20 +67,23 @@ CREATE TABLE postbox.limit_slots (
 CREATE INDEX limit_slots_message_idx ON postbox.limit_slots (message_id)
   WHERE message_id IS NOT NULL;
 
--- A held row's receipt changes (nack, fail, a new claim) or it is renewed.
+-- A held row's receipt changes (nack, fail, a new claim), it is put back to wait by
+-- claim_limited (limit_wait set: an abandoned delivery, its slot to be let go), or it
+-- is renewed. The slot is fenced by (message id, receipt): a slot another message or a
+-- later claim took no longer matches, so a renewal extends only a slot still its own
+-- (also one whose lease ran out while nobody took it).
 CREATE FUNCTION postbox.limit_slots_follow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.receipt IS DISTINCT FROM OLD.receipt THEN
+  IF NEW.receipt IS DISTINCT FROM OLD.receipt OR NEW.limit_wait IS NOT NULL THEN
     UPDATE postbox.limit_slots SET message_id = NULL, receipt = NULL, lease_until = NULL
     WHERE message_id = OLD.id AND receipt = OLD.receipt;
-    IF NEW.receipt IS NULL THEN
+    IF NEW.receipt IS NULL OR NEW.limit_wait IS NOT NULL THEN
       NEW.limit_held := false;
     END IF;
   ELSIF NEW.visible_at IS DISTINCT FROM OLD.visible_at AND NEW.receipt IS NOT NULL THEN
-    -- A renewal: only a live slot follows (an ended one may have gone to another).
     UPDATE postbox.limit_slots SET lease_until = NEW.visible_at
-    WHERE message_id = OLD.id AND receipt = OLD.receipt AND lease_until > now();
+    WHERE message_id = OLD.id AND receipt = OLD.receipt;
   END IF;
   RETURN NEW;
 END $$;

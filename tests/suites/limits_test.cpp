@@ -212,4 +212,41 @@ CAF_TEST(a limit on one key does not delay another key) {
   CAF_CHECK_GREATER_OR_EQUAL(max_overlap("keyed_lim"), 2);
 }
 
+CAF_TEST(a renewed lease keeps its slot) {
+  auto a = node("a");
+  auto b = node("b");
+  // Longer than the 3 s lease: renewed, and the slot with it. Were it not, the second
+  // would start once the first's slot lease ended, beside it.
+  send("keyed_lim", "slow", 2, 4000);
+  CAF_REQUIRE(test::wait_until(
+      [&] { return count("SELECT count(*) FROM runs WHERE key = 'slow'") == 2; }, 30s));
+  CAF_CHECK_EQUAL(max_overlap("keyed_lim", "slow"), 1);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.dead_letters"), 0);
+}
+
+CAF_TEST(limit_key from SQL and the CLI and the queues listing) {
+  auto a = node("a");  // writes the topology's limits
+  CAF_REQUIRE(
+      test::wait_until([&] { return count("SELECT count(*) FROM postbox.limits") == 4; }, 20s));
+  test::exec(dsn,
+             "SELECT postbox.send('keyed_lim', 'work', '{\"key\": \"slow\", \"sleep_ms\": 0}', "
+             "limit_key => 'slow')");
+  auto sent =
+      test::run_cli({"--dsn", dsn, "send", "--queue", "keyed_lim", "--type", "work", "--limit-key",
+                     "fast", "--json-payload", R"({"key": "fast", "sleep_ms": 0})"});
+  CAF_CHECK_EQUAL(sent.exit_code, 0);
+  CAF_REQUIRE(test::wait_until(
+      [&] { return count("SELECT count(*) FROM runs WHERE key IN ('slow', 'fast')") == 2; }, 20s));
+  auto refused = test::run_cli({"--dsn", dsn, "send", "--queue", "keyed_lim", "--type", "work",
+                                "--limit-key", std::string(300, 'x'), "--json-payload", "{}"});
+  CAF_CHECK_NOT_EQUAL(refused.exit_code, 0);
+  CAF_CHECK_NOT_EQUAL(refused.err.find("limit key"), std::string::npos);
+  auto queues = test::run_cli({"--dsn", dsn, "queues"});
+  CAF_CHECK_EQUAL(queues.exit_code, 0);
+  CAF_MESSAGE(queues.out);
+  CAF_CHECK_NOT_EQUAL(queues.out.find("SLOTS IN USE"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(queues.out.find("key slow"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(queues.out.find("20/s burst 2"), std::string::npos);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -239,6 +239,37 @@ CAF_TEST(a wrong type names what was expected) {
                {"bad.yaml:2:21: nodes.a.actors: expected a sequence, got a mapping"});
 }
 
+const std::string tools_node = "nodes: {a: {actors: [{queue: tools, concurrency: 2}]}}\n";
+
+CAF_TEST(limits on queues and keys load and bad ones name the key) {
+  auto t = load_topology_string(db + tools_node +
+                                    "queues:\n  tools: {max_in_flight: 3, rate: 20/s, burst: 20}\n"
+                                    "limits:\n  openai: {max_in_flight: 2, rate: 600/m}\n",
+                                "ok.yaml");
+  CAF_REQUIRE(t);
+  CAF_CHECK_EQUAL(t->queue("tools").limit.max_in_flight, 3);
+  CAF_CHECK_EQUAL(t->queue("tools").limit.rate, 20.0);
+  CAF_CHECK_EQUAL(t->queue("tools").limit.burst, 20);
+  CAF_CHECK_EQUAL(t->limits.at("openai").rate, 10.0);
+  CAF_CHECK_EQUAL(t->limits.at("openai").burst, 1);
+  CAF_CHECK(t->claims_limited("other"));  // key limits: every queue claims through them
+  auto plain =
+      load_topology_string(db + tools_node + "queues:\n  tools: {max_in_flight: 3}\n", "ok.yaml");
+  CAF_REQUIRE(plain);
+  CAF_CHECK(plain->claims_limited("tools"));
+  CAF_CHECK(!plain->claims_limited("other"));
+  expect_error(db + tools_node + "queues:\n  tools: {rate: 20 per second}\n",
+               {"queues.tools.rate: expected a rate like 20/s"});
+  expect_error(db + tools_node + "queues:\n  tools: {burst: 5}\n",
+               {"queues.tools.burst: burst needs a rate"});
+  expect_error(db + tools_node + "queues:\n  tools: {max_in_flight: 0}\n",
+               {"queues.tools.max_in_flight: must be a positive integer"});
+  expect_error(db + tools_node + "limits:\n  openai: {}\n",
+               {"limits.openai: a limit needs max_in_flight or rate"});
+  expect_error(db + tools_node + "limits:\n  openai: {max_inflight: 3}\n",
+               {"unknown key 'max_inflight'"});
+}
+
 CAF_TEST(bad durations name the text) {
   expect_error(db + one_node + "queues:\n  orchestrator: {visibility_timeout: 30 seconds}\n",
                {"bad.yaml:4:38: queues.orchestrator.visibility_timeout: invalid duration "
