@@ -217,26 +217,29 @@ caf::error client::check_handled(const std::string& queue, const std::string& ty
 
 caf::expected<int64_t> client::send(const actor_ref& to, const std::string& type,
                                     const std::string& json_payload, const std::string& headers,
-                                    const std::string& queue) {
+                                    const std::string& queue, std::optional<priority> tier) {
   if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
     return make_error(errc::invalid_argument,
                       "an actor is a type and a key of 1 to 256 bytes each (TYPE/KEY)");
   if (type == execute_workflow_type || type == process_file_batch_type ||
       type == execution_callback_type)
     return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
-  return send_message(queue, type, json_payload, headers, &to);
+  return send_message(queue, type, json_payload, headers, &to, tier);
 }
 
 caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,
-                                    const std::string& json_payload, const std::string& headers) {
+                                    const std::string& json_payload, const std::string& headers,
+                                    std::optional<priority> tier) {
   if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
-  return send_message(queue, type, json_payload, headers, nullptr);
+  return send_message(queue, type, json_payload, headers, nullptr, tier);
 }
 
 caf::expected<int64_t> client::send_message(const std::string& queue, const std::string& type,
                                             const std::string& json_payload,
-                                            const std::string& headers, const actor_ref* to) {
+                                            const std::string& headers, const actor_ref* to,
+                                            std::optional<priority> tier) {
   outgoing_message m;
+  m.priority = tier;
   if (to) {
     m.actor_type = to->type;
     m.actor_key = to->key;

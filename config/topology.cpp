@@ -307,10 +307,10 @@ class loader {
       fail(start, "topology", "the file is empty (it needs at least database and nodes)");
     if (docs.size() > 1) fail(docs[1].Mark(), "topology", "only one YAML document is allowed");
     const YAML::Node& root = docs[0];
-    const mapping m = open(
-        root, start, "", "topology",
-        {"cluster", "database", "queues", "workflows", "programs", "webhooks", "usage", "reaper",
-         "retention", "actor_types", "control", "nodes", "drain_timeout", "startup_timeout"});
+    const mapping m = open(root, start, "", "topology",
+                           {"cluster", "database", "queues", "workflows", "programs", "webhooks",
+                            "usage", "reaper", "retention", "actor_types", "priorities", "control",
+                            "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -331,6 +331,7 @@ class loader {
     if (const entry* e = m.given("reaper")) t.reaper = reaper(*e);
     if (const entry* e = m.given("retention")) t.retention = retention(*e);
     if (const entry* e = m.given("actor_types")) actor_types(*e, t);
+    if (const entry* e = m.given("priorities")) t.priorities = priorities(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
@@ -719,6 +720,24 @@ class loader {
       }
       t.actor_types[a.key] = c;
     }
+  }
+
+  priorities_config priorities(const entry& section) const {
+    const mapping m = open(section, {"aging_after", "types"});
+    priorities_config c;
+    if (const entry* e = m.given("aging_after")) c.aging_after = duration(*e);
+    if (const entry* e = m.given("types")) {
+      const mapping all = open(*e, {});
+      for (const auto& t : all.entries) {
+        const std::string name = string_of(t);
+        auto p = priority_from_string(name);
+        if (!p)
+          fail(t.value_mark(), t.path,
+               "must be one of low, normal, high, urgent, got " + shown(name));
+        c.types[t.key] = *p;
+      }
+    }
+    return c;
   }
 
   void nodes(const entry& section, topology& t) const {

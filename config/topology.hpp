@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <postbox/priority.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -159,6 +160,14 @@ struct control_config {
   bool tls() const { return !tls_certificate.empty(); }
 };
 
+/// Priorities (`priorities:`): aging (no starvation) and each message type's default tier.
+struct priorities_config {
+  /// A ready message moves up one tier per aging_after of waiting (the reaper's sweep).
+  std::chrono::milliseconds aging_after{std::chrono::minutes{5}};
+  /// A send that names no priority takes its type's tier from here (else normal).
+  std::map<std::string, postbox::priority> types;
+};
+
 struct topology {
   /// Optional in the file; "postbox" when not given.
   std::string cluster = "postbox";
@@ -175,6 +184,7 @@ struct topology {
   retention_config retention;
   /// Policies of keyed actor types; a type not listed has the defaults.
   std::map<std::string, actor_type_config> actor_types;
+  priorities_config priorities;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.

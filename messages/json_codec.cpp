@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <postbox/priority.hpp>
 #include <utility>
 #include <vector>
 
@@ -135,6 +136,7 @@ json::object continuation_object(const continuation& x) {
   if (x.ends_execution) o["ends_execution"] = true;
   if (!x.actor_key.empty() || !x.actor_type.empty())
     o["actor"] = json::object{{"type", x.actor_type}, {"key", x.actor_key}};
+  if (auto p = priority_from_int(x.priority)) o["priority"] = to_string(*p);
   return o;
 }
 
@@ -176,6 +178,16 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
   if (const json::value* v = lookup(o, "ends_execution", presence::optional)) {
     if (!v->is_bool()) return type_problem(prefix + "ends_execution", "boolean", *v);
     x.ends_execution = v->as_bool();
+  }
+  x.priority = -1;
+  if (const json::value* v = lookup(o, "priority", presence::optional)) {
+    const json::string* name = v->if_string();
+    if (!name) return type_problem(prefix + "priority", "string", *v);
+    auto p = priority_from_string(std::string(name->c_str()));
+    if (!p)
+      return field_problem(prefix + "priority", "must be one of low, normal, high, urgent, got \"" +
+                                                    std::string(name->c_str()) + "\"");
+    x.priority = static_cast<int16_t>(*p);
   }
   return {};
 }

@@ -29,9 +29,12 @@ caf::expected<std::vector<queue_overview>> inspect_store::queues() {
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<std::vector<queue_overview>> {
         std::vector<queue_overview> out;
-        for (const auto& row : tx.exec("inspect_queues"))
-          out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>(),
-                         row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>()});
+        for (const auto& row : tx.exec("inspect_queues")) {
+          queue_overview q{row[0].c_str(),       row[1].as<int64_t>(), row[2].as<int64_t>(),
+                           row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>()};
+          for (int k = 0; k < 4; ++k) q.ready_by_priority[k] = row[6 + k].as<int64_t>();
+          out.push_back(std::move(q));
+        }
         return out;
       },
       tx_kind::single_statement);

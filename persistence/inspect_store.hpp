@@ -2,6 +2,7 @@
 // one dead-letter action (retry). Reads only, except dead_letter_retry.
 #pragma once
 
+#include <array>
 #include <caf/expected.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ struct queue_overview {
   int64_t delayed = 0;
   int64_t dead = 0;
   double oldest_age_s = 0;
+  /// Ready messages per priority tier: [0] low, [1] normal, [2] high, [3] urgent.
+  std::array<int64_t, 4> ready_by_priority{};
 };
 
 /// One batch of an execution, by the results its files recorded.

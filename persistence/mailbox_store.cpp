@@ -22,7 +22,8 @@ caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_messag
   auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
                    detail::null_if_empty(m.org), m.payload, m.headers,
                    static_cast<int64_t>(m.delay.count()), detail::null_if_empty(m.actor_type),
-                   detail::null_if_empty(m.actor_key));
+                   detail::null_if_empty(m.actor_key),
+                   m.priority ? std::optional<int>(static_cast<int>(*m.priority)) : std::nullopt);
   return r[0][0].as<int64_t>();
 }
 
@@ -37,6 +38,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
     std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak;
     std::vector<int64_t> d;
+    std::vector<std::optional<std::string>> pr;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
       q.emplace_back(m.queue);
@@ -50,17 +52,34 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
       at.emplace_back(m.actor_type.empty() ? std::nullopt
                                            : std::optional<std::string>(m.actor_type));
       ak.emplace_back(m.actor_key.empty() ? std::nullopt : std::optional<std::string>(m.actor_key));
+      pr.emplace_back(
+          m.priority ? std::optional<std::string>(std::to_string(static_cast<int>(*m.priority)))
+                     : std::nullopt);
     }
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
                      pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d),
-                     pg_text_array(at), pg_text_array(ak));
+                     pg_text_array(at), pg_text_array(ak), pg_text_array(pr));
     // One sequence: every id of a later statement is greater than this one's.
     const auto from = ids.size();
     for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
     std::sort(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
   }
   return ids;
+}
+
+caf::error mailbox_store::set_type_priorities(const std::map<std::string, postbox::priority>& types,
+                                              const std::string& node) {
+  std::vector<std::optional<std::string>> names, tiers;
+  for (const auto& [type, p] : types) {
+    names.emplace_back(type);
+    tiers.emplace_back(std::to_string(static_cast<int>(p)));
+  }
+  return session_.transact(retry_policy::once, [&](tx_context& tx) -> caf::error {
+    tx.exec("type_priorities_set", detail::pg_text_array(names), detail::pg_text_array(tiers),
+            node);
+    return {};
+  });
 }
 
 caf::error mailbox_store::ack(tx_context& tx, const lease& l) {

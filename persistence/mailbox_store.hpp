@@ -5,6 +5,9 @@
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <postbox/priority.hpp>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,9 @@ struct outgoing_message {
   /// may be empty (the type's queue, from postbox.actor_types). Never delayed.
   std::string actor_type{};
   std::string actor_key{};
+  /// Its tier (mailbox.priority); unset: its type's default (postbox.type_priorities),
+  /// else normal.
+  std::optional<postbox::priority> priority{};
 };
 
 /// The fencing token of one delivery: valid until the message is read again.
@@ -93,6 +99,10 @@ class mailbox_store {
   /// share. With `sweep` too, up to `sweep->max` more messages of types that no node of
   /// the topology serves on `queue` (to dead-letter them); it scans the queue's backlog
   /// of other types, so run it rarely.
+  /// The topology's default tier per message type (priorities.types) replaces the
+  /// stored ones (type_priorities_set.sql); `node` names the writer.
+  caf::error set_type_priorities(const std::map<std::string, postbox::priority>& types,
+                                 const std::string& node);
   caf::expected<std::vector<delivery>> read(
       const std::string& queue, int max, std::chrono::milliseconds visibility_timeout,
       const std::string& owner, const std::string& incarnation = {},

@@ -157,6 +157,7 @@ outgoing_message context::outgoing(const message_out& m) {
   o.delay = m.delay;
   o.actor_type = m.actor_type;
   o.actor_key = m.actor_key;
+  o.priority = m.priority;
   // What the receiver could not decode would cost it its continuations: refuse it
   // here, as this handler's failure, not the receiver's.
   if (auto back = decode_message_headers(o.headers); !back && problem_.empty())

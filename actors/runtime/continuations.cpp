@@ -22,6 +22,7 @@ std::optional<outgoing_message> build(const delivery& d, const continuation& c,
   // To an actor: a keyed message, in its turn (queue may be empty: the type's).
   m.actor_type = c.actor_type;
   m.actor_key = c.actor_key;
+  m.priority = priority_from_int(c.priority);  // unset: the type's default
   // The execution's own continuation, fired as it ends, is new work outside it (guarantee
   // 9): a cancel of it never refuses its handler's effects; the payload names it. A
   // message's own continuation is a step of its execution, as the message was.

@@ -39,6 +39,7 @@ struct send_args {
   std::string actor;  // TYPE/KEY; empty: not to an actor
   std::string headers = "{}";
   std::optional<std::string> on_success, on_error;
+  std::string priority;  // low|normal|high|urgent; empty: the type's default
   bool force = false;
 };
 

@@ -18,21 +18,32 @@ int queues(const invocation& inv) {
   if (inv.json) {
     json::array out;
     for (const auto& q : *qs)
-      out.push_back(json::object{{"queue", q.queue},
-                                 {"ready", q.ready},
-                                 {"in_flight", q.in_flight},
-                                 {"delayed", q.delayed},
-                                 {"dead_letters", q.dead},
-                                 {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000}});
+      out.push_back(
+          json::object{{"queue", q.queue},
+                       {"ready", q.ready},
+                       {"in_flight", q.in_flight},
+                       {"delayed", q.delayed},
+                       {"dead_letters", q.dead},
+                       {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
+                       {"ready_by_priority", json::object{{"low", q.ready_by_priority[0]},
+                                                          {"normal", q.ready_by_priority[1]},
+                                                          {"high", q.ready_by_priority[2]},
+                                                          {"urgent", q.ready_by_priority[3]}}}});
     std::cout << json::serialize(out) << "\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& q : *qs)
-    rows.push_back({q.queue, std::to_string(q.ready), std::to_string(q.in_flight),
-                    std::to_string(q.delayed), std::to_string(q.dead),
+  for (const auto& q : *qs) {
+    const auto& t = q.ready_by_priority;
+    rows.push_back({q.queue, std::to_string(q.ready),
+                    std::to_string(t[3]) + "/" + std::to_string(t[2]) + "/" + std::to_string(t[1]) +
+                        "/" + std::to_string(t[0]),
+                    std::to_string(q.in_flight), std::to_string(q.delayed), std::to_string(q.dead),
                     q.ready + q.in_flight + q.delayed > 0 ? ago(q.oldest_age_s) : "-"});
-  print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST"}, rows);
+  }
+  print_table(
+      std::cout,
+      {"QUEUE", "READY", "URGENT/HIGH/NORMAL/LOW", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST"}, rows);
   return 0;
 }
 

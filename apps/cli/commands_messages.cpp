@@ -118,8 +118,10 @@ int send(const invocation& inv, const send_args& args) {
       for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
     if (auto err = c.check_handled(queue, args.type, among)) return fail(err, "send refused");
   }
-  auto id = to ? c.send(*to, args.type, args.json_payload, to_json(*headers), queue)
-               : c.send(queue, args.type, args.json_payload, to_json(*headers));
+  std::optional<priority> tier;
+  if (!args.priority.empty()) tier = priority_from_string(args.priority);  // checked by parse
+  auto id = to ? c.send(*to, args.type, args.json_payload, to_json(*headers), queue, tier)
+               : c.send(queue, args.type, args.json_payload, to_json(*headers), tier);
   if (!id) return fail(id.error(), "send refused");
   if (inv.json) {
     json::object o{{"message_id", *id}, {"queue", queue}};

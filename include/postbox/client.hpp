@@ -13,9 +13,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <postbox/actor.hpp>
 #include <postbox/error.hpp>
 #include <postbox/execution.hpp>
+#include <postbox/priority.hpp>
 #include <postbox/session_options.hpp>
 #include <string>
 #include <vector>
@@ -99,15 +101,18 @@ class client {
       std::chrono::milliseconds poll = std::chrono::milliseconds(300),
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   /// Sends any typed message after validating its body (errors name the field);
-  /// identity columns come from the body. Returns the message id.
+  /// identity columns come from the body. `tier`: its priority (unset: its type's
+  /// default from the topology, else normal). Returns the message id.
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
-                              const std::string& json_payload, const std::string& headers = "{}");
+                              const std::string& json_payload, const std::string& headers = "{}",
+                              std::optional<priority> tier = std::nullopt);
   /// Sends to actor `to` (its type's queue, which a node of that type registered, when
   /// `queue` is empty; a queue that is not the actor's is refused): its turn comes after
   /// every message sent to it before. Returns the message id.
   caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}",
-                              const std::string& queue = "");
+                              const std::string& queue = "",
+                              std::optional<priority> tier = std::nullopt);
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has
@@ -136,7 +141,7 @@ class client {
  private:
   caf::expected<int64_t> send_message(const std::string& queue, const std::string& type,
                                       const std::string& json_payload, const std::string& headers,
-                                      const actor_ref* to);
+                                      const actor_ref* to, std::optional<priority> tier);
   std::unique_ptr<pg_session> session_;
   std::unique_ptr<inspect_store> inspect_;
 };

@@ -10,6 +10,7 @@
 #include <postbox/actor.hpp>
 #include <postbox/describe.hpp>
 #include <postbox/messages.hpp>
+#include <postbox/priority.hpp>
 #include <postbox/reminder.hpp>
 #include <postbox/sql.hpp>
 #include <string>
@@ -39,6 +40,9 @@ struct message_out {
   /// before; `queue` may stay empty (the actor type's). Never delayed.
   std::string actor_type;
   std::string actor_key;
+  /// Its tier; unset: its type's default from the topology (`priorities: types:`), else
+  /// normal. Claimed highest first; inside an actor key the send order wins.
+  std::optional<postbox::priority> priority;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>

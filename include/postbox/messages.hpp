@@ -39,6 +39,9 @@ struct continuation {
   /// To an actor: its turn, in the order of the sends to it. Both set or neither.
   std::string actor_type{};
   std::string actor_key{};
+  /// Its tier (postbox::priority, 0 low .. 3 urgent); -1: its type's default. JSON key
+  /// "priority" (a tier's name), written only when set.
+  int16_t priority = -1;
 
   /// `type` with `payload` (a JSON object) to actor `to`, in its turn.
   static continuation to(const actor_ref& to, std::string type, std::string payload = "{}") {
@@ -54,13 +57,13 @@ struct continuation {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
   return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution,
-           x.actor_type, x.actor_key);
+           x.actor_type, x.actor_key, x.priority);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
   return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
          a.ends_execution == b.ends_execution && a.actor_type == b.actor_type &&
-         a.actor_key == b.actor_key;
+         a.actor_key == b.actor_key && a.priority == b.priority;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);

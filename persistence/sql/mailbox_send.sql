@@ -2,8 +2,11 @@
 -- $5 payload, $6 headers, $7 delay ms, $8 actor_type, $9 actor_key (NULL: no actor). A
 -- message to an actor is numbered and parked or made its head by the trigger of
 -- migration 019.
+-- $10 priority 0..3 (NULL: the type's default from postbox.type_priorities, else 1).
 INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, visible_at,
-                             actor_type, actor_key)
+                             actor_type, actor_key, priority)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, now() + $7::bigint * interval '1 millisecond',
-        $8, $9)
+        $8, $9,
+        COALESCE($10::smallint,
+                 (SELECT tp.priority FROM postbox.type_priorities tp WHERE tp.type = $2), 1))
 RETURNING id
