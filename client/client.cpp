@@ -217,59 +217,52 @@ caf::error client::check_handled(const std::string& queue, const std::string& ty
 
 caf::expected<int64_t> client::send(const actor_ref& to, const std::string& type,
                                     const std::string& json_payload, const std::string& headers,
-                                    const std::string& queue, const std::string& limit_key) {
-  if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
-    return make_error(errc::invalid_argument,
-                      "an actor is a type and a key of 1 to 256 bytes each (TYPE/KEY)");
-  if (type == execute_workflow_type || type == process_file_batch_type ||
-      type == execution_callback_type)
-    return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
-  auto sent = send_message(queue, type, json_payload, headers, &to, nullptr, limit_key);
+                                    const std::string& queue, const send_options& opts) {
+  auto sent = send_unique(to, type, json_payload, opts, headers, queue);
   if (!sent) return sent.error();
   return sent->id;
 }
 
 caf::expected<int64_t> client::send(const std::string& queue, const std::string& type,
                                     const std::string& json_payload, const std::string& headers,
-                                    const std::string& limit_key) {
-  if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
-  auto sent = send_message(queue, type, json_payload, headers, nullptr, nullptr, limit_key);
+                                    const send_options& opts) {
+  auto sent = send_unique(queue, type, json_payload, opts, headers);
   if (!sent) return sent.error();
   return sent->id;
 }
 
 caf::expected<send_result> client::send_unique(const std::string& queue, const std::string& type,
                                                const std::string& json_payload,
-                                               const dedup_options& dedup,
-                                               const std::string& headers,
-                                               const std::string& limit_key) {
+                                               const send_options& opts,
+                                               const std::string& headers) {
   if (queue.empty()) return make_error(errc::invalid_argument, "a queue is required");
-  return send_message(queue, type, json_payload, headers, nullptr, &dedup, limit_key);
+  return send_message(queue, type, json_payload, headers, nullptr, opts);
 }
 
 caf::expected<send_result> client::send_unique(const actor_ref& to, const std::string& type,
                                                const std::string& json_payload,
-                                               const dedup_options& dedup,
+                                               const send_options& opts,
                                                const std::string& headers,
-                                               const std::string& queue,
-                                               const std::string& limit_key) {
+                                               const std::string& queue) {
   if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
     return make_error(errc::invalid_argument,
                       "an actor is a type and a key of 1 to 256 bytes each (TYPE/KEY)");
   if (type == execute_workflow_type || type == process_file_batch_type ||
       type == execution_callback_type)
     return make_error(errc::invalid_argument, "a " + type + " is not sent to an actor");
-  return send_message(queue, type, json_payload, headers, &to, &dedup, limit_key);
+  return send_message(queue, type, json_payload, headers, &to, opts);
 }
 
 caf::expected<send_result> client::send_message(const std::string& queue, const std::string& type,
                                                 const std::string& json_payload,
                                                 const std::string& headers, const actor_ref* to,
-                                                const dedup_options* dedup,
-                                                const std::string& limit_key) {
+                                                const send_options& opts) {
+  const auto& limit_key = opts.limit_key;
+  const auto* dedup = &opts.dedup;
   if (limit_key.size() > 256)
     return make_error(errc::invalid_argument, "a limit key is 1 to 256 bytes");
   outgoing_message m;
+  m.priority = opts.tier;
   m.limit_key = limit_key;
   if (dedup && !dedup->key.empty()) {
     if (dedup->key.size() > max_dedup_key_bytes)

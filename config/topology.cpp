@@ -315,8 +315,8 @@ class loader {
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
                            {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                            "usage", "reaper", "retention", "actor_types", "schedules", "limits",
-                             "control",
+                             "usage", "reaper", "retention", "actor_types", "schedules", "limits",
+                             "priorities", "control",
                             "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
@@ -340,6 +340,7 @@ class loader {
     if (const entry* e = m.given("actor_types")) actor_types(*e, t);
     if (const entry* e = m.given("schedules")) schedules(*e, t);
     if (const entry* e = m.given("limits")) limits(*e, t);
+    if (const entry* e = m.given("priorities")) t.priorities = priorities(*e);
     if (const entry* e = m.given("control")) t.control = control(*e);
     if (const entry* e = m.given("drain_timeout")) t.drain_timeout = duration(*e);
     if (const entry* e = m.given("startup_timeout")) t.startup_timeout = duration(*e);
@@ -846,6 +847,22 @@ class loader {
     if (!m.given("queue") && !m.given("actor_key"))
       fail(m.at, m.child("queue"), "missing: the message needs a queue (or an actor)");
     return "{" + out + "}";
+  priorities_config priorities(const entry& section) const {
+    const mapping m = open(section, {"aging_after", "types"});
+    priorities_config c;
+    if (const entry* e = m.given("aging_after")) c.aging_after = duration(*e);
+    if (const entry* e = m.given("types")) {
+      const mapping all = open(*e, {});
+      for (const auto& t : all.entries) {
+        const std::string name = string_of(t);
+        auto p = priority_from_string(name);
+        if (!p)
+          fail(t.value_mark(), t.path,
+               "must be one of low, normal, high, urgent, got " + shown(name));
+        c.types[t.key] = *p;
+      }
+    }
+    return c;
   }
 
   void nodes(const entry& section, topology& t) const {

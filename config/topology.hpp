@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <postbox/priority.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -186,6 +187,14 @@ struct control_config {
   bool tls() const { return !tls_certificate.empty(); }
 };
 
+/// Priorities (`priorities:`): aging (no starvation) and each message type's default tier.
+struct priorities_config {
+  /// A ready message moves up one tier per aging_after of waiting (the reaper's sweep).
+  std::chrono::milliseconds aging_after{std::chrono::minutes{5}};
+  /// A send that names no priority takes its type's tier from here (else normal).
+  std::map<std::string, postbox::priority> types;
+};
+
 struct topology {
   /// Optional in the file; "postbox" when not given.
   std::string cluster = "postbox";
@@ -206,6 +215,7 @@ struct topology {
   std::map<std::string, schedule_config> schedules;
   /// Limits per limit key (a message's limit_key), topology `limits:`.
   std::map<std::string, limit_config> limits;
+  priorities_config priorities;
   control_config control;
   /// SIGTERM: how long a node waits for its deliveries in flight before it gives
   /// back what is left (uncharged) and exits 0.

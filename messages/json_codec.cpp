@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <postbox/priority.hpp>
 #include <utility>
 #include <vector>
 
@@ -141,6 +142,7 @@ json::object continuation_object(const continuation& x) {
     if (x.dedup_ttl_ms > 0) o["dedup_ttl_ms"] = x.dedup_ttl_ms;
   }
   if (!x.limit_key.empty()) o["limit_key"] = x.limit_key;
+  if (auto p = priority_from_int(x.priority)) o["priority"] = to_string(*p);
   return o;
 }
 
@@ -217,6 +219,16 @@ problem fill(const json::object& o, const std::string& prefix, continuation& x) 
       !e.empty())
     return e;
   if (x.limit_key.size() > 256) return field_problem(prefix + "limit_key", "longer than 256 bytes");
+  x.priority = -1;
+  if (const json::value* v = lookup(o, "priority", presence::optional)) {
+    const json::string* name = v->if_string();
+    if (!name) return type_problem(prefix + "priority", "string", *v);
+    auto p = priority_from_string(std::string(name->c_str()));
+    if (!p)
+      return field_problem(prefix + "priority", "must be one of low, normal, high, urgent, got \"" +
+                                                    std::string(name->c_str()) + "\"");
+    x.priority = static_cast<int16_t>(*p);
+  }
   return {};
 }
 

@@ -34,6 +34,7 @@ caf::expected<std::vector<queue_overview>> inspect_store::queues() {
                          row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>(),
                          row[6].as<int64_t>(), row[7].as<int64_t>(),
                          row[8].as<int64_t>()});
+          for (int k = 0; k < 4; ++k) out.back().ready_by_priority[k] = row[9 + k].as<int64_t>();
         return out;
       },
       tx_kind::single_statement);

@@ -2,6 +2,7 @@
 // one dead-letter action (retry). Reads only, except dead_letter_retry.
 #pragma once
 
+#include <array>
 #include <caf/expected.hpp>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@ struct queue_overview {
   /// Under limits (migration 025): waiting for a token, waiting for a slot.
   int64_t throttled = 0;
   int64_t waiting_slot = 0;
+  /// Ready messages per priority tier: [0] low, [1] normal, [2] high, [3] urgent.
+  std::array<int64_t, 4> ready_by_priority{};
 };
 
 /// One limit (topology queues.<q> or limits.<key>) and what it holds back.

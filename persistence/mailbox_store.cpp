@@ -27,7 +27,8 @@ caf::expected<int64_t> mailbox_store::send(tx_context& tx, const outgoing_messag
   auto r = tx.exec("mailbox_send", m.queue, m.type, detail::null_if_empty(m.execution_id),
                    detail::null_if_empty(m.org), m.payload, m.headers,
                    static_cast<int64_t>(m.delay.count()), detail::null_if_empty(m.actor_type),
-                   detail::null_if_empty(m.actor_key), detail::null_if_empty(m.limit_key));
+                   detail::null_if_empty(m.actor_key), detail::null_if_empty(m.limit_key),
+                   m.priority ? std::optional<int>(static_cast<int>(*m.priority)) : std::nullopt);
   return r[0][0].as<int64_t>();
 }
 
@@ -51,6 +52,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
     std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, lk;
     std::vector<int64_t> d;
+    std::vector<std::optional<std::string>> pr;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
       q.emplace_back(m.queue);
@@ -65,11 +67,15 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
                                            : std::optional<std::string>(m.actor_type));
       ak.emplace_back(m.actor_key.empty() ? std::nullopt : std::optional<std::string>(m.actor_key));
       lk.emplace_back(m.limit_key.empty() ? std::nullopt : std::optional<std::string>(m.limit_key));
+      pr.emplace_back(
+          m.priority ? std::optional<std::string>(std::to_string(static_cast<int>(*m.priority)))
+                     : std::nullopt);
     }
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
                      pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d),
-                     pg_text_array(at), pg_text_array(ak), pg_text_array(lk));
+                     pg_text_array(at), pg_text_array(ak), pg_text_array(lk),
+                     pg_text_array(pr));
     // One sequence: every id of a later statement is greater than this one's.
     const auto from = ids.size();
     for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
@@ -139,7 +145,8 @@ caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
     auto r = tx.exec("mailbox_send_batch_dedup", pg_text_array(q), pg_text_array(t),
                      pg_text_array(e), pg_text_array(o), pg_text_array(p), pg_text_array(h),
                      pg_int_array(d), pg_text_array(at), pg_text_array(ak), pg_text_array(k),
-                     pg_text_array(md), pg_int_array(ttl), pg_text_array(lk));
+                     pg_text_array(md), pg_int_array(ttl), pg_text_array(lk),
+                     pg_text_array(pr));
     for (const auto& row : r) out.push_back({row[0].as<int64_t>(), row[1].as<bool>()});
   }
   return out;

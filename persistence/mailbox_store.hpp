@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <postbox/dedup.hpp>
+#include <map>
+#include <optional>
+#include <postbox/priority.hpp>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,9 @@ struct outgoing_message {
   std::chrono::milliseconds dedup_ttl{0};
   /// Counted against postbox.limits ('key', limit_key) (migration 025); empty: none.
   std::string limit_key{};
+  /// Its tier (mailbox.priority); unset: its type's default (postbox.type_priorities),
+  /// else normal.
+  std::optional<postbox::priority> priority{};
 };
 
 /// The fencing token of one delivery: valid until the message is read again.
@@ -103,6 +109,11 @@ class mailbox_store {
   /// of other types, so run it rarely. `limited`: claim through the queue's and the
   /// messages' limits (postbox.claim_limited, migration 025); the sweep's orphans are
   /// claimed apart, by the plain claim.
+  /// of other types, so run it rarely.
+  /// The topology's default tier per message type (priorities.types) replaces the
+  /// stored ones (type_priorities_set.sql); `node` names the writer.
+  caf::error set_type_priorities(const std::map<std::string, postbox::priority>& types,
+                                 const std::string& node);
   caf::expected<std::vector<delivery>> read(
       const std::string& queue, int max, std::chrono::milliseconds visibility_timeout,
       const std::string& owner, const std::string& incarnation = {},

@@ -172,6 +172,10 @@ caf::error maintenance_store::prune_dedup_keys(prune_tally& into) {
   return delete_all("reaper_prune_dedup_keys", {"0"}, into);
 }
 
+caf::error maintenance_store::age_priorities(std::chrono::milliseconds after, prune_tally& into) {
+  return delete_all("reaper_age_priorities", {std::to_string(ms(after))}, into);
+}
+
 caf::error maintenance_store::prune_replies(std::chrono::milliseconds age, prune_tally& into) {
   return delete_all("reaper_prune_replies", {std::to_string(ms(age))}, into);
 }

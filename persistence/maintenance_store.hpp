@@ -56,6 +56,9 @@ class maintenance_store {
   /// counts every row deleted, `into.executions` the executions.
   caf::error prune_executions(const std::vector<std::string>& statuses,
                               std::chrono::milliseconds age, prune_tally& into);
+  /// Priority aging: ready messages of tier K waiting (K + 1) x `after` move up one tier
+  /// (reaper_age_priorities.sql), `batch` rows a statement, at most `budget` statements.
+  caf::error age_priorities(std::chrono::milliseconds after, prune_tally& into);
   /// Groups of no execution that fired more than `age` ago, with their arrivals.
   caf::error prune_groups(std::chrono::milliseconds age, prune_tally& into);
 

@@ -20,6 +20,9 @@ caf::expected<cluster_gauges> metrics_store::gauges(const std::vector<std::strin
           auto n = [&](int i) { return static_cast<int64_t>(row[i].as<double>()); };
           if (section == "queue")
             out.queues.push_back({row[1].c_str(), n(2), n(3), n(4), row[5].as<double>(), n(6)});
+          else if (section == "tier")
+            out.tiers.push_back(
+                {row[1].c_str(), static_cast<int>(n(2)), n(3), row[4].as<double>()});
           else if (section == "outbox")
             out.outbox.push_back({row[1].c_str(), n(2), n(3)});
           else if (section == "actor")

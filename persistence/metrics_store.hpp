@@ -22,6 +22,14 @@ struct queue_gauges {
   int64_t dead_letters = 0;       // not yet retried
 };
 
+/// One priority tier of a queue (0 low .. 3 urgent).
+struct tier_gauges {
+  std::string queue;
+  int priority = 1;
+  int64_t ready = 0;
+  double oldest_ready_age_s = 0;  // 0 when none is ready
+};
+
 struct outbox_gauges {
   std::string kind;
   int64_t pending = 0;
@@ -65,6 +73,7 @@ struct limit_gauges {
 
 struct cluster_gauges {
   std::vector<queue_gauges> queues;
+  std::vector<tier_gauges> tiers;
   std::vector<outbox_gauges> outbox;
   std::vector<actor_gauges> actors;
   std::vector<schedule_gauges> schedules;

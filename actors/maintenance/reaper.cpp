@@ -46,6 +46,12 @@ caf::expected<reaper_counts> reaper::run_once() {
     return err;
   };
   int64_t ignored = 0;
+  // Aging first: a sweep that stops on a prune's error has moved the waiters up.
+  if (settings_.aging_after.count() > 0) {
+    prune_tally t;
+    if (auto err = store_.age_priorities(settings_.aging_after, t)) return err;
+    c.priorities_aged = t.rows;
+  }
   if (auto err = step(
           [&](prune_tally& t) { return store_.prune_tombstones(settings_.tombstone_retention, t); },
           c.tombstones_pruned))

@@ -37,6 +37,9 @@ struct reaper_settings {
   /// leader's death but not on one slow sweep.
   std::chrono::milliseconds lease_ttl() const { return interval * 2 + std::chrono::seconds(1); }
   int batch = 100;
+  /// Priority aging (topology priorities.aging_after): a ready message moves up one
+  /// tier per aging_after of waiting, every sweep; 0: off.
+  std::chrono::milliseconds aging_after{std::chrono::minutes{5}};
 };
 
 struct reaper_counts {
@@ -53,6 +56,7 @@ struct reaper_counts {
   int64_t executions_pruned = 0;  // terminal executions removed with what they owned
   int64_t groups_pruned = 0;      // fired groups (of executions or not)
   int64_t actors_retired = 0;     // idle keyed actors deleted
+  int64_t priorities_aged = 0;    // ready messages moved up a tier (aging)
   /// Every row the sweep's prunes deleted, the statements they took, and the most
   /// rows one statement deleted (bounded by prune_batch).
   int64_t rows_pruned = 0;
@@ -67,7 +71,8 @@ struct reaper_counts {
         {"outbox_pruned", outbox_pruned},           {"dead_letters_pruned", dead_letters_pruned},
         {"replies_pruned", replies_pruned},         {"executions_pruned", executions_pruned},
         {"groups_pruned", groups_pruned},           {"idle_actors_retired", actors_retired},
-        {"dedup_keys_pruned", dedup_keys_pruned}};
+        {"dedup_keys_pruned", dedup_keys_pruned},
+        {"priorities_aged", priorities_aged}};
   }
 };
 

@@ -31,6 +31,7 @@ caf::behavior reaper_actor(caf::stateful_actor<reaper_state>* self, runtime_ptr 
   s.outbox_retention = rt->topo.retention.outbox_delivered;
   s.prune_batch = rt->topo.retention.batch;
   s.idle_actor_retention = rt->topo.retention.idle_actors;
+  s.aging_after = rt->topo.priorities.aging_after;
   st.sweeper = std::make_unique<reaper>(*st.session, s, rt->node_name);
   // Resign while the state still exists (attach_functor runs after it is gone),
   // so another node takes the lease at once instead of after its TTL.

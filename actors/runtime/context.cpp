@@ -167,6 +167,7 @@ outgoing_message context::outgoing(const message_out& m) {
       problem_ = "dedup mode ttl goes with a dedup_ttl above zero (and only it)";
   }
   o.limit_key = m.limit_key;
+  o.priority = m.priority;
   // What the receiver could not decode would cost it its continuations: refuse it
   // here, as this handler's failure, not the receiver's.
   if (auto back = decode_message_headers(o.headers); !back && problem_.empty())

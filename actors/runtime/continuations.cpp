@@ -27,6 +27,7 @@ std::optional<outgoing_message> build(const delivery& d, const continuation& c,
   m.dedup_mode = parse_dedup_mode(c.dedup_mode).value_or(dedup_mode::until_done);
   m.dedup_ttl = std::chrono::milliseconds(c.dedup_ttl_ms);
   m.limit_key = c.limit_key;
+  m.priority = priority_from_int(c.priority);  // unset: the type's default
   // The execution's own continuation, fired as it ends, is new work outside it (guarantee
   // 9): a cancel of it never refuses its handler's effects; the payload names it. A
   // message's own continuation is a step of its execution, as the message was.

@@ -24,6 +24,7 @@
 #include "messages/type_ids.hpp"
 #include "persistence/actor_store.hpp"
 #include "persistence/limit_store.hpp"
+#include "persistence/mailbox_store.hpp"
 #include "persistence/migrator.hpp"
 #include "persistence/node_registry_store.hpp"
 
@@ -138,6 +139,17 @@ int claim_node_name(const runtime_config& rt, startup_retry& retry) {
         err = limits.sync(rt.topo);
       if (err) {
         std::cerr << "postbox-node: cannot record the limits of node '" << rt.node_name
+                  << "': " << describe(err) << retry.gave_up(err) << "\n";
+        return 1;
+      }
+      // A send that names no priority takes its type's tier from the topology.
+      mailbox_store mailbox{session};
+      err = mailbox.set_type_priorities(rt.topo.priorities.types, rt.node_name);
+      while (err &&
+             retry.again("recording the type priorities of node '" + rt.node_name + "'", err))
+        err = mailbox.set_type_priorities(rt.topo.priorities.types, rt.node_name);
+      if (err) {
+        std::cerr << "postbox-node: cannot record the type priorities of node '" << rt.node_name
                   << "': " << describe(err) << retry.gave_up(err) << "\n";
         return 1;
       }

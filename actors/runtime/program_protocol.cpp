@@ -92,6 +92,12 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
       if (!x.is_int64() || x.as_int64() <= 0)
         return shape(at + ".dedup_ttl_ms must be an integer above zero");
       m.dedup_ttl = std::chrono::milliseconds(x.as_int64());
+    } else if (key == "priority") {
+      // A tier's name; absent: the type's default from the topology, else normal.
+      auto tier = x.is_string() ? priority_from_string(std::string(x.as_string())) : std::nullopt;
+      if (!tier)
+        return shape(at + ".priority must be one of \"low\", \"normal\", \"high\", \"urgent\"");
+      m.priority = tier;
     } else if (key == "on_success" || key == "on_error") {
       if (!x.is_object()) return shape(at + "." + key + " must be an object");
       headers += std::string(headers.size() > 1 ? "," : "") + json::serialize(json::string(key)) +
@@ -100,6 +106,8 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
       return shape(at + " has an unknown key \"" + key +
                    "\" (queue, actor, type, payload, delay_ms, on_success, on_error, "
                    "execution_id, org, dedup_key, dedup_mode, dedup_ttl_ms)");
+                   "\" (queue, actor, type, payload, delay_ms, priority, on_success, "
+                   "on_error, execution_id, org)");
     }
   }
   if (m.queue.empty() && m.actor_key.empty()) return shape(at + ".queue (or .actor) is missing");

@@ -207,12 +207,16 @@ std::string overview(dashboard_env& env, const std::map<std::string, std::string
   }
   if (auto qs = inspect.queues()) {
     out << "<h2>Queues</h2><table id=\"queues\"><tr><th>queue</th><th>ready</th>"
+           "<th>ready urgent/high/normal/low</th>"
            "<th>in flight</th><th>delayed</th><th>oldest ready</th><th>dead letters</th>"
            "<th>dedup keys</th><th></th></tr>";
     for (const auto& x : *qs) {
-      out << "<tr><td>" << esc(x.queue) << "</td><td>" << x.ready << "</td><td>" << x.in_flight
-          << "</td><td>" << x.delayed << "</td><td>" << std::fixed << std::setprecision(1)
-          << x.oldest_age_s << "s</td><td>" << x.dead << "</td><td>" << x.dedup_keys << "</td><td>";
+      const auto& t = x.ready_by_priority;
+      out << "<tr><td>" << esc(x.queue) << "</td><td>" << x.ready << "</td><td>" << t[3] << "/"
+          << t[2] << "/" << t[1] << "/" << t[0] << "</td><td>" << x.in_flight << "</td><td>"
+          << x.delayed << "</td><td>" << std::fixed << std::setprecision(1) << x.oldest_age_s
+          << "s</td><td>" << x.dead << "</td><td>" << x.dedup_keys
+          << "</td><td>";
       if (x.dead > 0)
         out << action(env, "/actions/retry-queue", "queue", x.queue, "retry all dead letters",
                       "retry-queue-" + x.queue);

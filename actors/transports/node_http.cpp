@@ -9,6 +9,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <mutex>
+#include <postbox/priority.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -125,6 +126,23 @@ void write_cluster_gauges(prom::writer& out, const caf::expected<cluster_gauges>
             [](const queue_gauges& q) { return q.oldest_ready_age_s; });
   per_queue("postbox_dead_letters", "Dead letters not yet retried.",
             [](const queue_gauges& q) { return static_cast<double>(q.dead_letters); });
+  auto per_tier = [&](const char* name, const char* help, auto value) {
+    out.family(name, "gauge", help);
+    if (g)
+      for (const auto& t : g->tiers)
+        out.sample(
+            name,
+            {{"queue", t.queue},
+             {"priority", to_string(priority_from_int(t.priority).value_or(priority::normal))}},
+            value(t));
+  };
+  per_tier("postbox_queue_ready",
+           "Messages ready to be claimed now, per priority tier (claimed highest first).",
+           [](const tier_gauges& t) { return static_cast<double>(t.ready); });
+  per_tier("postbox_queue_oldest_wait_seconds",
+           "How long the longest-waiting ready message of the tier has been claimable (0 when "
+           "none is); aging moves it up a tier per priorities.aging_after.",
+           [](const tier_gauges& t) { return t.oldest_ready_age_s; });
   auto per_actor_type = [&](const char* name, const char* help, auto value) {
     out.family(name, "gauge", help);
     if (g)

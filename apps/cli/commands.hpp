@@ -40,6 +40,7 @@ struct send_args {
   std::string limit_key;  // empty: none
   std::string headers = "{}";
   std::optional<std::string> on_success, on_error;
+  std::string priority;  // low|normal|high|urgent; empty: the type's default
   bool force = false;
   std::string dedup_key;                 // empty: none
   std::string dedup_mode;                // until_done (default), ttl, replace

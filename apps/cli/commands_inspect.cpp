@@ -27,17 +27,27 @@ int queues(const invocation& inv) {
                                  {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
                                  {"dedup_keys", q.dedup_keys},
                                  {"throttled", q.throttled},
-                                 {"waiting_slot", q.waiting_slot}});
+                                 {"waiting_slot", q.waiting_slot},
+                                 {"ready_by_priority", json::object{{"low", q.ready_by_priority[0]},
+                                                                    {"normal", q.ready_by_priority[1]},
+                                                                    {"high", q.ready_by_priority[2]},
+                                                                    {"urgent", q.ready_by_priority[3]}}}});
     std::cout << json::serialize(out) << "\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& q : *qs)
-    rows.push_back({q.queue, std::to_string(q.ready), std::to_string(q.in_flight),
-                    std::to_string(q.delayed), std::to_string(q.dead),
+  for (const auto& q : *qs) {
+    const auto& t = q.ready_by_priority;
+    rows.push_back({q.queue, std::to_string(q.ready),
+                    std::to_string(t[3]) + "/" + std::to_string(t[2]) + "/" + std::to_string(t[1]) +
+                        "/" + std::to_string(t[0]),
+                    std::to_string(q.in_flight), std::to_string(q.delayed), std::to_string(q.dead),
                     q.ready + q.in_flight + q.delayed > 0 ? ago(q.oldest_age_s) : "-",
                     std::to_string(q.dedup_keys)});
-  print_table(std::cout, {"QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST", "DEDUP KEYS"},
+  }
+  print_table(std::cout,
+              {"QUEUE", "READY", "URGENT/HIGH/NORMAL/LOW", "IN FLIGHT", "DELAYED", "DEAD", "OLDEST",
+               "DEDUP KEYS"},
               rows);
   // Limits (topology queues.<q> max_in_flight/rate and limits.<key>), when there are any.
   auto ls = c.inspect().limits();

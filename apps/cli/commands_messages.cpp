@@ -141,10 +141,12 @@ int send(const invocation& inv, const send_args& args) {
       for (const auto& [name, _] : inv.topo->nodes) among.push_back(name);
     if (auto err = c.check_handled(queue, args.type, among)) return fail(err, "send refused");
   }
-  auto id = to ? c.send_unique(*to, args.type, args.json_payload, *dedup, to_json(*headers), queue,
-                              args.limit_key)
-               : c.send_unique(queue, args.type, args.json_payload, *dedup, to_json(*headers),
-                              args.limit_key);
+  send_options opts;
+  if (!args.priority.empty()) opts.tier = priority_from_string(args.priority);  // checked by parse
+  opts.limit_key = args.limit_key;
+  opts.dedup = *dedup;
+  auto id = to ? c.send_unique(*to, args.type, args.json_payload, opts, to_json(*headers), queue)
+               : c.send_unique(queue, args.type, args.json_payload, opts, to_json(*headers));
   if (!id) return fail(id.error(), "send refused");
   if (inv.json) {
     json::object o{{"message_id", id->id}, {"queue", queue}};

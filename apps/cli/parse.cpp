@@ -355,6 +355,12 @@ int run(int argc, char** argv) {
           "--on-error", [&](const std::string& c) { send_a.on_error = c; },
           "sent when the message is dead-lettered" + continuation_help)
       ->type_name("C");
+  send_cmd
+      ->add_option("--priority", send_a.priority,
+                   "its tier: low, normal, high or urgent (claimed highest first; default: "
+                   "the type's in the topology's priorities.types, else normal)")
+      ->type_name("TIER")
+      ->check(CLI::IsMember({"low", "normal", "high", "urgent"}));
   send_cmd->add_flag("--force", send_a.force, "send even when no node handles the type there");
   send_cmd
       ->add_option("--dedup-key", send_a.dedup_key,

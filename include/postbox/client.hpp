@@ -13,10 +13,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <postbox/actor.hpp>
 #include <postbox/dedup.hpp>
 #include <postbox/error.hpp>
 #include <postbox/execution.hpp>
+#include <postbox/priority.hpp>
 #include <postbox/session_options.hpp>
 #include <string>
 #include <vector>
@@ -75,6 +77,16 @@ struct ask_options {
   reply_wait wait;
 };
 
+/// What a send may carry besides its body; each left empty: none.
+struct send_options {
+  /// Its tier; unset: its type's default (topology `priorities.types`), else normal.
+  std::optional<priority> tier;
+  /// 1 to 256 bytes: counted against topology `limits.<limit_key>` across the cluster.
+  std::string limit_key;
+  /// A dedup key (and its mode and ttl): one live message per key on its queue.
+  dedup_options dedup;
+};
+
 class client {
  public:
   explicit client(std::string dsn, std::string application_name = "postbox-client");
@@ -100,31 +112,29 @@ class client {
       std::chrono::milliseconds poll = std::chrono::milliseconds(300),
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   /// Sends any typed message after validating its body (errors name the field);
-  /// identity columns come from the body. Returns the message id.
-  /// `limit_key` (1 to 256 bytes; empty: none) counts it against topology
-  /// `limits.<limit_key>` across the cluster.
+  /// identity columns come from the body; `opts` its priority, limit key and dedup key.
+  /// Returns the message id (a duplicate's: the live message's that holds the key).
   caf::expected<int64_t> send(const std::string& queue, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}",
-                              const std::string& limit_key = "");
+                              const send_options& opts = {});
   /// Sends to actor `to` (its type's queue, which a node of that type registered, when
   /// `queue` is empty; a queue that is not the actor's is refused): its turn comes after
   /// every message sent to it before. Returns the message id.
   caf::expected<int64_t> send(const actor_ref& to, const std::string& type,
                               const std::string& json_payload, const std::string& headers = "{}",
-                              const std::string& queue = "", const std::string& limit_key = "");
-  /// send with a dedup key (`dedup.key` empty: none): while a message with the key is live
-  /// on the queue, nothing is enqueued and the result names that message, duplicate = true.
+                              const std::string& queue = "", const send_options& opts = {});
+  /// send, telling a duplicate apart (`opts.dedup.key` set): while a message with the key is
+  /// live on the queue, nothing is enqueued and the result names that message,
+  /// duplicate = true.
   caf::expected<send_result> send_unique(const std::string& queue, const std::string& type,
                                          const std::string& json_payload,
-                                         const dedup_options& dedup,
-                                         const std::string& headers = "{}",
-                                         const std::string& limit_key = "");
+                                         const send_options& opts,
+                                         const std::string& headers = "{}");
   caf::expected<send_result> send_unique(const actor_ref& to, const std::string& type,
                                          const std::string& json_payload,
-                                         const dedup_options& dedup,
+                                         const send_options& opts,
                                          const std::string& headers = "{}",
-                                         const std::string& queue = "",
-                                         const std::string& limit_key = "");
+                                         const std::string& queue = "");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;
   /// empty: every registered node) handles on `queue`, judged as the consumers' sweep
   /// judges it (their registrations, nodes.handled_types): when every node named has
@@ -154,8 +164,7 @@ class client {
   caf::expected<send_result> send_message(const std::string& queue, const std::string& type,
                                           const std::string& json_payload,
                                           const std::string& headers, const actor_ref* to,
-                                          const dedup_options* dedup,
-                                          const std::string& limit_key);
+                                          const send_options& opts);
   std::unique_ptr<pg_session> session_;
   std::unique_ptr<inspect_store> inspect_;
 };

@@ -11,6 +11,7 @@
 #include <postbox/dedup.hpp>
 #include <postbox/describe.hpp>
 #include <postbox/messages.hpp>
+#include <postbox/priority.hpp>
 #include <postbox/reminder.hpp>
 #include <postbox/sql.hpp>
 #include <string>
@@ -48,6 +49,9 @@ struct message_out {
   /// Counted against topology `limits.<limit_key>` (max_in_flight, rate) across the
   /// cluster; empty: only its queue's limits.
   std::string limit_key;
+  /// Its tier; unset: its type's default from the topology (`priorities: types:`), else
+  /// normal. Claimed highest first; inside an actor key the send order wins.
+  std::optional<postbox::priority> priority;
 
   /// A described struct sent to `queue` under its type name.
   template <class T>

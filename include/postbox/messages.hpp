@@ -48,6 +48,9 @@ struct continuation {
   /// Counted against topology `limits.<limit_key>` when enqueued (JSON key "limit_key",
   /// written only when set); empty: none.
   std::string limit_key{};
+  /// Its tier (postbox::priority, 0 low .. 3 urgent); -1: its type's default. JSON key
+  /// "priority" (a tier's name), written only when set.
+  int16_t priority = -1;
 
   /// `type` with `payload` (a JSON object) to actor `to`, in its turn.
   static continuation to(const actor_ref& to, std::string type, std::string payload = "{}") {
@@ -64,14 +67,15 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
   return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution,
            x.actor_type, x.actor_key, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms,
-           x.limit_key);
+           x.limit_key, x.priority);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
   return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
          a.ends_execution == b.ends_execution && a.actor_type == b.actor_type &&
          a.actor_key == b.actor_key && a.dedup_key == b.dedup_key && a.dedup_mode == b.dedup_mode &&
-         a.dedup_ttl_ms == b.dedup_ttl_ms && a.limit_key == b.limit_key;
+         a.dedup_ttl_ms == b.dedup_ttl_ms && a.limit_key == b.limit_key &&
+         a.priority == b.priority;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);

@@ -23,21 +23,68 @@ WITH orphans AS (
       SELECT unnest(n.handled_types) FROM postbox.nodes n WHERE n.name = ANY ($7::text[]))
     AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) AS t(name)
                     WHERE NOT EXISTS (SELECT 1 FROM postbox.nodes n WHERE n.name = t.name))
-  ORDER BY visible_at, id
+  -- (priority first: the order of mailbox_claim_idx, no sort; orphans all go the same way)
+  ORDER BY priority, visible_at, id
   LIMIT LEAST($8::int, $2::int)
   FOR UPDATE SKIP LOCKED
 ), own AS (
-  -- What the orphans left of the $2 the reader asked for.
-  SELECT id FROM postbox.mailbox
-  WHERE queue = $1 AND visible_at <= now() AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
+  -- What the orphans left of the $2 the reader asked for, highest tier first: one
+  -- index range of mailbox_claim_idx (queue, priority, visible_at, id) per tier (with
+  -- $6, of mailbox_type_claim_idx), each in (visible_at, id) order, no sort. The Limit
+  -- above the Append stops pulling (and locking) once it has enough: a lower tier is
+  -- not even read while a higher one fills the batch.
+  SELECT id FROM (
+    SELECT id FROM postbox.mailbox
+    WHERE queue = $1 AND priority = 3 AND visible_at <= now()
+    AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
     AND NOT (receipt IS NOT NULL AND alone_on IS NOT NULL AND alone_on <> $5::text
              AND visible_at > now() - $9::bigint * interval '1 millisecond'
              AND EXISTS (SELECT 1 FROM postbox.nodes n
                          WHERE n.incarnation = alone_on
                            AND n.heartbeat_at > now() - $9::bigint * interval '1 millisecond'))
-  ORDER BY visible_at, id
+    ORDER BY visible_at, id
+    LIMIT $2::int - (SELECT count(*) FROM orphans)
+    FOR UPDATE SKIP LOCKED) t3
+  UNION ALL
+  SELECT id FROM (
+    SELECT id FROM postbox.mailbox
+    WHERE queue = $1 AND priority = 2 AND visible_at <= now()
+    AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
+    AND NOT (receipt IS NOT NULL AND alone_on IS NOT NULL AND alone_on <> $5::text
+             AND visible_at > now() - $9::bigint * interval '1 millisecond'
+             AND EXISTS (SELECT 1 FROM postbox.nodes n
+                         WHERE n.incarnation = alone_on
+                           AND n.heartbeat_at > now() - $9::bigint * interval '1 millisecond'))
+    ORDER BY visible_at, id
+    LIMIT $2::int - (SELECT count(*) FROM orphans)
+    FOR UPDATE SKIP LOCKED) t2
+  UNION ALL
+  SELECT id FROM (
+    SELECT id FROM postbox.mailbox
+    WHERE queue = $1 AND priority = 1 AND visible_at <= now()
+    AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
+    AND NOT (receipt IS NOT NULL AND alone_on IS NOT NULL AND alone_on <> $5::text
+             AND visible_at > now() - $9::bigint * interval '1 millisecond'
+             AND EXISTS (SELECT 1 FROM postbox.nodes n
+                         WHERE n.incarnation = alone_on
+                           AND n.heartbeat_at > now() - $9::bigint * interval '1 millisecond'))
+    ORDER BY visible_at, id
+    LIMIT $2::int - (SELECT count(*) FROM orphans)
+    FOR UPDATE SKIP LOCKED) t1
+  UNION ALL
+  SELECT id FROM (
+    SELECT id FROM postbox.mailbox
+    WHERE queue = $1 AND priority = 0 AND visible_at <= now()
+    AND ($6::text[] IS NULL OR type = ANY ($6::text[]))
+    AND NOT (receipt IS NOT NULL AND alone_on IS NOT NULL AND alone_on <> $5::text
+             AND visible_at > now() - $9::bigint * interval '1 millisecond'
+             AND EXISTS (SELECT 1 FROM postbox.nodes n
+                         WHERE n.incarnation = alone_on
+                           AND n.heartbeat_at > now() - $9::bigint * interval '1 millisecond'))
+    ORDER BY visible_at, id
+    LIMIT $2::int - (SELECT count(*) FROM orphans)
+    FOR UPDATE SKIP LOCKED) t0
   LIMIT $2::int - (SELECT count(*) FROM orphans)
-  FOR UPDATE SKIP LOCKED
 ), candidates AS (
   SELECT id FROM own UNION ALL SELECT id FROM orphans
 )

@@ -6,17 +6,19 @@
 -- (0 for an unset tick; the schedules table is small: a sequential read),
 -- ('dedup', queue, live_messages_with_a_dedup_key, running_ttl_windows, 0, 0, 0),
 -- ('limit', scope || ':' || key, slots_in_use, max_in_flight, throttled, waiting_slot, 0)
--- (migration 025: a few rows; the waiting counts read the partial mailbox_limit_wait_idx).
+-- (migration 025: a few rows; the waiting counts read the partial mailbox_limit_wait_idx),
+-- ('tier', queue, priority 0..3, ready, oldest_ready_age_s, 0, 0) (migration 024).
 -- $1 (text[]): queues that always show (the topology's), also when empty.
 --
 -- Cost, per queue: the queue names come from a skip scan of mailbox_claim_idx and
 -- dead_letters_queue_idx (one index descent per distinct queue, never a walk of the
--- mailbox). ready counts the queue's ready range of mailbox_claim_idx (an index-only
--- scan: proportional to that backlog, not to the table); in_flight and delayed read
+-- mailbox). ready counts the queue's ready ranges of mailbox_claim_idx (queue,
+-- priority, visible_at, id), one per tier (index-only scans: proportional to that
+-- backlog, not to the table), and is their sum; in_flight and delayed read
 -- the rows with visible_at in the future (leases and delays, bounded by the consumers'
 -- prefetch and by what was sent with a delay; a keyed actor's parked messages, at
 -- 'infinity', are neither and are not read); the oldest ready row is the first
--- entry of the ready range. A backlog of millions of ready rows makes the ready count
+-- entry of the ready ranges (each tier's first). A backlog of millions of ready rows makes the ready count
 -- cost about a second per million; the caller bounds the statement with a timeout.
 -- dead_letters walks the queue's dead letters by dead_letters_queue_idx (pruned after
 -- retention). Active claims use claims_state_idx; pending outbox rows the partial
@@ -60,25 +62,32 @@ WITH RECURSIVE mailbox_queues AS (
 ), actor_names AS (
   SELECT actor_type FROM postbox.actor_types
   UNION SELECT actor_type FROM actor_heads UNION SELECT actor_type FROM actor_blocked
+), tiers AS (
+  SELECT n.queue, t.k,
+         (SELECT count(*) FROM postbox.mailbox m
+          WHERE m.queue = n.queue AND m.priority = t.k AND m.visible_at <= now()) AS ready,
+         COALESCE((SELECT extract(epoch FROM now() - m.visible_at) FROM postbox.mailbox m
+                   WHERE m.queue = n.queue AND m.priority = t.k AND m.visible_at <= now()
+                   ORDER BY m.visible_at LIMIT 1), 0) AS oldest
+  FROM names n CROSS JOIN (VALUES (0::smallint), (1::smallint), (2::smallint), (3::smallint)) t(k)
 ), kinds AS (
   -- The kinds outbox_enqueue_terminal.sql writes, and any other present.
   SELECT kind FROM (VALUES ('webhook'), ('usage')) AS k(kind)
   UNION SELECT kind FROM pending UNION SELECT kind FROM failed
 )
 SELECT 'queue' AS section, n.queue AS label,
-       (SELECT count(*) FROM postbox.mailbox m
-        WHERE m.queue = n.queue AND m.visible_at <= now())::float8,
+       (SELECT sum(t.ready) FROM tiers t WHERE t.queue = n.queue)::float8,
        (SELECT count(*) FROM postbox.mailbox m
         WHERE m.queue = n.queue AND m.visible_at > now() AND m.receipt IS NOT NULL)::float8,
        (SELECT count(*) FROM postbox.mailbox m
         WHERE m.queue = n.queue AND m.visible_at > now() AND m.visible_at < 'infinity'
           AND m.receipt IS NULL)::float8,
-       COALESCE((SELECT extract(epoch FROM now() - m.visible_at) FROM postbox.mailbox m
-                 WHERE m.queue = n.queue AND m.visible_at <= now()
-                 ORDER BY m.visible_at LIMIT 1), 0)::float8,
+       (SELECT max(t.oldest) FROM tiers t WHERE t.queue = n.queue)::float8,
        (SELECT count(*) FROM postbox.dead_letters d
         WHERE d.queue = n.queue AND d.retried_at IS NULL)::float8
 FROM names n
+UNION ALL
+SELECT 'tier', t.queue, t.k::float8, t.ready::float8, t.oldest::float8, 0, 0 FROM tiers t
 UNION ALL
 SELECT 'outbox', k.kind, COALESCE(p.n, 0)::float8, COALESCE(f.n, 0)::float8, 0, 0, 0
 FROM kinds k LEFT JOIN pending p ON p.kind = k.kind LEFT JOIN failed f ON f.kind = k.kind

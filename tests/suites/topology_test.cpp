@@ -614,3 +614,22 @@ CAF_TEST(retention is per state in durations with days) {
   expect_error(db + one_node + "retention: {batch: 0}\n",
                {"retention.batch: must be an integer from 1 to 100000"});
 }
+
+CAF_TEST(priorities with aging and a default tier per type) {
+  auto t = load_topology_string(
+      db + one_node + "priorities:\n  aging_after: 30s\n  types: {report: high, bulk: low}\n",
+      "p.yaml");
+  CAF_REQUIRE(t);
+  CAF_CHECK_EQUAL(t->priorities.aging_after, 30s);
+  CAF_CHECK(t->priorities.types.at("report") == priority::high);
+  CAF_CHECK(t->priorities.types.at("bulk") == priority::low);
+  auto d = load_topology_string(db + one_node, "d.yaml");
+  CAF_REQUIRE(d);
+  CAF_CHECK_EQUAL(d->priorities.aging_after, std::chrono::milliseconds(std::chrono::minutes(5)));
+  CAF_CHECK(d->priorities.types.empty());
+  expect_error(db + one_node + "priorities:\n  types: {report: hgh}\n",
+               {"bad.yaml:4:19", "priorities.types.report",
+                "must be one of low, normal, high, urgent, got 'hgh'"});
+  expect_error(db + one_node + "priorities:\n  aging: 5m\n",
+               {"bad.yaml:4:3", "unknown key 'aging' (did you mean 'aging_after'?)"});
+}
