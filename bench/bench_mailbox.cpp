@@ -469,7 +469,7 @@ int main(int argc, char** argv) {
     std::printf(
         "\nthe claim with limits (postbox.claim_limited: a GCRA token and a slot per message, "
         "limit not binding)\nbeside the plain claim, postbox's side only:\n");
-    double plain = 0;
+    double plain_limited = 0;
     for (const auto& c : limited_cases) {
       const std::string queue = prefix + c.key;
       reset_table(o, prefix);
@@ -480,10 +480,10 @@ int main(int argc, char** argv) {
       const auto ours = run_postbox(o, c, queue);
       print_row(o, c, ours, std::nullopt);
       if (!c.limited)
-        plain = ours.msgs_per_s;
+        plain_limited = ours.msgs_per_s;
       else
         std::printf("  %-20s %14.2fx (goal >= 0.8x)\n", "    / plain",
-                    ours.msgs_per_s / std::max(1.0, plain));
+                    ours.msgs_per_s / std::max(1.0, plain_limited));
       std::fflush(stdout);
     }
     reset_table(o, prefix);

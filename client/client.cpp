@@ -241,8 +241,7 @@ caf::expected<send_result> client::send_unique(const std::string& queue, const s
 
 caf::expected<send_result> client::send_unique(const actor_ref& to, const std::string& type,
                                                const std::string& json_payload,
-                                               const send_options& opts,
-                                               const std::string& headers,
+                                               const send_options& opts, const std::string& headers,
                                                const std::string& queue) {
   if (to.type.empty() || to.key.empty() || to.type.size() > 256 || to.key.size() > 256)
     return make_error(errc::invalid_argument,

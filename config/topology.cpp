@@ -315,9 +315,8 @@ class loader {
     const YAML::Node& root = docs[0];
     const mapping m = open(root, start, "", "topology",
                            {"cluster", "database", "queues", "workflows", "programs", "webhooks",
-                             "usage", "reaper", "retention", "actor_types", "schedules", "limits",
-                             "priorities", "control",
-                            "nodes", "drain_timeout", "startup_timeout"});
+                            "usage", "reaper", "retention", "actor_types", "schedules", "limits",
+                            "priorities", "control", "nodes", "drain_timeout", "startup_timeout"});
     topology t;
     t.source = source_;
     if (const entry* e = m.given("cluster")) {
@@ -847,6 +846,8 @@ class loader {
     if (!m.given("queue") && !m.given("actor_key"))
       fail(m.at, m.child("queue"), "missing: the message needs a queue (or an actor)");
     return "{" + out + "}";
+  }
+
   priorities_config priorities(const entry& section) const {
     const mapping m = open(section, {"aging_after", "types"});
     priorities_config c;

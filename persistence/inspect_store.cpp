@@ -29,12 +29,12 @@ caf::expected<std::vector<queue_overview>> inspect_store::queues() {
       retry_policy::once,
       [&](tx_context& tx) -> caf::expected<std::vector<queue_overview>> {
         std::vector<queue_overview> out;
-        for (const auto& row : tx.exec("inspect_queues"))
+        for (const auto& row : tx.exec("inspect_queues")) {
           out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>(),
                          row[3].as<int64_t>(), row[4].as<int64_t>(), row[5].as<double>(),
-                         row[6].as<int64_t>(), row[7].as<int64_t>(),
-                         row[8].as<int64_t>()});
+                         row[6].as<int64_t>(), row[7].as<int64_t>(), row[8].as<int64_t>()});
           for (int k = 0; k < 4; ++k) out.back().ready_by_priority[k] = row[9 + k].as<int64_t>();
+        }
         return out;
       },
       tx_kind::single_statement);

@@ -74,8 +74,7 @@ caf::expected<std::vector<int64_t>> mailbox_store::send_batch(
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch", pg_text_array(q), pg_text_array(t), pg_text_array(e),
                      pg_text_array(o), pg_text_array(p), pg_text_array(h), detail::pg_int_array(d),
-                     pg_text_array(at), pg_text_array(ak), pg_text_array(lk),
-                     pg_text_array(pr));
+                     pg_text_array(at), pg_text_array(ak), pg_text_array(lk), pg_text_array(pr));
     // One sequence: every id of a later statement is greater than this one's.
     const auto from = ids.size();
     for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
@@ -99,12 +98,12 @@ caf::expected<send_result> mailbox_store::send_unique(tx_context& tx, const outg
     return send_result{*id, false};
   }
   using detail::null_if_empty;
-  auto r =
-      tx.exec("mailbox_send_dedup", m.queue, m.type, null_if_empty(m.execution_id),
-              null_if_empty(m.org), m.payload, m.headers, static_cast<int64_t>(m.delay.count()),
-              null_if_empty(m.actor_type), null_if_empty(m.actor_key), m.dedup_key,
-              std::string(to_string(m.dedup_mode)), static_cast<int64_t>(m.dedup_ttl.count()),
-              null_if_empty(m.limit_key));
+  auto r = tx.exec("mailbox_send_dedup", m.queue, m.type, null_if_empty(m.execution_id),
+                   null_if_empty(m.org), m.payload, m.headers,
+                   static_cast<int64_t>(m.delay.count()), null_if_empty(m.actor_type),
+                   null_if_empty(m.actor_key), m.dedup_key, std::string(to_string(m.dedup_mode)),
+                   static_cast<int64_t>(m.dedup_ttl.count()), null_if_empty(m.limit_key),
+                   m.priority ? std::optional<int>(static_cast<int>(*m.priority)) : std::nullopt);
   return send_result{r[0][0].as<int64_t>(), r[0][1].as<bool>()};
 }
 
@@ -122,7 +121,7 @@ caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
   // Keys: one statement per chunk, one insert per element in order (ids ascend).
   for (size_t first = 0; first < msgs.size(); first += send_batch_chunk) {
     const size_t last = std::min(msgs.size(), first + send_batch_chunk);
-    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, k, md, lk;
+    std::vector<std::optional<std::string>> q, t, e, o, p, h, at, ak, k, md, lk, pr;
     std::vector<int64_t> d, ttl;
     for (size_t i = first; i < last; ++i) {
       const auto& m = msgs[i];
@@ -139,17 +138,33 @@ caf::expected<std::vector<send_result>> mailbox_store::send_batch_unique(
       md.emplace_back(std::string(to_string(m.dedup_mode)));
       ttl.push_back(m.dedup_ttl.count());
       lk.emplace_back(opt(m.limit_key));
+      pr.emplace_back(
+          m.priority ? std::optional<std::string>(std::to_string(static_cast<int>(*m.priority)))
+                     : std::nullopt);
     }
     using detail::pg_int_array;
     using detail::pg_text_array;
     auto r = tx.exec("mailbox_send_batch_dedup", pg_text_array(q), pg_text_array(t),
                      pg_text_array(e), pg_text_array(o), pg_text_array(p), pg_text_array(h),
                      pg_int_array(d), pg_text_array(at), pg_text_array(ak), pg_text_array(k),
-                     pg_text_array(md), pg_int_array(ttl), pg_text_array(lk),
-                     pg_text_array(pr));
+                     pg_text_array(md), pg_int_array(ttl), pg_text_array(lk), pg_text_array(pr));
     for (const auto& row : r) out.push_back({row[0].as<int64_t>(), row[1].as<bool>()});
   }
   return out;
+}
+
+caf::error mailbox_store::set_type_priorities(const std::map<std::string, postbox::priority>& types,
+                                              const std::string& node) {
+  std::vector<std::optional<std::string>> names, tiers;
+  for (const auto& [type, p] : types) {
+    names.emplace_back(type);
+    tiers.emplace_back(std::to_string(static_cast<int>(p)));
+  }
+  return session_.transact(retry_policy::once, [&](tx_context& tx) -> caf::error {
+    tx.exec("type_priorities_set", detail::pg_text_array(names), detail::pg_text_array(tiers),
+            node);
+    return {};
+  });
 }
 
 caf::error mailbox_store::ack(tx_context& tx, const lease& l) {

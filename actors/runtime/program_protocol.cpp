@@ -104,10 +104,9 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
                  ":" + json::serialize(x);
     } else {
       return shape(at + " has an unknown key \"" + key +
-                   "\" (queue, actor, type, payload, delay_ms, on_success, on_error, "
-                   "execution_id, org, dedup_key, dedup_mode, dedup_ttl_ms)");
                    "\" (queue, actor, type, payload, delay_ms, priority, on_success, "
-                   "on_error, execution_id, org)");
+                   "on_error, execution_id, org, dedup_key, dedup_mode, dedup_ttl_ms, "
+                   "limit_key)");
     }
   }
   if (m.queue.empty() && m.actor_key.empty()) return shape(at + ".queue (or .actor) is missing");

@@ -215,8 +215,7 @@ std::string overview(dashboard_env& env, const std::map<std::string, std::string
       out << "<tr><td>" << esc(x.queue) << "</td><td>" << x.ready << "</td><td>" << t[3] << "/"
           << t[2] << "/" << t[1] << "/" << t[0] << "</td><td>" << x.in_flight << "</td><td>"
           << x.delayed << "</td><td>" << std::fixed << std::setprecision(1) << x.oldest_age_s
-          << "s</td><td>" << x.dead << "</td><td>" << x.dedup_keys
-          << "</td><td>";
+          << "s</td><td>" << x.dead << "</td><td>" << x.dedup_keys << "</td><td>";
       if (x.dead > 0)
         out << action(env, "/actions/retry-queue", "queue", x.queue, "retry all dead letters",
                       "retry-queue-" + x.queue);

@@ -19,19 +19,20 @@ int queues(const invocation& inv) {
   if (inv.json) {
     json::array out;
     for (const auto& q : *qs)
-      out.push_back(json::object{{"queue", q.queue},
-                                 {"ready", q.ready},
-                                 {"in_flight", q.in_flight},
-                                 {"delayed", q.delayed},
-                                 {"dead_letters", q.dead},
-                                 {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
-                                 {"dedup_keys", q.dedup_keys},
-                                 {"throttled", q.throttled},
-                                 {"waiting_slot", q.waiting_slot},
-                                 {"ready_by_priority", json::object{{"low", q.ready_by_priority[0]},
-                                                                    {"normal", q.ready_by_priority[1]},
-                                                                    {"high", q.ready_by_priority[2]},
-                                                                    {"urgent", q.ready_by_priority[3]}}}});
+      out.push_back(
+          json::object{{"queue", q.queue},
+                       {"ready", q.ready},
+                       {"in_flight", q.in_flight},
+                       {"delayed", q.delayed},
+                       {"dead_letters", q.dead},
+                       {"oldest_age_s", std::round(q.oldest_age_s * 1000) / 1000},
+                       {"dedup_keys", q.dedup_keys},
+                       {"throttled", q.throttled},
+                       {"waiting_slot", q.waiting_slot},
+                       {"ready_by_priority", json::object{{"low", q.ready_by_priority[0]},
+                                                          {"normal", q.ready_by_priority[1]},
+                                                          {"high", q.ready_by_priority[2]},
+                                                          {"urgent", q.ready_by_priority[3]}}}});
     std::cout << json::serialize(out) << "\n";
     return 0;
   }

@@ -127,12 +127,10 @@ class client {
   /// live on the queue, nothing is enqueued and the result names that message,
   /// duplicate = true.
   caf::expected<send_result> send_unique(const std::string& queue, const std::string& type,
-                                         const std::string& json_payload,
-                                         const send_options& opts,
+                                         const std::string& json_payload, const send_options& opts,
                                          const std::string& headers = "{}");
   caf::expected<send_result> send_unique(const actor_ref& to, const std::string& type,
-                                         const std::string& json_payload,
-                                         const send_options& opts,
+                                         const std::string& json_payload, const send_options& opts,
                                          const std::string& headers = "{}",
                                          const std::string& queue = "");
   /// Refuses, before a send, a type that no node of `among` (the topology's node names;

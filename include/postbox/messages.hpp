@@ -66,16 +66,15 @@ struct continuation {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, continuation& x) {
   return f(caf::meta::type_name("continuation"), x.queue, x.type, x.payload, x.ends_execution,
-           x.actor_type, x.actor_key, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms,
-           x.limit_key, x.priority);
+           x.actor_type, x.actor_key, x.dedup_key, x.dedup_mode, x.dedup_ttl_ms, x.limit_key,
+           x.priority);
 }
 
 inline bool operator==(const continuation& a, const continuation& b) {
   return a.queue == b.queue && a.type == b.type && a.payload == b.payload &&
          a.ends_execution == b.ends_execution && a.actor_type == b.actor_type &&
          a.actor_key == b.actor_key && a.dedup_key == b.dedup_key && a.dedup_mode == b.dedup_mode &&
-         a.dedup_ttl_ms == b.dedup_ttl_ms && a.limit_key == b.limit_key &&
-         a.priority == b.priority;
+         a.dedup_ttl_ms == b.dedup_ttl_ms && a.limit_key == b.limit_key && a.priority == b.priority;
 }
 inline bool operator!=(const continuation& a, const continuation& b) {
   return !(a == b);

@@ -1,5 +1,5 @@
--- 026: the send options together. Dedup keys (023) and limit keys (025) were built side
--- by side, each extending postbox.send; here the SQL API's send, send_dedup and the
+-- 026: the send options together. Dedup keys (023), priorities (024) and limit keys (025)
+-- were built side by side, each extending postbox.send; here the SQL API's send, send_dedup and the
 -- insert behind them (and behind the nodes' sends with a dedup key) take them all.
 -- Existing callers keep working: every new parameter is named, defaulted and last.
 
@@ -10,7 +10,7 @@ DROP FUNCTION postbox.mailbox_insert_dedup(text, text, text, text, jsonb, jsonb,
 
 CREATE FUNCTION postbox.mailbox_insert_dedup(
   q text, t text, e text, o text, p jsonb, h jsonb, delay_ms bigint, a_t text, a_k text,
-  k text, dmode text, ttl_ms bigint, lk text, OUT sent_id bigint, OUT is_duplicate boolean)
+  k text, dmode text, ttl_ms bigint, lk text, pr smallint, OUT sent_id bigint, OUT is_duplicate boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
   rq text := q;
@@ -18,10 +18,12 @@ DECLARE
   taken boolean;
 BEGIN
   is_duplicate := false;
+  -- NULL: the type's default tier (topology priorities.types), else normal.
+  pr := COALESCE(pr, (SELECT tp.priority FROM postbox.type_priorities tp WHERE tp.type = t), 1);
   IF k IS NULL THEN
     INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, visible_at,
-                                 actor_type, actor_key, limit_key)
-    VALUES (q, t, e, o, p, h, now() + delay_ms * interval '1 millisecond', a_t, a_k, lk)
+                                 actor_type, actor_key, limit_key, priority)
+    VALUES (q, t, e, o, p, h, now() + delay_ms * interval '1 millisecond', a_t, a_k, lk, pr)
     RETURNING id INTO sent_id;
     RETURN;
   END IF;
@@ -59,8 +61,8 @@ BEGIN
       END IF;
     END IF;
     INSERT INTO postbox.mailbox (queue, type, execution_id, org, payload, headers, visible_at,
-                                 actor_type, actor_key, dedup_key, limit_key)
-    VALUES (q, t, e, o, p, h, now() + delay_ms * interval '1 millisecond', a_t, a_k, k, lk)
+                                 actor_type, actor_key, dedup_key, limit_key, priority)
+    VALUES (q, t, e, o, p, h, now() + delay_ms * interval '1 millisecond', a_t, a_k, k, lk, pr)
     ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
     RETURNING id INTO sent_id;
     IF sent_id IS NOT NULL THEN
@@ -102,7 +104,7 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION
   postbox.mailbox_insert_dedup(text, text, text, text, jsonb, jsonb, bigint, text, text, text,
-                               text, bigint, text)
+                               text, bigint, text, smallint)
   FROM PUBLIC;
 
 CREATE FUNCTION postbox.send_dedup(queue text, type text, payload jsonb,
@@ -113,7 +115,8 @@ CREATE FUNCTION postbox.send_dedup(queue text, type text, payload jsonb,
                                    dedup_key text DEFAULT NULL,
                                    dedup_mode text DEFAULT 'until_done',
                                    dedup_ttl interval DEFAULT NULL,
-                                   limit_key text DEFAULT NULL)
+                                   limit_key text DEFAULT NULL,
+                                   priority text DEFAULT NULL)
 RETURNS TABLE (id bigint, duplicate boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -122,7 +125,9 @@ DECLARE
   pipeline constant boolean :=
     type IN ('execute_workflow', 'process_file_batch', 'execution_callback');
   r record;
+  tier smallint;
 BEGIN
+  tier := postbox.priority_of(fn, priority);
   IF (actor_type IS NULL) <> (actor_key IS NULL) THEN
     PERFORM postbox.refuse(fn, 'actor_type and actor_key go together');
   END IF;
@@ -145,6 +150,10 @@ BEGIN
                                || COALESCE(jsonb_typeof(payload), 'NULL'));
   END IF;
   PERFORM postbox.check_headers(fn, headers);
+  IF jsonb_typeof(headers) = 'object' THEN  -- a continuation's tier, by name
+    PERFORM postbox.priority_of(fn || ': headers.on_success', headers->'on_success'->>'priority'),
+            postbox.priority_of(fn || ': headers.on_error', headers->'on_error'->>'priority');
+  END IF;
   IF delay IS NULL THEN PERFORM postbox.refuse(fn, 'delay must be an interval, got NULL'); END IF;
   IF delay < interval '0' THEN PERFORM postbox.refuse(fn, 'delay must be zero or more'); END IF;
   PERFORM postbox.check_pipeline_payload(fn, type, payload);
@@ -186,7 +195,7 @@ BEGIN
                               THEN payload->>'org' END), ''),
     payload, headers, (extract(epoch FROM delay) * 1000)::bigint, actor_type, actor_key,
     dedup_key, dedup_mode, (extract(epoch FROM COALESCE(dedup_ttl, interval '0')) * 1000)::bigint,
-    limit_key);
+    limit_key, tier);
   id := r.sent_id;
   duplicate := r.is_duplicate;
   RETURN NEXT;
@@ -201,22 +210,27 @@ CREATE FUNCTION postbox.send(queue text, type text, payload jsonb,
                              dedup_key text DEFAULT NULL,
                              dedup_mode text DEFAULT 'until_done',
                              dedup_ttl interval DEFAULT NULL,
-                             limit_key text DEFAULT NULL)
+                             limit_key text DEFAULT NULL,
+                             priority text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT s.id FROM postbox.send_dedup($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) s
+  SELECT s.id FROM postbox.send_dedup($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) s
 $$;
 
 REVOKE EXECUTE ON FUNCTION
-  postbox.send(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text),
-  postbox.send_dedup(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text)
+  postbox.send(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text,
+    text),
+  postbox.send_dedup(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text,
+    text)
   FROM PUBLIC;
 DO $$
 BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'postbox_client') THEN
     GRANT EXECUTE ON FUNCTION
-      postbox.send(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text),
-      postbox.send_dedup(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text)
+      postbox.send(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text,
+    text),
+      postbox.send_dedup(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval, text,
+    text)
       TO postbox_client;
   END IF;
 END $$;
