@@ -103,9 +103,16 @@ CREATE TRIGGER mailbox_limit_release AFTER DELETE ON postbox.mailbox
 
 -- The limited claim: mailbox_read.sql's own-queue part (no orphan sweep: the caller
 -- runs the plain claim for orphans only), admitting each candidate through its limits.
--- Scans at most p_max * 8 + 64 candidates; a throttled one moves to its next token
--- time, one waiting for a slot to when the earliest slot's lease ends (at most 250 ms:
--- an ack frees a slot earlier), so a busy limit does not hide other keys' messages.
+-- Scans at most p_max * 8 + 64 candidates. Per candidate: a limit already full in this
+-- claim sends it to wait; the rate is checked first against the limits row as this
+-- claim last read it plus the tokens it means to take (no lock: a candidate with no
+-- token in sight never takes a slot); then a slot per max_in_flight limit. At the end
+-- the tokens are taken exactly, locked, one UPDATE per rate (key rates, then the
+-- queue's), so the limits row is locked only from there to the commit; a candidate
+-- refused then lets its slots go in this same transaction (nobody ever saw them held)
+-- and waits for its next token. A throttled candidate moves to its next token time,
+-- one waiting for a slot to when the earliest slot's lease ends (at most 250 ms: an
+-- ack frees a slot earlier), so a busy limit does not hide other keys' messages.
 CREATE FUNCTION postbox.claim_limited(p_queue text, p_max int, p_vt_ms bigint, p_owner text,
                                       p_incarnation text, p_types text[], p_alive_ms bigint)
 RETURNS TABLE (id bigint, receipt bigint, queue text, type text, execution_id text, org text,
@@ -128,15 +135,26 @@ DECLARE
   ids        bigint[] := '{}';
   rcpts      bigint[] := '{}';
   helds      boolean[] := '{}';
+  cand_q     boolean[] := '{}';  -- needs a token of the queue's rate
+  cand_k     text[] := '{}';     -- the key whose rate it needs a token of, or NULL
+  denied_at  timestamptz[] := '{}';
+  -- Rates seen in this claim: scope:key, tat as read (unlocked), tokens meant.
+  rs_id      text[] := '{}';
+  rs_t0      timestamptz[] := '{}';
+  rs_need    int[] := '{}';
   r          bigint;
   i          int;
-  got_tokens int;
+  j          int;
+  cnt        int;
+  admitted   int := 0;
+  g          int;
   got_slots  int;
-  denied     timestamptz;
   wait_slot  timestamptz;
-  t          timestamptz;
-  s          int;
+  wait_rate  timestamptz;
+  t0         timestamptz;
   scanned    int := 0;
+  needs_q    boolean;
+  needs_k    text;
 BEGIN
   SELECT * INTO ql FROM postbox.limits l WHERE l.scope = 'queue' AND l.key = p_queue;
   FOR c IN
@@ -177,29 +195,26 @@ BEGIN
       UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
       CONTINUE;
     END IF;
-    -- Rate first: a throttled message takes no slot.
-    got_tokens := 0; denied := NULL;
+    -- Rate first, on the row as read plus what this claim means to take: no token in
+    -- sight, no slot.
+    wait_rate := NULL; needs_q := false; needs_k := NULL;
     FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
       CONTINUE WHEN rates[i] IS NULL;
-      UPDATE postbox.limits l SET tat = greatest(l.tat, now()) + (1.0 / l.rate) * interval '1 second'
-      WHERE l.scope = scopes[i] AND l.key = keys[i]
-        AND greatest(l.tat, now()) - now() <= ((l.burst - 1) / l.rate) * interval '1 second';
-      IF FOUND THEN
-        got_tokens := i;
-      ELSE
-        SELECT l.tat - ((l.burst - 1) / l.rate) * interval '1 second' INTO denied
-        FROM postbox.limits l WHERE l.scope = scopes[i] AND l.key = keys[i];
-        EXIT;
-      END IF;
-    END LOOP;
-    IF denied IS NOT NULL THEN
-      -- Give back the tokens of the limits before the one that refused.
-      FOR i IN 1 .. got_tokens LOOP
-        CONTINUE WHEN rates[i] IS NULL;
-        UPDATE postbox.limits l SET tat = l.tat - (1.0 / l.rate) * interval '1 second'
+      j := array_position(rs_id, scopes[i] || ':' || keys[i]);
+      IF j IS NULL THEN
+        SELECT greatest(l.tat, now()) INTO t0 FROM postbox.limits l
         WHERE l.scope = scopes[i] AND l.key = keys[i];
-      END LOOP;
-      UPDATE postbox.mailbox m SET visible_at = greatest(denied, now()), limit_wait = 'rate'
+        rs_id := rs_id || (scopes[i] || ':' || keys[i]); rs_t0 := rs_t0 || t0; rs_need := rs_need || 0;
+        j := cardinality(rs_id);
+      END IF;
+      t0 := rs_t0[j] + (rs_need[j] / rates[i]) * interval '1 second';
+      IF t0 - now() > ((bursts[i] - 1) / rates[i]) * interval '1 second' THEN
+        wait_rate := greatest(wait_rate, t0 - ((bursts[i] - 1) / rates[i]) * interval '1 second');
+      END IF;
+      IF scopes[i] = 'queue' THEN needs_q := true; ELSE needs_k := keys[i]; END IF;
+    END LOOP;
+    IF wait_rate IS NOT NULL THEN
+      UPDATE postbox.mailbox m SET visible_at = greatest(wait_rate, now()), limit_wait = 'rate'
       WHERE m.id = c.id;
       CONTINUE;
     END IF;
@@ -208,14 +223,14 @@ BEGIN
     got_slots := 0; wait_slot := NULL;
     FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
       CONTINUE WHEN maxes[i] IS NULL;
-      SELECT ls.slot INTO s FROM postbox.limit_slots ls
-      WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot <= maxes[i]
-        AND (ls.message_id IS NULL OR ls.lease_until <= now())
-      ORDER BY ls.slot LIMIT 1
-      FOR UPDATE SKIP LOCKED;
+      UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
+      WHERE ls.scope = scopes[i] AND ls.key = keys[i]
+        AND ls.slot = (SELECT f.slot FROM postbox.limit_slots f
+                       WHERE f.scope = scopes[i] AND f.key = keys[i] AND f.slot <= maxes[i]
+                         AND (f.message_id IS NULL OR f.lease_until <= now())
+                       ORDER BY f.slot LIMIT 1
+                       FOR UPDATE SKIP LOCKED);
       IF FOUND THEN
-        UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
-        WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot = s;
         got_slots := got_slots + 1;
       ELSE
         full_s := full_s || (scopes[i] || ':' || keys[i]);
@@ -227,19 +242,81 @@ BEGIN
       END IF;
     END LOOP;
     IF wait_slot IS NOT NULL THEN
-      UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
-      WHERE ls.message_id = c.id AND ls.receipt = r;
-      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
-        CONTINUE WHEN rates[i] IS NULL;
-        UPDATE postbox.limits l SET tat = l.tat - (1.0 / l.rate) * interval '1 second'
-        WHERE l.scope = scopes[i] AND l.key = keys[i];
-      END LOOP;
+      IF got_slots > 0 THEN
+        UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
+        WHERE ls.message_id = c.id AND ls.receipt = r;
+      END IF;
       UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
       CONTINUE;
     END IF;
+    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+      CONTINUE WHEN rates[i] IS NULL;
+      j := array_position(rs_id, scopes[i] || ':' || keys[i]);
+      rs_need[j] := rs_need[j] + 1;
+    END LOOP;
     ids := ids || c.id; rcpts := rcpts || r; helds := helds || (got_slots > 0);
+    cand_q := cand_q || needs_q; cand_k := cand_k || needs_k;
+    denied_at := denied_at || NULL::timestamptz;
   END LOOP;
-  IF cardinality(ids) = 0 THEN
+  -- The tokens, exactly and locked: each key's rate, then the queue's (a candidate a key
+  -- refused takes none of the queue's; one the queue refused gives its key's back).
+  FOR j IN 1 .. cardinality(rs_id) LOOP
+    CONTINUE WHEN rs_need[j] = 0 OR starts_with(rs_id[j], 'queue:');
+    SELECT greatest(l.tat, now()), l.rate, l.burst INTO t0, kl.rate, kl.burst
+    FROM postbox.limits l WHERE l.scope = 'key' AND l.key = substr(rs_id[j], 5)
+    FOR UPDATE;
+    cnt := 0;
+    FOR i IN 1 .. cardinality(ids) LOOP
+      IF cand_k[i] = substr(rs_id[j], 5) THEN cnt := cnt + 1; END IF;
+    END LOOP;
+    g := least(cnt, greatest(0, floor(kl.burst - extract(epoch FROM t0 - now()) * kl.rate + 1e-9)::int));
+    UPDATE postbox.limits l SET tat = t0 + (g / kl.rate) * interval '1 second'
+    WHERE l.scope = 'key' AND l.key = substr(rs_id[j], 5);
+    cnt := 0;
+    FOR i IN 1 .. cardinality(ids) LOOP
+      CONTINUE WHEN cand_k[i] IS DISTINCT FROM substr(rs_id[j], 5);
+      cnt := cnt + 1;
+      IF cnt > g THEN
+        denied_at[i] := t0 + ((g - kl.burst + 1) / kl.rate) * interval '1 second';
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF ql.rate IS NOT NULL AND true = ANY (cand_q) THEN
+    SELECT greatest(l.tat, now()) INTO t0 FROM postbox.limits l
+    WHERE l.scope = 'queue' AND l.key = p_queue FOR UPDATE;
+    cnt := 0;
+    FOR i IN 1 .. cardinality(ids) LOOP
+      IF cand_q[i] AND denied_at[i] IS NULL THEN cnt := cnt + 1; END IF;
+    END LOOP;
+    g := least(cnt, greatest(0, floor(ql.burst - extract(epoch FROM t0 - now()) * ql.rate + 1e-9)::int));
+    UPDATE postbox.limits l SET tat = t0 + (g / ql.rate) * interval '1 second'
+    WHERE l.scope = 'queue' AND l.key = p_queue;
+    cnt := 0;
+    FOR i IN 1 .. cardinality(ids) LOOP
+      CONTINUE WHEN NOT cand_q[i] OR denied_at[i] IS NOT NULL;
+      cnt := cnt + 1;
+      IF cnt > g THEN
+        denied_at[i] := t0 + ((g - ql.burst + 1) / ql.rate) * interval '1 second';
+        IF cand_k[i] IS NOT NULL THEN  -- its key's token back
+          UPDATE postbox.limits l SET tat = l.tat - (1.0 / l.rate) * interval '1 second'
+          WHERE l.scope = 'key' AND l.key = cand_k[i];
+        END IF;
+      END IF;
+    END LOOP;
+  END IF;
+  -- The refused: their slots go, and they wait for their next token.
+  FOR i IN 1 .. cardinality(ids) LOOP
+    CONTINUE WHEN denied_at[i] IS NULL;
+    IF helds[i] THEN
+      UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
+      WHERE ls.message_id = ids[i] AND ls.receipt = rcpts[i];
+    END IF;
+    UPDATE postbox.mailbox m SET visible_at = greatest(denied_at[i], now()), limit_wait = 'rate'
+    WHERE m.id = ids[i];
+    ids[i] := NULL;
+  END LOOP;
+  SELECT count(*) INTO admitted FROM unnest(ids) AS x(v) WHERE x.v IS NOT NULL;
+  IF admitted = 0 THEN
     RETURN;
   END IF;
   RETURN QUERY
