@@ -157,106 +157,110 @@ DECLARE
   needs_k    text;
 BEGIN
   SELECT * INTO ql FROM postbox.limits l WHERE l.scope = 'queue' AND l.key = p_queue;
-  FOR c IN
-    SELECT m.id, m.limit_key FROM postbox.mailbox m
-    WHERE m.queue = p_queue AND m.visible_at <= now()
-      AND (p_types IS NULL OR m.type = ANY (p_types))
-      AND NOT (m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> p_incarnation
-               AND m.visible_at > now() - p_alive_ms * interval '1 millisecond'
-               AND EXISTS (SELECT 1 FROM postbox.nodes n
-                           WHERE n.incarnation = m.alone_on
-                             AND n.heartbeat_at > now() - p_alive_ms * interval '1 millisecond'))
-    ORDER BY m.visible_at, m.id
-    FOR UPDATE OF m SKIP LOCKED
-  LOOP
+  -- Highest tier first (migration 024), each tier one range of mailbox_claim_idx.
+  FOR tier IN REVERSE 3 .. 0 LOOP
+    FOR c IN
+      SELECT m.id, m.limit_key FROM postbox.mailbox m
+      WHERE m.queue = p_queue AND m.priority = tier AND m.visible_at <= now()
+        AND (p_types IS NULL OR m.type = ANY (p_types))
+        AND NOT (m.receipt IS NOT NULL AND m.alone_on IS NOT NULL AND m.alone_on <> p_incarnation
+                 AND m.visible_at > now() - p_alive_ms * interval '1 millisecond'
+                 AND EXISTS (SELECT 1 FROM postbox.nodes n
+                             WHERE n.incarnation = m.alone_on
+                               AND n.heartbeat_at > now() - p_alive_ms * interval '1 millisecond'))
+      ORDER BY m.visible_at, m.id
+      FOR UPDATE OF m SKIP LOCKED
+    LOOP
+      EXIT WHEN cardinality(ids) >= p_max OR scanned >= p_max * 8 + 64;
+      scanned := scanned + 1;
+      -- The limits of this candidate: its queue's, its key's.
+      scopes := '{}'; keys := '{}'; maxes := '{}'; rates := '{}'; bursts := '{}';
+      IF ql.scope IS NOT NULL THEN
+        scopes := scopes || 'queue'::text; keys := keys || p_queue;
+        maxes := maxes || ql.max_in_flight; rates := rates || ql.rate; bursts := bursts || ql.burst;
+      END IF;
+      IF c.limit_key IS NOT NULL THEN
+        SELECT * INTO kl FROM postbox.limits l WHERE l.scope = 'key' AND l.key = c.limit_key;
+        IF FOUND THEN
+          scopes := scopes || 'key'::text; keys := keys || c.limit_key;
+          maxes := maxes || kl.max_in_flight; rates := rates || kl.rate; bursts := bursts || kl.burst;
+        END IF;
+      END IF;
+      -- A limit already found full in this claim: wait without probing again.
+      wait_slot := NULL;
+      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+        IF maxes[i] IS NOT NULL AND (scopes[i] || ':' || keys[i]) = ANY (full_s) THEN
+          wait_slot := now() + interval '250 milliseconds';
+        END IF;
+      END LOOP;
+      IF wait_slot IS NOT NULL THEN
+        UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
+        CONTINUE;
+      END IF;
+      -- Rate first, on the row as read plus what this claim means to take: no token in
+      -- sight, no slot.
+      wait_rate := NULL; needs_q := false; needs_k := NULL;
+      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+        CONTINUE WHEN rates[i] IS NULL;
+        j := array_position(rs_id, scopes[i] || ':' || keys[i]);
+        IF j IS NULL THEN
+          SELECT greatest(l.tat, now()) INTO t0 FROM postbox.limits l
+          WHERE l.scope = scopes[i] AND l.key = keys[i];
+          rs_id := rs_id || (scopes[i] || ':' || keys[i]); rs_t0 := rs_t0 || t0; rs_need := rs_need || 0;
+          j := cardinality(rs_id);
+        END IF;
+        t0 := rs_t0[j] + (rs_need[j] / rates[i]) * interval '1 second';
+        IF t0 - now() > ((bursts[i] - 1) / rates[i]) * interval '1 second' THEN
+          wait_rate := greatest(wait_rate, t0 - ((bursts[i] - 1) / rates[i]) * interval '1 second');
+        END IF;
+        IF scopes[i] = 'queue' THEN needs_q := true; ELSE needs_k := keys[i]; END IF;
+      END LOOP;
+      IF wait_rate IS NOT NULL THEN
+        UPDATE postbox.mailbox m SET visible_at = greatest(wait_rate, now()), limit_wait = 'rate'
+        WHERE m.id = c.id;
+        CONTINUE;
+      END IF;
+      -- Then a slot of each limit with max_in_flight, under a fresh receipt.
+      r := nextval('postbox.receipt_seq');
+      got_slots := 0; wait_slot := NULL;
+      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+        CONTINUE WHEN maxes[i] IS NULL;
+        UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
+        WHERE ls.scope = scopes[i] AND ls.key = keys[i]
+          AND ls.slot = (SELECT f.slot FROM postbox.limit_slots f
+                         WHERE f.scope = scopes[i] AND f.key = keys[i] AND f.slot <= maxes[i]
+                           AND (f.message_id IS NULL OR f.lease_until <= now())
+                         ORDER BY f.slot LIMIT 1
+                         FOR UPDATE SKIP LOCKED);
+        IF FOUND THEN
+          got_slots := got_slots + 1;
+        ELSE
+          full_s := full_s || (scopes[i] || ':' || keys[i]);
+          SELECT least(min(ls.lease_until), now() + interval '250 milliseconds') INTO wait_slot
+          FROM postbox.limit_slots ls
+          WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot <= maxes[i];
+          wait_slot := coalesce(greatest(wait_slot, now()), now() + interval '250 milliseconds');
+          EXIT;
+        END IF;
+      END LOOP;
+      IF wait_slot IS NOT NULL THEN
+        IF got_slots > 0 THEN
+          UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
+          WHERE ls.message_id = c.id AND ls.receipt = r;
+        END IF;
+        UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
+        CONTINUE;
+      END IF;
+      FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
+        CONTINUE WHEN rates[i] IS NULL;
+        j := array_position(rs_id, scopes[i] || ':' || keys[i]);
+        rs_need[j] := rs_need[j] + 1;
+      END LOOP;
+      ids := ids || c.id; rcpts := rcpts || r; helds := helds || (got_slots > 0);
+      cand_q := cand_q || needs_q; cand_k := cand_k || needs_k;
+      denied_at := denied_at || NULL::timestamptz;
+    END LOOP;
     EXIT WHEN cardinality(ids) >= p_max OR scanned >= p_max * 8 + 64;
-    scanned := scanned + 1;
-    -- The limits of this candidate: its queue's, its key's.
-    scopes := '{}'; keys := '{}'; maxes := '{}'; rates := '{}'; bursts := '{}';
-    IF ql.scope IS NOT NULL THEN
-      scopes := scopes || 'queue'::text; keys := keys || p_queue;
-      maxes := maxes || ql.max_in_flight; rates := rates || ql.rate; bursts := bursts || ql.burst;
-    END IF;
-    IF c.limit_key IS NOT NULL THEN
-      SELECT * INTO kl FROM postbox.limits l WHERE l.scope = 'key' AND l.key = c.limit_key;
-      IF FOUND THEN
-        scopes := scopes || 'key'::text; keys := keys || c.limit_key;
-        maxes := maxes || kl.max_in_flight; rates := rates || kl.rate; bursts := bursts || kl.burst;
-      END IF;
-    END IF;
-    -- A limit already found full in this claim: wait without probing again.
-    wait_slot := NULL;
-    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
-      IF maxes[i] IS NOT NULL AND (scopes[i] || ':' || keys[i]) = ANY (full_s) THEN
-        wait_slot := now() + interval '250 milliseconds';
-      END IF;
-    END LOOP;
-    IF wait_slot IS NOT NULL THEN
-      UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
-      CONTINUE;
-    END IF;
-    -- Rate first, on the row as read plus what this claim means to take: no token in
-    -- sight, no slot.
-    wait_rate := NULL; needs_q := false; needs_k := NULL;
-    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
-      CONTINUE WHEN rates[i] IS NULL;
-      j := array_position(rs_id, scopes[i] || ':' || keys[i]);
-      IF j IS NULL THEN
-        SELECT greatest(l.tat, now()) INTO t0 FROM postbox.limits l
-        WHERE l.scope = scopes[i] AND l.key = keys[i];
-        rs_id := rs_id || (scopes[i] || ':' || keys[i]); rs_t0 := rs_t0 || t0; rs_need := rs_need || 0;
-        j := cardinality(rs_id);
-      END IF;
-      t0 := rs_t0[j] + (rs_need[j] / rates[i]) * interval '1 second';
-      IF t0 - now() > ((bursts[i] - 1) / rates[i]) * interval '1 second' THEN
-        wait_rate := greatest(wait_rate, t0 - ((bursts[i] - 1) / rates[i]) * interval '1 second');
-      END IF;
-      IF scopes[i] = 'queue' THEN needs_q := true; ELSE needs_k := keys[i]; END IF;
-    END LOOP;
-    IF wait_rate IS NOT NULL THEN
-      UPDATE postbox.mailbox m SET visible_at = greatest(wait_rate, now()), limit_wait = 'rate'
-      WHERE m.id = c.id;
-      CONTINUE;
-    END IF;
-    -- Then a slot of each limit with max_in_flight, under a fresh receipt.
-    r := nextval('postbox.receipt_seq');
-    got_slots := 0; wait_slot := NULL;
-    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
-      CONTINUE WHEN maxes[i] IS NULL;
-      UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
-      WHERE ls.scope = scopes[i] AND ls.key = keys[i]
-        AND ls.slot = (SELECT f.slot FROM postbox.limit_slots f
-                       WHERE f.scope = scopes[i] AND f.key = keys[i] AND f.slot <= maxes[i]
-                         AND (f.message_id IS NULL OR f.lease_until <= now())
-                       ORDER BY f.slot LIMIT 1
-                       FOR UPDATE SKIP LOCKED);
-      IF FOUND THEN
-        got_slots := got_slots + 1;
-      ELSE
-        full_s := full_s || (scopes[i] || ':' || keys[i]);
-        SELECT least(min(ls.lease_until), now() + interval '250 milliseconds') INTO wait_slot
-        FROM postbox.limit_slots ls
-        WHERE ls.scope = scopes[i] AND ls.key = keys[i] AND ls.slot <= maxes[i];
-        wait_slot := coalesce(greatest(wait_slot, now()), now() + interval '250 milliseconds');
-        EXIT;
-      END IF;
-    END LOOP;
-    IF wait_slot IS NOT NULL THEN
-      IF got_slots > 0 THEN
-        UPDATE postbox.limit_slots ls SET message_id = NULL, receipt = NULL, lease_until = NULL
-        WHERE ls.message_id = c.id AND ls.receipt = r;
-      END IF;
-      UPDATE postbox.mailbox m SET visible_at = wait_slot, limit_wait = 'slot' WHERE m.id = c.id;
-      CONTINUE;
-    END IF;
-    FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
-      CONTINUE WHEN rates[i] IS NULL;
-      j := array_position(rs_id, scopes[i] || ':' || keys[i]);
-      rs_need[j] := rs_need[j] + 1;
-    END LOOP;
-    ids := ids || c.id; rcpts := rcpts || r; helds := helds || (got_slots > 0);
-    cand_q := cand_q || needs_q; cand_k := cand_k || needs_k;
-    denied_at := denied_at || NULL::timestamptz;
   END LOOP;
   -- The tokens, exactly and locked: each key's rate, then the queue's (a candidate a key
   -- refused takes none of the queue's; one the queue refused gives its key's back).

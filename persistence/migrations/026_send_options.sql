@@ -234,3 +234,35 @@ BEGIN
       TO postbox_client;
   END IF;
 END $$;
+
+-- A schedule's tick (migration 022) is sent with the dedup key `name@tick` (belt and
+-- braces beside the (name, tick) key, the row lock and the CAS on next_tick), and with
+-- its target's priority and limit_key when it names them.
+CREATE OR REPLACE FUNCTION postbox.schedule_fire_tick(name text, tick timestamptz,
+                                                      missed integer, backfilled boolean,
+                                                      outcome text)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+  s postbox.schedules;
+  id bigint;
+  at_text constant text := to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+BEGIN
+  SELECT * INTO STRICT s FROM postbox.schedules x WHERE x.name = name;
+  id := postbox.send(
+    queue => NULLIF(s.target->>'queue', ''),
+    type => s.target->>'type',
+    payload => COALESCE(s.target->'payload', '{}'),
+    headers => COALESCE(s.target->'headers', '{}')
+               || jsonb_build_object('schedule', name, 'tick', at_text, 'missed', missed)
+               || CASE WHEN backfilled THEN '{"backfilled": true}'::jsonb ELSE '{}' END,
+    actor_type => s.target->>'actor_type',
+    actor_key => s.target->>'actor_key',
+    dedup_key => left(name, 450) || '@' || at_text,
+    limit_key => s.target->>'limit_key',
+    priority => s.target->>'priority');
+  INSERT INTO postbox.schedule_ticks (name, tick, message_id, outcome, missed)
+  VALUES (name, tick, id, outcome, missed);
+  RETURN id;
+END $$;
