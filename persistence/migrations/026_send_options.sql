@@ -3,6 +3,9 @@
 -- insert behind them (and behind the nodes' sends with a dedup key) take them all.
 -- Existing callers keep working: every new parameter is named, defaulted and last.
 
+-- A dead letter keeps its tier: its retry runs at it (NULL: one dead before 026, normal).
+ALTER TABLE postbox.dead_letters ADD COLUMN priority smallint;
+
 DROP FUNCTION postbox.send(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval);
 DROP FUNCTION postbox.send_dedup(text, text, jsonb, jsonb, text, text, interval, text, text, text, text, interval);
 DROP FUNCTION postbox.mailbox_insert_dedup(text, text, text, text, jsonb, jsonb, bigint, text, text,
