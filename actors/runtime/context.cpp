@@ -327,6 +327,11 @@ void context::send_after(std::chrono::milliseconds delay, message_out m) {
                "own delay must stay 0)";
     return;
   }
+  // A timer row keeps no dedup key (migration 020 predates them): refused, never dropped.
+  if (!m.dedup_key.empty() && problem_.empty()) {
+    problem_ = what + ": a timer carries no dedup key (use ctx.send with a delay instead)";
+    return;
+  }
   timer_write t;
   t.fire_queue = d_.queue;
   t.delay_ms = delay.count();
