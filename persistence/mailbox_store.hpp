@@ -5,9 +5,9 @@
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
-#include <postbox/dedup.hpp>
 #include <map>
 #include <optional>
+#include <postbox/dedup.hpp>
 #include <postbox/priority.hpp>
 #include <string>
 #include <vector>

@@ -71,8 +71,7 @@ struct reaper_counts {
         {"outbox_pruned", outbox_pruned},           {"dead_letters_pruned", dead_letters_pruned},
         {"replies_pruned", replies_pruned},         {"executions_pruned", executions_pruned},
         {"groups_pruned", groups_pruned},           {"idle_actors_retired", actors_retired},
-        {"dedup_keys_pruned", dedup_keys_pruned},
-        {"priorities_aged", priorities_aged}};
+        {"dedup_keys_pruned", dedup_keys_pruned},   {"priorities_aged", priorities_aged}};
   }
 };
 
