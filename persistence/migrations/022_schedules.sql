@@ -200,6 +200,11 @@ BEGIN
   IF catch_up_window IS NULL OR catch_up_window <= interval '0' THEN
     PERFORM postbox.refuse(fn, 'catch_up_window must be positive');
   END IF;
+  -- A topology's schedule belongs to its topology: its nodes re-declare it only at start,
+  -- so a change from SQL would stand (or a removal lose ticks) until then.
+  IF EXISTS (SELECT 1 FROM postbox.schedules s WHERE s.name = name AND s.defined_by <> 'sql') THEN
+    PERFORM postbox.refuse(fn, 'schedule "' || name || '" is defined by the topology: change it there');
+  END IF;
   INSERT INTO postbox.schedules AS s (name, cron, timezone, target, on_missed, overlap,
                                       catch_up_window, defined_by)
   VALUES (name, cron, timezone, target, on_missed, overlap, catch_up_window, 'sql')
@@ -217,7 +222,11 @@ CREATE FUNCTION postbox.unschedule(name text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
-  DELETE FROM postbox.schedules s WHERE s.name = name;
+  IF EXISTS (SELECT 1 FROM postbox.schedules s WHERE s.name = name AND s.defined_by <> 'sql') THEN
+    PERFORM postbox.refuse('postbox.unschedule', 'schedule "' || name
+                                                 || '" is defined by the topology: remove it there');
+  END IF;
+  DELETE FROM postbox.schedules s WHERE s.name = name AND s.defined_by = 'sql';
   RETURN FOUND;
 END $$;
 

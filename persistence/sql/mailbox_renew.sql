@@ -2,7 +2,19 @@
 -- transaction acking it right now is skipped, never waited for: a renewal must
 -- not stall behind the node's own workers (the caller checks mailbox_held then).
 WITH held AS (
-  SELECT id FROM postbox.mailbox WHERE id = $1 AND receipt = $2 FOR UPDATE SKIP LOCKED
+  SELECT mb.id FROM postbox.mailbox mb
+  WHERE mb.id = $1 AND mb.receipt = $2
+    -- A row that holds limit slots (migration 025) renews only while it still holds the
+    -- slot of each of its limits: once a slot's lease ended and another claim took it, the
+    -- old holder's lease is lost (else max_in_flight would be exceeded).
+    AND (NOT mb.limit_held OR NOT EXISTS (
+      SELECT 1 FROM postbox.limits l
+      WHERE l.max_in_flight IS NOT NULL
+        AND ((l.scope = 'queue' AND l.key = mb.queue) OR (l.scope = 'key' AND l.key = mb.limit_key))
+        AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
+                        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = mb.id
+                          AND s.receipt = mb.receipt)))
+  FOR UPDATE OF mb SKIP LOCKED
 )
 UPDATE postbox.mailbox m SET visible_at = now() + $3::bigint * interval '1 millisecond'
 FROM held WHERE m.id = held.id

@@ -1,11 +1,23 @@
 -- $1 message ids, $2 their receipts (bigint[] each), $3 the visibility timeout in ms.
 -- Extends every lease of a consumer in one statement. A row locked by the transaction
 -- acking it right now is skipped, never waited for (see mailbox_renew.sql); it is still
--- held. Returns the ids no longer held under their receipt: those leases are lost.
+-- held. Returns the ids no longer held under their receipt (or whose limit slot another
+-- claim took, see mailbox_held.sql): those leases are lost.
 WITH wanted AS (
   SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS w(id, receipt)
 ), held AS (
   SELECT m.id FROM postbox.mailbox m JOIN wanted w ON m.id = w.id AND m.receipt = w.receipt
+  WHERE true
+    -- A row that holds limit slots (migration 025) renews only while it still holds the
+    -- slot of each of its limits: once a slot's lease ended and another claim took it, the
+    -- old holder's lease is lost (else max_in_flight would be exceeded).
+    AND (NOT m.limit_held OR NOT EXISTS (
+      SELECT 1 FROM postbox.limits l
+      WHERE l.max_in_flight IS NOT NULL
+        AND ((l.scope = 'queue' AND l.key = m.queue) OR (l.scope = 'key' AND l.key = m.limit_key))
+        AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
+                        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = m.id
+                          AND s.receipt = m.receipt)))
   FOR UPDATE OF m SKIP LOCKED
 ), renewed AS (
   UPDATE postbox.mailbox m SET visible_at = now() + $3::bigint * interval '1 millisecond'
@@ -14,4 +26,11 @@ WITH wanted AS (
 )
 SELECT w.id FROM wanted w
 WHERE NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = w.id)
-  AND NOT EXISTS (SELECT 1 FROM postbox.mailbox m WHERE m.id = w.id AND m.receipt = w.receipt)
+  AND NOT EXISTS (SELECT 1 FROM postbox.mailbox m WHERE m.id = w.id AND m.receipt = w.receipt
+                  AND (NOT m.limit_held OR NOT EXISTS (
+                    SELECT 1 FROM postbox.limits l
+                    WHERE l.max_in_flight IS NOT NULL
+                      AND ((l.scope = 'queue' AND l.key = m.queue) OR (l.scope = 'key' AND l.key = m.limit_key))
+                      AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
+                                      WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = m.id
+                                        AND s.receipt = m.receipt))))

@@ -10,6 +10,7 @@
 #include "persistence/inspect_store.hpp"
 #include "persistence/limit_store.hpp"
 #include "persistence/mailbox_store.hpp"
+#include "support/node_process.hpp"
 #include "support/pg_fixture.hpp"
 
 using namespace postbox;
@@ -180,6 +181,57 @@ CAF_TEST(a schedule tick holds the dedup key name at tick and its target tier) {
       refused("SELECT postbox.schedule_fire_tick('nightly', "
               "'2026-12-08 03:00:00+00', 0, false, 'sent')"));
   CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox"), 1);
+}
+
+CAF_TEST(a late renewal of a message whose slot another claim took is a lost lease) {
+  auto topo = load_topology_string(
+      "database: {dsn: 'dbname=x'}\n"
+      "nodes: {a: {actors: [{queue: one, concurrency: 2}]}}\n"
+      "queues:\n  one: {max_in_flight: 1}\n",
+      "send_options.yaml");
+  CAF_REQUIRE(topo);
+  limit_store limits{session};
+  CAF_REQUIRE(!limits.sync(*topo));
+  CAF_REQUIRE(mailbox.send(msg("one", 1)));
+  auto a = mailbox.read("one", 1, 300ms, "node-a", {}, nullptr, nullptr, 6s, true);
+  CAF_REQUIRE(a && a->size() == 1);
+  // B, urgent, waits for the slot; once A's lease (and so its slot's) ends, B is claimed
+  // into the only slot (the limited claim takes the highest tier first), and A is not.
+  auto urgent = msg("one", 2);
+  urgent.priority = priority::urgent;
+  CAF_REQUIRE(mailbox.send(urgent));
+  std::vector<delivery> b;
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        auto got = mailbox.read("one", 1, 60s, "node-b", {}, nullptr, nullptr, 6s, true);
+        if (got && !got->empty() && got->front().id != a->front().id) b = *got;
+        return !b.empty();
+      },
+      10s, 50ms));
+  // A's worker renews late: refused, whether alone or among others.
+  const lease la{a->front().id, a->front().receipt};
+  auto err = mailbox.renew_lease(la, 60s);
+  CAF_CHECK(err && err.code() == static_cast<uint8_t>(errc::lease_lost));
+  auto lost = mailbox.renew_leases({la, lease{b.front().id, b.front().receipt}}, 60s);
+  CAF_REQUIRE(lost);
+  CAF_CHECK_EQUAL(lost->size(), 1u);
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.limit_slots WHERE message_id IS NOT NULL "
+                        "AND lease_until > now()"),
+                  1);
+}
+
+CAF_TEST(a topology schedule is neither replaced nor removed from sql) {
+  test::exec(dsn,
+             "INSERT INTO postbox.schedules (name, cron, target, defined_by) VALUES "
+             "('nightly', '0 3 * * *', '{\"queue\": \"reports\", \"type\": \"report\"}', "
+             "'topology')");
+  CAF_CHECK(
+      refused("SELECT postbox.schedule('nightly', '* * * * *', "
+              "'{\"queue\": \"other\", \"type\": \"x\"}')"));
+  CAF_CHECK(refused("SELECT postbox.unschedule('nightly')"));
+  CAF_CHECK_EQUAL(text("SELECT cron || '/' || defined_by || '/' || (target->>'queue') FROM "
+                       "postbox.schedules WHERE name = 'nightly'"),
+                  "0 3 * * */topology/reports");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
