@@ -238,6 +238,8 @@ DECLARE
   rs_avail   int[] := '{}';
   rs_next    timestamptz[] := '{}';
   rs_need    int[] := '{}';
+  sl_id      text[] := '{}';     -- limits with slots seen in this claim, and
+  sl_last    int[] := '{}';      -- the slot it took last of each
   tk_s       int[];
   tk_n       int[];
   k          int;
@@ -328,14 +330,28 @@ BEGIN
       got_slots := 0; wait_slot := NULL;
       FOR i IN 1 .. coalesce(cardinality(scopes), 0) LOOP
         CONTINUE WHEN maxes[i] IS NULL;
-        UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
-        WHERE ls.scope = scopes[i] AND ls.key = keys[i]
-          AND ls.slot = (SELECT f.slot FROM postbox.limit_slots f
-                         WHERE f.scope = scopes[i] AND f.key = keys[i] AND f.slot <= maxes[i]
-                           AND (f.message_id IS NULL OR f.lease_until <= now())
-                         ORDER BY f.slot LIMIT 1
-                         FOR UPDATE SKIP LOCKED);
-        IF FOUND THEN
+        -- From after the slot this claim took last of the limit (the ones before it
+        -- were taken, held or locked a moment ago), then from the first.
+        j := array_position(sl_id, scopes[i] || ':' || keys[i]);
+        IF j IS NULL THEN
+          sl_id := sl_id || (scopes[i] || ':' || keys[i]); sl_last := sl_last || 0;
+          j := cardinality(sl_id);
+        END IF;
+        FOR pass IN 1 .. 2 LOOP
+          UPDATE postbox.limit_slots ls SET message_id = c.id, receipt = r, lease_until = lease_end
+          WHERE ls.scope = scopes[i] AND ls.key = keys[i]
+            AND ls.slot = (SELECT f.slot FROM postbox.limit_slots f
+                           WHERE f.scope = scopes[i] AND f.key = keys[i]
+                             AND f.slot > sl_last[j] AND f.slot <= maxes[i]
+                             AND (f.message_id IS NULL OR f.lease_until <= now())
+                           ORDER BY f.slot LIMIT 1
+                           FOR UPDATE SKIP LOCKED)
+          RETURNING ls.slot INTO x;
+          EXIT WHEN FOUND OR sl_last[j] = 0;
+          sl_last[j] := 0;
+        END LOOP;
+        IF x IS NOT NULL THEN
+          sl_last[j] := x;
           got_slots := got_slots + 1;
         ELSE
           full_s := full_s || (scopes[i] || ':' || keys[i]);
