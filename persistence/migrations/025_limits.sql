@@ -272,6 +272,9 @@ BEGIN
                              WHERE n.incarnation = m.alone_on
                                AND n.heartbeat_at > now() - p_alive_ms * interval '1 millisecond'))
       ORDER BY m.visible_at, m.id
+      -- (the bound keeps the estimate small: a plan costed for the whole backlog is
+      -- JIT-compiled on every call, which costs more than the claim)
+      LIMIT p_max * 8 + 64 - scanned
       FOR UPDATE OF m SKIP LOCKED
     LOOP
       EXIT WHEN cardinality(ids) >= p_max OR scanned >= p_max * 8 + 64;
