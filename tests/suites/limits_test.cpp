@@ -4,6 +4,7 @@
 // limit on one key not delaying another. Runs record start and end in `runs`; the
 // largest overlap is computed in SQL. Node b's DSN is a URI, the others' key=value.
 #define CAF_SUITE limits
+#include <atomic>
 #include <caf/test/unit_test.hpp>
 #include <csignal>
 #include <pqxx/pqxx>
@@ -247,6 +248,65 @@ CAF_TEST(limit_key from SQL and the CLI and the queues listing) {
   CAF_CHECK_NOT_EQUAL(queues.out.find("SLOTS IN USE"), std::string::npos);
   CAF_CHECK_NOT_EQUAL(queues.out.find("key slow"), std::string::npos);
   CAF_CHECK_NOT_EQUAL(queues.out.find("20/s burst 2"), std::string::npos);
+}
+
+CAF_TEST(claims under one rate take other shards without waiting and stay within the rate) {
+  // rate 50/s, burst 32: 8 shards of burst 4 (postbox.limit_shards). No node: the claims
+  // are postbox.claim_limited itself, from several sessions.
+  test::exec(dsn,
+             "INSERT INTO postbox.limits (scope, key, rate, burst) VALUES "
+             "('queue', 'sharded', 50, 32)");
+  test::exec(dsn,
+             "INSERT INTO postbox.mailbox (queue, type, execution_id, payload) SELECT 'sharded', "
+             "'work', 'e-' || i, '{}' FROM generate_series(1, 3000) i");
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.limit_tokens WHERE key = 'sharded'"), 8);
+  const std::string claim =
+      "SELECT * FROM postbox.claim_limited('sharded', 8, 30000, 'me', 'inc', NULL, 6000)";
+  const auto start = std::chrono::steady_clock::now();
+  // A claim holds its shards to its commit; another claim takes other shards meanwhile
+  // (one row for the rate made it wait for that commit: here, time out).
+  pqxx::connection holder_conn{dsn}, other_conn{dsn};
+  pqxx::work holder{holder_conn};
+  CAF_CHECK_EQUAL(holder.exec(claim).size(), 8u);
+  {
+    pqxx::work other{other_conn};
+    other.exec("SET LOCAL statement_timeout = 3000");
+    size_t got = 0;
+    try {
+      got = other.exec(claim).size();
+    } catch (const std::exception& e) {
+      CAF_FAIL("the second claim waited for the first: " << e.what());
+    }
+    CAF_CHECK_EQUAL(got, 8u);
+    other.commit();
+  }
+  holder.commit();
+  // Four sessions claiming as fast as they can for 2 s: at most rate * window + burst.
+  std::vector<std::thread> claimers;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t)
+    claimers.emplace_back([&] {
+      try {
+        pqxx::connection c{dsn};
+        const auto until = std::chrono::steady_clock::now() + 2s;
+        while (std::chrono::steady_clock::now() < until) {
+          pqxx::work w{c};
+          w.exec(claim);
+          w.commit();
+        }
+      } catch (const std::exception&) {
+        ++failed;
+      }
+    });
+  for (auto& t : claimers) t.join();
+  CAF_CHECK_EQUAL(failed.load(), 0);
+  const double window =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto claimed =
+      count("SELECT count(*) FROM postbox.mailbox WHERE queue = 'sharded' AND receipt IS NOT NULL");
+  CAF_MESSAGE(claimed << " claimed in " << window << " s at 50/s burst 32");
+  CAF_CHECK_LESS_OR_EQUAL(claimed, static_cast<long long>(50 * window + 32));
+  CAF_CHECK_GREATER_OR_EQUAL(claimed, static_cast<long long>(50 * (window - 0.5) + 32 * 0.8));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
