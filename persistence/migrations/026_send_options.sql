@@ -269,3 +269,20 @@ BEGIN
   VALUES (name, tick, id, outcome, missed);
   RETURN id;
 END $$;
+
+-- Whether delivery (id, receipt) of a row that holds limit slots (limit_held) still holds
+-- the slot of each of its limits with max_in_flight (its queue's, its limit key's): once a
+-- slot's lease ended and another claim took it, the delivery is lost (renewals and the
+-- "still ours" check use it), else max_in_flight would be exceeded. A row holding none: true.
+CREATE FUNCTION postbox.holds_its_slots(p_id bigint, p_receipt bigint, p_queue text,
+                                        p_limit_key text, p_limit_held boolean)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT NOT p_limit_held OR NOT EXISTS (
+    SELECT 1 FROM postbox.limits l
+    WHERE l.max_in_flight IS NOT NULL
+      AND ((l.scope = 'queue' AND l.key = p_queue) OR (l.scope = 'key' AND l.key = p_limit_key))
+      AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
+                      WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = p_id
+                        AND s.receipt = p_receipt))
+$$;

@@ -7,13 +7,7 @@ WITH held AS (
     -- A row that holds limit slots (migration 025) renews only while it still holds the
     -- slot of each of its limits: once a slot's lease ended and another claim took it, the
     -- old holder's lease is lost (else max_in_flight would be exceeded).
-    AND (NOT mb.limit_held OR NOT EXISTS (
-      SELECT 1 FROM postbox.limits l
-      WHERE l.max_in_flight IS NOT NULL
-        AND ((l.scope = 'queue' AND l.key = mb.queue) OR (l.scope = 'key' AND l.key = mb.limit_key))
-        AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
-                        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = mb.id
-                          AND s.receipt = mb.receipt)))
+    AND postbox.holds_its_slots(mb.id, mb.receipt, mb.queue, mb.limit_key, mb.limit_held)
   FOR UPDATE OF mb SKIP LOCKED
 )
 UPDATE postbox.mailbox m SET visible_at = now() + $3::bigint * interval '1 millisecond'

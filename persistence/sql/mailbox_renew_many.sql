@@ -11,13 +11,7 @@ WITH wanted AS (
     -- A row that holds limit slots (migration 025) renews only while it still holds the
     -- slot of each of its limits: once a slot's lease ended and another claim took it, the
     -- old holder's lease is lost (else max_in_flight would be exceeded).
-    AND (NOT m.limit_held OR NOT EXISTS (
-      SELECT 1 FROM postbox.limits l
-      WHERE l.max_in_flight IS NOT NULL
-        AND ((l.scope = 'queue' AND l.key = m.queue) OR (l.scope = 'key' AND l.key = m.limit_key))
-        AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
-                        WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = m.id
-                          AND s.receipt = m.receipt)))
+    AND postbox.holds_its_slots(m.id, m.receipt, m.queue, m.limit_key, m.limit_held)
   FOR UPDATE OF m SKIP LOCKED
 ), renewed AS (
   UPDATE postbox.mailbox m SET visible_at = now() + $3::bigint * interval '1 millisecond'
@@ -27,10 +21,4 @@ WITH wanted AS (
 SELECT w.id FROM wanted w
 WHERE NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = w.id)
   AND NOT EXISTS (SELECT 1 FROM postbox.mailbox m WHERE m.id = w.id AND m.receipt = w.receipt
-                  AND (NOT m.limit_held OR NOT EXISTS (
-                    SELECT 1 FROM postbox.limits l
-                    WHERE l.max_in_flight IS NOT NULL
-                      AND ((l.scope = 'queue' AND l.key = m.queue) OR (l.scope = 'key' AND l.key = m.limit_key))
-                      AND NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
-                                      WHERE s.scope = l.scope AND s.key = l.key AND s.message_id = m.id
-                                        AND s.receipt = m.receipt))))
+                  AND postbox.holds_its_slots(m.id, m.receipt, m.queue, m.limit_key, m.limit_held))
