@@ -224,7 +224,9 @@ CAF_TEST(a program crash fails only its message while its neighbours complete) {
                   0);
   CAF_CHECK(p->log().find("restarting in") != std::string::npos);
   p->signal(SIGTERM);
-  CAF_CHECK_EQUAL(p->wait_exit(20s), 0);
+  const int rc = p->wait_exit(20s);
+  CAF_CHECK_EQUAL(rc, 0);
+  if (rc != 0) CAF_MESSAGE("node log after SIGTERM (exit " << rc << "):\n" << p->log());
 }
 
 CAF_TEST(a program that hangs past max_handler_time is killed and fails only that message) {
