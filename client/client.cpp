@@ -266,6 +266,8 @@ caf::expected<send_result> client::send_message(const std::string& queue, const 
   if (dedup && !dedup->key.empty()) {
     if (dedup->key.size() > max_dedup_key_bytes)
       return make_error(errc::invalid_argument, "a dedup key is 1 to 512 bytes");
+    if (is_tick_dedup_key(dedup->key))
+      return make_error(errc::invalid_argument, tick_dedup_key_refusal(dedup->key));
     if (dedup->mode == dedup_mode::ttl && dedup->ttl.count() <= 0)
       return make_error(errc::invalid_argument, "dedup mode ttl needs a ttl above zero");
     if (dedup->mode != dedup_mode::ttl && dedup->ttl.count() != 0)

@@ -183,6 +183,11 @@ problem read_dedup(const json::object& o, const std::string& prefix, std::string
   }
   if (key.size() > max_dedup_key_bytes)
     return field_problem(prefix + "dedup_key", "longer than 512 bytes");
+  if (is_tick_dedup_key(key))
+    return field_problem(prefix + "dedup_key",
+                         "has the form of a schedule tick's key "
+                         "(name@YYYY-MM-DDTHH:MM:SS.sssZ), reserved for "
+                         "schedule ticks");
   if (!mode.empty() && !parse_dedup_mode(mode))
     return field_problem(prefix + "dedup_mode", "must be until_done, ttl or replace");
   if (key.empty() && (!mode.empty() || ttl_ms > 0))

@@ -163,6 +163,8 @@ outgoing_message context::outgoing(const message_out& m) {
   if (problem_.empty()) {
     if (m.dedup_key.size() > max_dedup_key_bytes)
       problem_ = "a dedup key is 1 to 512 bytes";
+    else if (is_tick_dedup_key(m.dedup_key))
+      problem_ = tick_dedup_key_refusal(m.dedup_key);
     else if ((m.dedup_mode == dedup_mode::ttl) != (m.dedup_ttl.count() > 0) && !m.dedup_key.empty())
       problem_ = "dedup mode ttl goes with a dedup_ttl above zero (and only it)";
   }

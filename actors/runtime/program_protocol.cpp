@@ -83,6 +83,8 @@ caf::expected<message_out> decode_send(const json::value& v, const std::string& 
         m.dedup_key = std::string(x.as_string());
         if (m.dedup_key.size() > max_dedup_key_bytes)
           return shape(at + ".dedup_key is 1 to 512 bytes");
+        if (is_tick_dedup_key(m.dedup_key))
+          return shape(at + ".dedup_key: " + tick_dedup_key_refusal(m.dedup_key));
       } else {
         auto mode = parse_dedup_mode(std::string(x.as_string()));
         if (!mode) return shape(at + ".dedup_mode must be until_done, ttl or replace");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace postbox {
 
@@ -49,5 +50,27 @@ struct dedup_options {
 
 /// The longest dedup key, in bytes.
 constexpr size_t max_dedup_key_bytes = 512;
+
+/// Whether `key` has the form of a schedule tick's dedup key, `name@tick` with the tick
+/// written in UTC as `YYYY-MM-DDTHH:MM:SS.sssZ` (migration 027): reserved for the ticks,
+/// so no send can hold a tick's key before it fires. The database refuses it on every
+/// insert; the runtime, the client and programs refuse it early with these words.
+inline bool is_tick_dedup_key(std::string_view key) {
+  static constexpr std::string_view shape = "@0000-00-00T00:00:00.000Z";
+  if (key.size() < shape.size() + 1) return false;
+  const auto tail = key.substr(key.size() - shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const char c = tail[i];
+    if (shape[i] == '0' ? (c < '0' || c > '9') : c != shape[i]) return false;
+  }
+  return true;
+}
+
+/// Why a send with a tick's key (is_tick_dedup_key) is refused.
+inline std::string tick_dedup_key_refusal(std::string_view key) {
+  return "dedup key '" + std::string(key) +
+         "' has the form of a schedule tick's key (name@YYYY-MM-DDTHH:MM:SS.sssZ), which is "
+         "reserved for schedule ticks";
+}
 
 }  // namespace postbox

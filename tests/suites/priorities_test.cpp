@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "actors/maintenance/reaper.hpp"
+#include "config/topology.hpp"
 #include "messages/json_codec.hpp"
+#include "persistence/limit_store.hpp"
 #include "persistence/mailbox_store.hpp"
 #include "support/files.hpp"
 #include "support/node_process.hpp"
@@ -361,6 +363,81 @@ CAF_TEST(the cli sends with a tier and refuses a bad one and shows ready per tie
   CAF_CHECK_NOT_EQUAL(
       queues.out.find(R"("ready_by_priority":{"low":3,"normal":0,"high":0,"urgent":1})"),
       std::string::npos);
+}
+
+CAF_TEST(aging claims a throttled low within its bound under a rate saturated by high) {
+  // A queue under rate 20/s that a stream of high messages (30/s) keeps saturated: the
+  // limited claim sends every candidate it has no token for to wait (its visible_at
+  // moves to its next token), the low one too, over and over, as long as the ready
+  // high ones are fewer than a claim scans (which takes about 10 s at 30/s). Aging counts from when it
+  // first became ready (ready_at, migration 027), so it is urgent after 3 x aging_after
+  // and then takes the next token. Bound: 3 x aging_after + sweep + 1 s of slack.
+  auto topo = load_topology_string(
+      "database: {dsn: 'dbname=x'}\n"
+      "nodes: {a: {actors: [{queue: rated, concurrency: 4}]}}\n"
+      "queues:\n  rated: {rate: 20/s, burst: 1}\n",
+      "priorities.yaml");
+  CAF_REQUIRE(topo);
+  limit_store limits{session};
+  CAF_REQUIRE(!limits.sync(*topo));
+  auto low = mailbox.send(msg("rated", priority::low, 0));
+  CAF_REQUIRE(low);
+  send_many("rated", priority::high, 20, 1);
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    pg_session s{{dsn, "producer"}};
+    mailbox_store mb{s};
+    int n = 1000;
+    while (!stop) {
+      std::vector<outgoing_message> batch;
+      for (int i = 0; i < 3; ++i) batch.push_back(msg("rated", priority::high, n++));
+      (void)mb.send_batch(batch);
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  std::thread sweeper([&] {
+    pg_session s{{dsn, "reaper"}};
+    reaper_settings rs;
+    rs.interval = 200ms;
+    rs.aging_after = 1s;
+    reaper r{s, rs, "test-reaper"};
+    while (!stop) {
+      (void)r.run_once();
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  std::optional<std::chrono::milliseconds> low_after;
+  bool low_waited = false;  // the claim did send the low one to wait for a token
+  int high_claimed = 0;
+  while (!low_after && std::chrono::steady_clock::now() - start < 12s) {
+    auto got = mailbox.read("rated", 4, 60s, "consumer", {}, nullptr, nullptr, 6s, true);
+    CAF_REQUIRE(got);
+    for (const auto& d : *got) {
+      if (d.id == *low)
+        low_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+      else
+        ++high_claimed;
+      CAF_REQUIRE(!mailbox.ack(d.to_lease()));
+    }
+    if (!low_after && !low_waited)
+      low_waited = count("SELECT count(*) FROM postbox.mailbox WHERE id = " + std::to_string(*low) +
+                         " AND limit_wait = 'rate'") == 1;
+    std::this_thread::sleep_for(50ms);
+  }
+  stop = true;
+  producer.join();
+  sweeper.join();
+  CAF_CHECK(low_waited);
+  CAF_REQUIRE(low_after.has_value());
+  CAF_MESSAGE("throttled low claimed after " << low_after->count() << " ms, " << high_claimed
+                                             << " high before it");
+  CAF_CHECK_LESS(low_after->count(), 4500);
+  CAF_CHECK_GREATER_OR_EQUAL(low_after->count(), 1900);
+  CAF_CHECK_GREATER(high_claimed, 0);
+  // The rate held: about 20/s over the run (burst 1), never the producer's 30/s.
+  CAF_CHECK_LESS(high_claimed, static_cast<int>(low_after->count() / 50 + 10));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -234,4 +234,61 @@ CAF_TEST(a topology schedule is neither replaced nor removed from sql) {
                   "0 3 * * */topology/reports");
 }
 
+CAF_TEST(a key of a schedule tick 's form is refused on every path but the tick' s own) {
+  const std::string tick_key = "nightly@2026-12-08T03:00:00.000Z";
+  // SQL API: refused, nothing enqueued; the words name the reservation.
+  std::string why;
+  try {
+    test::exec(dsn,
+               "SELECT postbox.send('reports', 'report', '{}', dedup_key => '" + tick_key + "')");
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  CAF_CHECK(why.find("reserved for schedule ticks") != std::string::npos);
+  // The store (a node's send, a batch, a fan_out's children): refused by the database.
+  auto m = msg("reports", 1);
+  m.dedup_key = tick_key;
+  CAF_CHECK(!mailbox.send_unique(m));
+  CAF_CHECK(!mailbox.send_batch(std::vector<outgoing_message>{msg("reports", 2), m}));
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox"), 0);
+  // The runtime's early checks use the same form.
+  CAF_CHECK(is_tick_dedup_key(tick_key));
+  CAF_CHECK(!is_tick_dedup_key("nightly@2026-12-08"));
+  CAF_CHECK(!is_tick_dedup_key("invoice@42"));
+  CAF_CHECK(!is_tick_dedup_key("@2026-12-08T03:00:00.000Z"));
+  // A key that only looks alike is a user's key as before.
+  CAF_CHECK(
+      !refused("SELECT postbox.send('reports', 'report', '{}', dedup_key => "
+               "'nightly@2026-12-08T03:00:00Z')"));
+  CAF_CHECK_EQUAL(count("SELECT count(*) FROM postbox.mailbox"), 1);
+  // The tick itself takes its key; so does the retry of its dead letter.
+  test::exec(dsn,
+             "SELECT postbox.schedule('nightly', '0 3 * * *', "
+             "'{\"queue\": \"reports\", \"type\": \"report\"}')");
+  test::exec(dsn,
+             "SELECT postbox.schedule_fire_tick('nightly', '2026-12-08 03:00:00+00', 0, "
+             "false, 'sent')");
+  CAF_CHECK_EQUAL(
+      count("SELECT count(*) FROM postbox.mailbox WHERE dedup_key = '" + tick_key + "'"), 1);
+  std::vector<delivery> got;
+  CAF_REQUIRE(test::wait_until(
+      [&] {
+        auto r = mailbox.read("reports", 10, 60s, "reader");
+        if (!r) return false;
+        for (const auto& d : *r)
+          if (d.type == "report" && d.headers.find("nightly") != std::string::npos)
+            got.push_back(d);
+          else
+            (void)mailbox.ack(d.to_lease());
+        return !got.empty();
+      },
+      5s, 20ms));
+  CAF_REQUIRE(mailbox.dead_letter(got.front().to_lease(), "poisoned"));
+  inspect_store inspect{session};
+  auto again = inspect.dead_letter_retry(std::stoll(text("SELECT id FROM postbox.dead_letters")));
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(
+      text("SELECT dedup_key FROM postbox.mailbox WHERE id = " + std::to_string(*again)), tick_key);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
