@@ -436,6 +436,20 @@ caf::expected<int64_t> mailbox_store::depth(const std::string& queue) {
       tx_kind::single_statement);
 }
 
+caf::expected<std::vector<std::string>> mailbox_store::ready_queues(
+    const std::vector<std::string>& queues) {
+  return session_.transact_value<std::vector<std::string>>(
+      retry_policy::once,
+      [&](tx_context& tx) {
+        std::vector<std::string> out;
+        const std::vector<std::optional<std::string>> names(queues.begin(), queues.end());
+        for (const auto& row : tx.exec("mailbox_ready_queues", detail::pg_text_array(names)))
+          out.push_back(row[0].as<std::string>());
+        return caf::expected<std::vector<std::string>>{std::move(out)};
+      },
+      tx_kind::single_statement);
+}
+
 std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
                                         std::chrono::milliseconds cap) {
   if (attempt < 1) attempt = 1;

@@ -144,6 +144,9 @@ class mailbox_store {
   /// Moves the message, whole, to dead_letters; returns the dead letter's id.
   caf::expected<int64_t> dead_letter(const lease& l, const std::string& reason);
   caf::expected<int64_t> depth(const std::string& queue);
+  /// Of `queues`, those with work a claim could take now (a visible message in any tier, or
+  /// a woken actor key): the node's one idle poll for all its queues (mailbox_ready_queues.sql).
+  caf::expected<std::vector<std::string>> ready_queues(const std::vector<std::string>& queues);
 
   // The same operations inside a caller's transaction (units of work).
   static caf::expected<int64_t> send(tx_context& tx, const outgoing_message& msg);

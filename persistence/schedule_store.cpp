@@ -43,7 +43,11 @@ caf::expected<schedule_firing> schedule_store::fire_one(int64_t stale_ms) {
       retry_policy::once, [&](tx_context& tx) -> caf::expected<schedule_firing> {
         schedule_firing out;
         auto rows = tx.exec("schedules_due", stale_ms);
-        if (rows.empty()) return out;
+        if (rows.empty()) {
+          auto next = tx.exec("schedules_next_due", stale_ms);
+          if (!next.empty() && !next[0][0].is_null()) out.next_due_ms = next[0][0].as<int64_t>();
+          return out;
+        }
         const auto& r = rows[0];
         schedule_due due;
         due.name = name = r[0].c_str();

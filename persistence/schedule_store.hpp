@@ -54,6 +54,8 @@ struct schedule_firing {
   std::string name;
   int64_t sent = 0;
   int64_t skipped = 0;
+  /// Nothing was due: in how many ms the next schedule is (none: no schedule can fire).
+  std::optional<int64_t> next_due_ms;
 };
 
 class schedule_store {

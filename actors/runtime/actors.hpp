@@ -3,6 +3,9 @@
 #pragma once
 
 #include <caf/fwd.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
 
 #include "actors/runtime/runtime_config.hpp"
 #include "persistence/schedule_store.hpp"
@@ -19,6 +22,14 @@ caf::actor spawn_worker(caf::actor_system& sys, runtime_ptr rt, std::string owne
 
 /// LISTEN/NOTIFY wake-ups for the given consumers.
 caf::actor spawn_listener(caf::actor_system& sys, runtime_ptr rt, std::vector<caf::actor> targets);
+
+/// The node's one idle poll for all its queues: wakes the consumers of queues with work.
+caf::actor spawn_ready_probe(caf::actor_system& sys, runtime_ptr rt,
+                             std::vector<caf::actor> targets);
+/// The queues the probe covers (every queue this node consumes), and how often it looks
+/// (the shortest poll_interval among them).
+std::vector<std::string> probed_queues(const runtime_config& rt);
+std::chrono::milliseconds probe_interval(const runtime_config& rt);
 
 /// Registers the node in `nodes` and refreshes its heartbeat.
 caf::actor spawn_heartbeat(caf::actor_system& sys, runtime_ptr rt);

@@ -4,7 +4,8 @@
 // max_attempts, runs suspects alone (guarantee 8), fails a handler still
 // running after max_handler_time and replaces its worker, charges a crashed
 // worker's delivery, and on drain gives back what waits and, after
-// drain_timeout, what still runs. Wakes on NOTIFY or its poll timer. It never
+// drain_timeout, what still runs. Wakes on NOTIFY, on the node's ready probe (or, with
+// idle_poll, its own poll timer) and when a worker is done. It never
 // waits on a row lock: a fail that finds its row locked is tried again each tick.
 #include "actors/runtime/consumer.hpp"
 
@@ -311,8 +312,9 @@ void poll(consumer_actor* self) {
   dispatch(self);
   if (static_cast<int>(got->size()) == want && st.waiting.empty() && idle_workers(st) > 0)
     self->send(self, poll_atom::value, false);
-  else
+  else if (st.params.idle_poll)
     schedule_poll(self, st.params.qc.poll_interval);
+  // Else a NOTIFY, the ready probe or a worker's done wakes it.
 }
 
 /// One statement renews every lease this consumer holds.
@@ -494,6 +496,9 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         if (queue == self->state.params.queue) poll(self);
       },
       [=](wake_atom) { poll(self); },  // the listener (re)connected: look once
+      [=](wake_atom, const std::vector<std::string>& ready) {  // the ready probe (sorted)
+        if (std::binary_search(ready.begin(), ready.end(), self->state.params.queue)) poll(self);
+      },
       [=](renew_atom) {
         tick(self);
         renew_all(self);

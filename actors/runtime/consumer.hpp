@@ -68,6 +68,9 @@ struct consumer_params {
   std::shared_ptr<solo_gate> gate;
   /// After a drain begins, deliveries still running this long are given back.
   std::chrono::milliseconds drain_timeout{30000};
+  /// Whether an idle consumer polls on its own every poll_interval. False on a node, whose
+  /// ready probe polls once for all its queues and wakes this consumer when it has work.
+  bool idle_poll = true;
 };
 
 /// `detached` for production (database calls block); false under the test coordinator.

@@ -209,6 +209,16 @@ int run_node(const node_options& opts, handler_registry handlers) {
   } else {
     rt->dsn = opts.dsn;
   }
+  {
+    const session_options base = rt->session("postbox-pool");
+    const std::string prefix = "postbox-" + rt->node_name + "/pool";
+    rt->consumer_pool =
+        std::make_shared<session_pool>(rt->topo.database.pool, [base, prefix](int i) {
+          session_options o = base;
+          o.application_name = prefix + std::to_string(i);
+          return o;
+        });
+  }
   startup_retry retry{rt->topo.startup_timeout};
   {
     pg_session session{rt->session("postbox-node-migrate")};

@@ -13,6 +13,7 @@
 #include "actors/runtime/solo_gate.hpp"
 #include "config/topology.hpp"
 #include "persistence/pg_session.hpp"
+#include "persistence/session_pool.hpp"
 
 namespace postbox {
 
@@ -37,6 +38,9 @@ struct runtime_config {
   std::shared_ptr<solo_gate> solo = std::make_shared<solo_gate>();
   /// Keyed actors' states by version, shared by the node's workers.
   std::shared_ptr<actor_state_cache> actor_cache = std::make_shared<actor_state_cache>();
+  /// The sessions the node's consumers claim, renew and fail through (database.pool of
+  /// them, made on first need): set by run_node once the DSN is known.
+  std::shared_ptr<session_pool> consumer_pool;
 
   const node_config& node() const { return *topo.node(node_name); }
 

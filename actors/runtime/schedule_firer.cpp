@@ -1,7 +1,8 @@
 // Fires the cluster's cron schedules (guarantee 12): every node runs one, no leader.
 // At start it declares the topology's schedules (next_tick kept unless cron or zone
-// changed), then keeps them marked seen while it runs, and every fire_interval fires
-// what is due, one schedule per transaction (persistence/schedule_store.hpp).
+// changed), then keeps them marked seen while it runs, and fires what is due, one schedule
+// per transaction (persistence/schedule_store.hpp), then sleeps until the next is due.
+#include <algorithm>
 #include <caf/all.hpp>
 
 #include "actors/runtime/actors.hpp"
@@ -13,7 +14,11 @@ namespace postbox {
 
 namespace {
 
-constexpr auto fire_interval = std::chrono::milliseconds(200);
+/// With nothing due, the firer sleeps until the next schedule is (by the database's
+/// clock), at least min_sleep and at most max_sleep: a schedule made in SQL meanwhile, or a
+/// trigger, fires within max_sleep. An idle node looks once a second, not five times.
+constexpr auto min_sleep = std::chrono::milliseconds(5);
+constexpr auto max_sleep = std::chrono::milliseconds(1000);
 constexpr int fire_batch = 100;  // schedules fired before yielding to the mailbox
 constexpr auto seen_interval = std::chrono::seconds(5);
 constexpr auto prune_interval = std::chrono::minutes(1);
@@ -57,13 +62,19 @@ caf::behavior schedule_firer(caf::stateful_actor<firer_state>* self, runtime_ptr
           if (pruned) s.pruned = now;
         }
         bool more = false;
+        auto sleep = max_sleep;
         for (int i = 0; !failed && i < fire_batch; ++i) {
           auto fired = store.fire_one(schedule_stale_ms);
           if (!fired) {
             failed = fired.error();
             break;
           }
-          if (!fired->found) break;
+          if (!fired->found) {
+            if (fired->next_due_ms)
+              sleep = std::clamp<std::chrono::milliseconds>(
+                  std::chrono::milliseconds(*fired->next_due_ms), min_sleep, max_sleep);
+            break;
+          }
           more = i + 1 == fire_batch;
         }
         if (failed && !s.failing)
@@ -72,7 +83,7 @@ caf::behavior schedule_firer(caf::stateful_actor<firer_state>* self, runtime_ptr
         if (more)
           self->send(self, tick_atom::value);
         else
-          self->delayed_send(self, fire_interval, tick_atom::value);
+          self->delayed_send(self, failed ? max_sleep : sleep, tick_atom::value);
       },
   };
 }

@@ -39,11 +39,11 @@ std::vector<caf::actor> live_consumers(const supervisor_state& st) {
   return out;
 }
 
-/// Tells the listener (a child given the consumers' handles when it started) which
-/// consumers live now: one that was restarted has a new handle.
+/// Tells the listener and the probe (children given the consumers' handles when they
+/// started) which consumers live now: one that was restarted has a new handle.
 void update_listener(supervisor_actor* self) {
   for (const auto& c : self->state.children)
-    if (!c.spec.consumer && c.spec.name == "listener" && c.handle)
+    if (!c.spec.consumer && (c.spec.name == "listener" || c.spec.name == "probe") && c.handle)
       self->send(c.handle, consumers_atom::value, live_consumers(self->state));
 }
 
@@ -165,8 +165,15 @@ caf::actor spawn_supervisor(caf::actor_system& sys, runtime_ptr rt) {
   specs.push_back({"heartbeat", false, [rt](caf::actor_system& s, const std::vector<caf::actor>&) {
                      return spawn_heartbeat(s, rt);
                    }});
-  // Last, so it starts with every consumer's handle. Not behind a transaction
+  // Last, so they start with every consumer's handle. The probe is the consumers' idle
+  // poll (they do not poll on their own); the listener wakes them at once on a send. Not
+  // behind a transaction
   // pooler: LISTEN does not work there, consumers poll.
+  if (any_consumer)
+    specs.push_back(
+        {"probe", false, [rt](caf::actor_system& s, const std::vector<caf::actor>& consumers) {
+           return spawn_ready_probe(s, rt, consumers);
+         }});
   if (any_consumer && rt->topo.database.pooler != "transaction")
     specs.push_back(
         {"listener", false, [rt](caf::actor_system& s, const std::vector<caf::actor>& consumers) {

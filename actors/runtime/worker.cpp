@@ -78,7 +78,9 @@ std::vector<std::string> node_names(const topology& t) {
   return out;
 }
 
-/// The consumer's backend on PostgreSQL: the mailbox store and the poison unit of work.
+/// The consumer's backend on PostgreSQL: the mailbox store and the poison unit of work,
+/// each operation on a session borrowed from the node's consumer pool (database.pool of
+/// them), so a node's consumers hold that many connections however many queues it serves.
 class pg_consumer_backend : public consumer_backend {
  public:
   pg_consumer_backend(runtime_ptr rt, std::string queue, std::string owner)
@@ -86,15 +88,13 @@ class pg_consumer_backend : public consumer_backend {
         queue_(std::move(queue)),
         owner_(std::move(owner)),
         qc_(rt_->topo.queue(queue_)),
-        session_(rt_->session("postbox-" + owner_)),
-        mailbox_(session_),
-        types_(rt_->handlers.types_for(queue_)),
-        ctx_(session_, rt_->topo, rt_->handlers, owner_) {
+        types_(rt_->handlers.types_for(queue_)) {
     for (const auto& [type, queue] : rt_->handlers.actor_types())
       if (queue == queue_) serves_actors_ = true;
   }
 
   caf::expected<std::vector<delivery>> claim(int max) override {
+    auto session = rt_->consumer_pool->borrow();
     // Only this node's types: another node's are left for it. Every 5 s a few more
     // slots go to types no node of the topology serves here (the sweep scans other
     // types' backlog), so they are dead-lettered naming the type, backlog or not.
@@ -105,41 +105,53 @@ class pg_consumer_backend : public consumer_backend {
     // ack promotes the next message itself; this catches a send that committed while
     // that ack was committing). Never waits on a lock. Where this node serves actor
     // types: before each claim, but while claims come back full at most every 100 ms
-    // (promotion_pacer.hpp); elsewhere once a second (a type may live on a queue this
-    // registry does not know). A failure is logged and the claim goes on.
+    // (promotion_pacer.hpp); elsewhere at most once a second (a type may live on a queue
+    // this registry does not know; the ready probe wakes an idle consumer for a woken
+    // key). A failure is logged and the claim goes on.
     if (serves_actors_ ? pacer_.due(now) : now >= next_promote_) {
       next_promote_ = now + std::chrono::seconds(1);
-      if (auto made = actors_.promote(queue_, promote_batch); !made)
+      actor_store actors{*session};
+      if (auto made = actors.promote(queue_, promote_batch); !made)
         log_line(owner_, "promoting actor heads on '" + queue_ +
                              "' failed (claiming anyway): " + describe(made.error()));
       else
         pacer_.promoted(now);
     }
-    auto got = mailbox_.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
-                             sweep ? &sweep_ : nullptr, rt_->node_alive_within(),
-                             rt_->topo.claims_limited(queue_));
+    mailbox_store mailbox{*session};
+    auto got = mailbox.read(queue_, max, qc_.visibility_timeout, owner_, rt_->incarnation, &types_,
+                            sweep ? &sweep_ : nullptr, rt_->node_alive_within(),
+                            rt_->topo.claims_limited(queue_));
     if (got) pacer_.claimed(static_cast<int>(got->size()), max);
     return got;
   }
   caf::error renew(const lease& l) override {
-    return mailbox_.renew_lease(l, qc_.visibility_timeout);
+    auto session = rt_->consumer_pool->borrow();
+    return mailbox_store{*session}.renew_lease(l, qc_.visibility_timeout);
   }
   caf::expected<std::vector<int64_t>> renew_all(const std::vector<lease>& ls) override {
-    return mailbox_.renew_leases(ls, qc_.visibility_timeout);
+    auto session = rt_->consumer_pool->borrow();
+    return mailbox_store{*session}.renew_leases(ls, qc_.visibility_timeout);
   }
   void give_back(const delivery& d, const std::string& why) override {
+    auto session = rt_->consumer_pool->borrow();
     // Back at once: a drained node's work is for the other nodes (or its restart).
-    (void)mailbox_.nack_unless_locked(d.to_lease(), std::chrono::milliseconds(0), why);
+    (void)mailbox_store{*session}.nack_unless_locked(d.to_lease(), std::chrono::milliseconds(0),
+                                                     why);
   }
   bool fail(const delivery& d, const std::string& reason) override {
-    auto r = mailbox_.fail_unless_locked(d.to_lease(), backoff_delay(d.attempts + 1), reason);
+    auto session = rt_->consumer_pool->borrow();
+    auto r = mailbox_store{*session}.fail_unless_locked(d.to_lease(), backoff_delay(d.attempts + 1),
+                                                        reason);
     return r || !is(r.error(), errc::transient);
   }
   caf::error mark_running_alone(const delivery& d) override {
-    return mailbox_.mark_running_alone(d.to_lease(), rt_->incarnation);
+    auto session = rt_->consumer_pool->borrow();
+    return mailbox_store{*session}.mark_running_alone(d.to_lease(), rt_->incarnation);
   }
   std::string poison(const delivery& d, const std::string& reason) override {
-    auto r = postbox::poison(ctx_, d, reason);
+    auto session = rt_->consumer_pool->borrow();
+    handler_context ctx(*session, rt_->topo, rt_->handlers, owner_);
+    auto r = postbox::poison(ctx, d, reason);
     return to_string(r.what);
   }
 
@@ -148,9 +160,6 @@ class pg_consumer_backend : public consumer_backend {
   std::string queue_;
   std::string owner_;
   queue_config qc_;
-  pg_session session_;
-  mailbox_store mailbox_;
-  actor_store actors_{session_};
   bool serves_actors_ = false;
   promotion_pacer pacer_;
   static constexpr int32_t promote_batch = 500;
@@ -158,7 +167,6 @@ class pg_consumer_backend : public consumer_backend {
   orphan_sweep sweep_{node_names(rt_->topo), 4};
   std::chrono::steady_clock::time_point next_sweep_{};
   std::chrono::steady_clock::time_point next_promote_{};
-  handler_context ctx_;
 };
 
 }  // namespace
@@ -178,6 +186,7 @@ caf::actor spawn_consumer(caf::actor_system& sys, runtime_ptr rt, actor_config r
   p.metrics = rt->metrics;
   p.gate = rt->solo;
   p.drain_timeout = rt->topo.drain_timeout;
+  p.idle_poll = false;  // the node's ready probe polls for every queue at once
   p.backend = [rt, queue = p.queue, owner = p.owner] {
     return std::make_unique<pg_consumer_backend>(rt, queue, owner);
   };
