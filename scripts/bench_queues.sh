@@ -84,9 +84,13 @@ for _ in $(seq 600); do
                   AND application_name = 'postbox-probe'")" -ge "$NODES" ] && break
   sleep 0.1
 done
-sleep 5  # each consumer's first claim is behind it
-conns() { q "$DSN" "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND application_name LIKE 'postbox-%'"; }
 commits() { q "$DSN" "SELECT xact_commit FROM pg_stat_database WHERE datname = '$DB'"; }
+# Settled: every consumer's first claim is behind it (a second with few commits), at most 120 s.
+for _ in $(seq 120); do
+  a=$(commits); sleep 1; b=$(commits)
+  [ $((b - a)) -le $((3 * NODES + 1)) ] && break
+done
+conns() { q "$DSN" "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND application_name LIKE 'postbox-%'"; }
 idle_conns=$(conns)
 c0=$(commits)
 sleep "$IDLE_SECS"
