@@ -359,9 +359,12 @@ limit_case() {
 limit_rate= machine_rate=
 if wants limit; then
   # Today's commit path: per batch, its claim (one transaction), then its ack, 20 result rows
-  # and its arrival on its shard (a second transaction).
+  # and its arrival on its shard (a second transaction). The claim walks the normal tier's
+  # range of mailbox_claim_idx (queue, priority, visible_at, id) as mailbox_read.sql does:
+  # without priority = 1 it sorted the whole backlog per claim (since migration 024).
   cat >"$WORK/limit.sql" <<SQL
-WITH c AS (SELECT id FROM postbox.mailbox WHERE queue = 'file_batch' AND visible_at <= now()
+WITH c AS (SELECT id FROM postbox.mailbox WHERE queue = 'file_batch' AND priority = 1
+           AND visible_at <= now()
            ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
 UPDATE postbox.mailbox m SET visible_at = now() + interval '60 seconds', read_ct = m.read_ct + 1,
        receipt = nextval('postbox.receipt_seq'), lease_owner = 'limit'
@@ -384,7 +387,8 @@ SQL
   # deleted) written 50 batches to a transaction, one statement (no lease write: the delete
   # takes the rows it locks), each client's arrivals summed on a shard of its own.
   cat >"$WORK/limit-machine.sql" <<SQL
-WITH c AS (SELECT id FROM postbox.mailbox WHERE queue = 'file_batch' AND visible_at <= now()
+WITH c AS (SELECT id FROM postbox.mailbox WHERE queue = 'file_batch' AND priority = 1
+           AND visible_at <= now()
            ORDER BY visible_at, id LIMIT 50 FOR UPDATE SKIP LOCKED),
 d AS (DELETE FROM postbox.mailbox m USING c WHERE m.id = c.id
       RETURNING (m.payload->>'batch_index')::int AS b),
