@@ -5,7 +5,8 @@
 #
 # Cases (each in a database of its own, created and dropped here):
 #   one     BENCH_FILES (20000) files of 1-4 KB, one execution, batch 20, checksum; on
-#           BENCH_ONE_NODES ("1 2 3") nodes
+#           BENCH_ONE_NODES ("1 2 3") nodes with the default topology (no queue settings),
+#           then on one node tuned (file_batch claim_batch 16, prefetch 4)
 #   many    BENCH_MANY_EXECS (200) executions of BENCH_MANY_FILES (100) files, one node
 #   big     BENCH_BIG_FILES (200000) files in one execution, one node (0 skips it)
 #   upload  `postbox submit --upload` of the BENCH_FILES files
@@ -155,15 +156,17 @@ make_files() {  # DIR COUNT
   }'
 }
 
-write_topology() {
+# The default topology: no queue settings at all (what a user runs). `tuned` sets what
+# used to matter (claim_batch, prefetch), for the default-versus-tuned line.
+write_topology() {  # [tuned]
+  local queues=""
+  [ "${1:-}" = tuned ] && queues="queues:
+  file_batch: { claim_batch: 16, prefetch: 4 }"
   cat >"$TOPOLOGY" <<YAML
 cluster: bench-pipeline
 database:
   dsn: \${POSTBOX_DSN}
-queues:
-  orchestrator: { visibility_timeout: 60s, max_attempts: 3 }
-  file_batch:   { visibility_timeout: 60s, max_attempts: 3, claim_batch: 16, prefetch: 4, poll_interval: 1s }
-  callback:     { visibility_timeout: 60s, max_attempts: 5 }
+$queues
 workflows:
   bench: { processor: checksum, batch_size: $BATCH }
 reaper: { interval: 5s, stuck_after: 10m }
@@ -408,6 +411,9 @@ fi
 if wants one || wants upload; then make_files "$WORK/files" "$FILES"; fi
 if wants one; then
   for k in ${BENCH_ONE_NODES:-1 2 3}; do run_case "one-$FILES-nodes$k" "$k" "$FILES" submit_one; done
+  write_topology tuned
+  run_case "one-$FILES-nodes1-tuned" 1 "$FILES" submit_one
+  write_topology
 fi
 if wants many; then
   for ((i = 0; i < MANY_EXECS; i++)); do make_files "$WORK/many/$(printf '%03d' "$i")" "$MANY_FILES"; done
