@@ -12,6 +12,7 @@
 #include "actors/runtime/node_metrics.hpp"
 #include "actors/runtime/solo_gate.hpp"
 #include "config/topology.hpp"
+#include "persistence/group_committer.hpp"
 #include "persistence/pg_session.hpp"
 
 namespace postbox {
@@ -37,6 +38,9 @@ struct runtime_config {
   std::shared_ptr<solo_gate> solo = std::make_shared<solo_gate>();
   /// Keyed actors' states by version, shared by the node's workers.
   std::shared_ptr<actor_state_cache> actor_cache = std::make_shared<actor_state_cache>();
+  /// Commits the node's handled deliveries in groups (database.group_commit); null when
+  /// off: each worker commits its own on its session.
+  std::shared_ptr<group_committer> committer;
 
   const node_config& node() const { return *topo.node(node_name); }
 
