@@ -278,17 +278,18 @@ nodes:
   }
 };
 
-// The first file result ever inserted fails (a user statement that fails, once: a
-// sequence is not rolled back). n1's group commits that insert arrivals wait at COMMIT
-// (a deferred constraint trigger) until the test releases advisory lock 4343, showing
-// the arrivals they hold in a sequence (outside the transaction, readable at once).
+// The first two file result inserts fail (a user statement that fails: a sequence is
+// not rolled back): in the group's first run, without savepoints, and in its second
+// run, with a savepoint per delivery, where it fails alone. n1's group commits that insert arrivals
+// wait at COMMIT (a deferred constraint trigger) until the test releases advisory lock 4343,
+// showing the arrivals they hold in a sequence (outside the transaction, readable at once).
 const char* traps_sql = R"(
-CREATE SEQUENCE public.fail_once;
+CREATE SEQUENCE public.failing_inserts;
 CREATE SEQUENCE public.held_arrivals;
 CREATE FUNCTION public.fail_first_result() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF nextval('public.fail_once') = 1 THEN
-    RAISE EXCEPTION 'a user statement that fails (once)';
+  IF nextval('public.failing_inserts') <= 2 THEN
+    RAISE EXCEPTION 'a user statement that fails (twice)';
   END IF;
   RETURN NEW;
 END $$;
@@ -325,8 +326,8 @@ void kill_during_group_commit(node_fixture& f, bool commit_goes_through) {
   // The held group: four batches, one failed in its savepoint, three arriving.
   auto held = [&] { return f.n("SELECT last_value FROM public.held_arrivals"); };
   CAF_REQUIRE(test::wait_until([&] { return held() == 3; }, 5s));
-  // The failed insert (its first row), then the three others' two rows each.
-  CAF_CHECK_EQUAL(f.n("SELECT last_value FROM public.fail_once"), 7);
+  // The failed insert of each run (its first row), then the three others' two rows each.
+  CAF_CHECK_EQUAL(f.n("SELECT last_value FROM public.failing_inserts"), 8);
   CAF_CHECK_EQUAL(f.n("SELECT count(*) FROM postbox.file_results"), 0);
   n1->signal(SIGKILL);
   CAF_CHECK_EQUAL(n1->wait_exit(5s), 128 + SIGKILL);
