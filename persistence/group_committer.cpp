@@ -5,10 +5,16 @@
 
 namespace postbox {
 
-group_committer::group_committer(session_options session, group_committer_config cfg)
-    : cfg_(cfg), session_(std::move(session)) {
+group_committer::group_committer(session_options session, group_committer_config cfg) : cfg_(cfg) {
   if (cfg_.max_group == 0) cfg_.max_group = 1;
-  thread_ = std::thread([this] { run(); });
+  if (cfg_.connections == 0) cfg_.connections = 1;
+  // Each connection named NAME/0, NAME/1, ...: operators and tests tell them apart.
+  for (size_t i = 0; i < cfg_.connections; ++i) {
+    session_options o = session;
+    o.application_name += "/" + std::to_string(i);
+    sessions_.push_back(std::make_unique<pg_session>(o));
+  }
+  for (auto& s : sessions_) threads_.emplace_back([this, s = s.get()] { run(*s); });
 }
 
 group_committer::~group_committer() {
@@ -17,7 +23,7 @@ group_committer::~group_committer() {
     stopping_ = true;
   }
   work_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
 }
 
 caf::expected<success_outcome> group_committer::commit(const success_commit& c) {
@@ -41,7 +47,7 @@ uint64_t group_committer::deliveries() const {
   return deliveries_;
 }
 
-void group_committer::run() {
+void group_committer::run(pg_session& session) {
   std::unique_lock<std::mutex> lock(mtx_);
   for (;;) {
     work_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
@@ -56,13 +62,14 @@ void group_committer::run() {
       group.push_back(waiting_.front());
       waiting_.pop_front();
     }
+    if (group.empty()) continue;  // another thread took them while this one gathered
     lock.unlock();
     std::vector<const success_commit*> commits;
     commits.reserve(group.size());
     for (auto* r : group) commits.push_back(r->commit);
     std::vector<caf::expected<success_outcome>> answers;
     try {
-      answers = commit_successes(session_, commits);
+      answers = commit_successes(session, commits);
     } catch (const std::exception& e) {
       answers.clear();  // a test hook threw; never leave a worker waiting
       for (size_t i = 0; i < group.size(); ++i)

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <postbox/session_options.hpp>
 #include <thread>
+#include <vector>
 
 #include "persistence/handled_commit.hpp"
 #include "persistence/pg_session.hpp"
@@ -26,6 +27,11 @@ struct group_committer_config {
   /// subtransactions per transaction in shared memory before every other snapshot
   /// gets slower: stay well below.
   size_t max_group = 32;
+  /// Groups in flight at once, each on a connection of its own. A delivery that finds
+  /// one free commits at once (alone if nothing else waits); a group forms only while
+  /// all are busy. 1 serializes every commit of the node: each then waits for the group
+  /// before it, which costs more than a WAL flush where flushes are cheap.
+  size_t connections = 2;
   /// Tests only: a group waits until this many deliveries are waiting (or
   /// `gather_deadline` passed), so a test can catch a group of several in the act.
   size_t gather_at_least = 1;
@@ -53,10 +59,10 @@ class group_committer {
     std::optional<caf::expected<success_outcome>> answer;
   };
 
-  void run();
+  void run(pg_session& session);
 
   group_committer_config cfg_;
-  pg_session session_;  // the committer thread's alone
+  std::vector<std::unique_ptr<pg_session>> sessions_;  // one per thread, its alone
   mutable std::mutex mtx_;
   std::condition_variable work_;
   std::condition_variable answered_;
@@ -64,7 +70,7 @@ class group_committer {
   bool stopping_ = false;
   uint64_t groups_ = 0;
   uint64_t deliveries_ = 0;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace postbox

@@ -273,7 +273,7 @@ nodes:
   /// Sessions of n1's group committer waiting inside COMMIT (held by the trigger).
   int64_t held_commits() const {
     return n(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'postbox-n1/commit' "
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'postbox-n1/commit/%' "
         "AND wait_event = 'advisory' AND query = 'COMMIT'");
   }
 };
@@ -297,7 +297,7 @@ CREATE TRIGGER fail_first_result BEFORE INSERT ON postbox.file_results
   FOR EACH ROW EXECUTE FUNCTION public.fail_first_result();
 CREATE FUNCTION public.hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF current_setting('application_name') = 'postbox-n1/commit' THEN
+  IF current_setting('application_name') LIKE 'postbox-n1/commit/%' THEN
     -- Every arrival visible here is this transaction's (none committed before).
     PERFORM setval('public.held_arrivals', (SELECT count(*) FROM postbox.barrier_arrivals));
     PERFORM pg_advisory_lock_shared(4343);
@@ -332,7 +332,12 @@ void kill_during_group_commit(node_fixture& f, bool commit_goes_through) {
   n1->signal(SIGKILL);
   CAF_CHECK_EQUAL(n1->wait_exit(5s), 128 + SIGKILL);
   if (!commit_goes_through) {
-    CAF_CHECK_EQUAL(test::terminate_backends(f.dsn, "postbox-n1/commit"), 1);
+    CAF_CHECK_EQUAL(
+        test::scalar(f.dsn,
+                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+                     "pg_stat_activity WHERE application_name LIKE 'postbox-n1/commit/%' "
+                     "AND wait_event = 'advisory' AND query = 'COMMIT'"),
+        "1");
     CAF_REQUIRE(test::wait_until([&] { return f.held_commits() == 0; }, 10s));
   }
   CAF_REQUIRE(!holder.execute_script("SELECT pg_advisory_unlock(4343)"));
