@@ -38,9 +38,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
   remain int;
 BEGIN
+  -- (lease_until > now(): held; not message_id IS NOT NULL, which would lead the
+  -- planner to limit_slots_message_idx and every held slot instead of this range)
   IF NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
                  WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max
-                   AND s.message_id IS NOT NULL AND s.lease_until > now()) THEN
+                   AND s.lease_until > now()) THEN
     RETURN 0;
   END IF;
   WITH src AS (
@@ -73,8 +75,7 @@ BEGIN
   FROM moved
   WHERE ls.scope = p_scope AND ls.key = p_key AND ls.slot = moved.to_slot;
   SELECT count(*) INTO remain FROM postbox.limit_slots s
-  WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max
-    AND s.message_id IS NOT NULL AND s.lease_until > now();
+  WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max AND s.lease_until > now();
   RETURN remain;
 END $$;
 
@@ -101,7 +102,14 @@ RETURNS TABLE (id bigint, receipt bigint, queue text, type text, execution_id te
                payload text, headers text, read_ct int, last_error text,
                enqueued_epoch float8, attempts int, suspect boolean, actor_type text,
                actor_key text, actor_state_version bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Its statements' plans are kept: a custom plan per call (LIMIT and arrays from
+-- variables make the generic one look dearer) spent about 40% of a claim planning.
+-- The generic plans' estimates (a LIMIT from a variable: 10% of the queue) must not
+-- make PostgreSQL JIT-compile them on every call.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
 #variable_conflict use_column
 DECLARE
   lease_end  timestamptz := now() + p_vt_ms * interval '1 millisecond';
@@ -175,6 +183,8 @@ DECLARE
   qp         int;
   need_q     boolean;
   need_k     boolean;
+  any_kmax   boolean;            -- this round: one past the rate needs a key's slot
+  any_kslot  boolean;            -- this round: one admitted took a key's slot
   any_denied boolean := false;
   wait_rate  timestamptz;
   t0         timestamptz;
@@ -266,10 +276,20 @@ BEGIN
     END IF;
     -- Full limits, then the rate (estimate), in claim order: no SQL but a rate's first read.
     IF ql.rate IS NOT NULL AND q_avail IS NULL THEN
-      SELECT a.avail, a.next_at INTO q_avail, q_next
-      FROM postbox.limit_tokens_ahead('queue', p_queue, ql.rate, ql.burst) a;
+      -- (postbox.limit_tokens_ahead written out: a SQL function's query is planned on
+      -- every call, this one once)
+      SELECT coalesce(sum(greatest(0, floor(sh.b - extract(epoch FROM greatest(t.tat, now()) - now())
+                                                  * sh.r + 1e-9)))::int, 0),
+             min(t.tat - ((sh.b - 1) / sh.r) * interval '1 second')
+      INTO q_avail, q_next
+      FROM postbox.limit_tokens t,
+           LATERAL (SELECT ql.rate / postbox.limit_shards(ql.burst) AS r,
+                           ql.burst / postbox.limit_shards(ql.burst)
+                           + (t.shard < ql.burst % postbox.limit_shards(ql.burst))::int AS b) sh
+      WHERE t.scope = 'queue' AND t.key = p_queue;
     END IF;
     p_id := '{}'; p_k := '{}'; w_id := '{}'; w_at := '{}'; w_why := '{}';
+    any_kmax := false; any_kslot := false;
     FOR i IN 1 .. n LOOP
       j := c_k[i];
       IF (ql.max_in_flight IS NOT NULL AND q_full) OR (j IS NOT NULL AND k_full[j]) THEN
@@ -285,8 +305,15 @@ BEGIN
       END IF;
       IF j IS NOT NULL AND k_rate[j] IS NOT NULL THEN
         IF k_avail[j] IS NULL THEN
-          SELECT a.avail, a.next_at INTO cnt, t0
-          FROM postbox.limit_tokens_ahead('key', k_key[j], k_rate[j], k_burst[j]) a;
+          SELECT coalesce(sum(greatest(0, floor(sh.b - extract(epoch FROM greatest(t.tat, now()) - now())
+                                                      * sh.r + 1e-9)))::int, 0),
+                 min(t.tat - ((sh.b - 1) / sh.r) * interval '1 second')
+          INTO cnt, t0
+          FROM postbox.limit_tokens t,
+               LATERAL (SELECT k_rate[j] / postbox.limit_shards(k_burst[j]) AS r,
+                               k_burst[j] / postbox.limit_shards(k_burst[j])
+                               + (t.shard < k_burst[j] % postbox.limit_shards(k_burst[j]))::int AS b) sh
+          WHERE t.scope = 'key' AND t.key = k_key[j];
           k_avail[j] := cnt; k_next[j] := t0;
         END IF;
         IF k_need[j] >= k_avail[j] THEN
@@ -303,6 +330,7 @@ BEGIN
       IF ql.rate IS NOT NULL THEN q_need := q_need + 1; END IF;
       IF j IS NOT NULL AND k_rate[j] IS NOT NULL THEN k_need[j] := k_need[j] + 1; END IF;
       p_id := p_id || c_id[i]; p_k := p_k || j;
+      any_kmax := any_kmax OR (j IS NOT NULL AND k_max[j] IS NOT NULL);
     END LOOP;
     -- The free slots for those past the rate: one statement for the queue's limit,
     -- one for the keys' (after settling each limit's holders above max, once a claim).
@@ -310,7 +338,10 @@ BEGIN
     IF cardinality(p_id) > 0 AND ql.max_in_flight IS NOT NULL AND NOT q_full THEN
       IF NOT q_settled THEN
         q_settled := true;
-        IF postbox.limit_slots_settle('queue', p_queue, ql.max_in_flight) > 0 THEN
+        IF EXISTS (SELECT 1 FROM postbox.limit_slots s
+                   WHERE s.scope = 'queue' AND s.key = p_queue AND s.slot > ql.max_in_flight
+                     AND s.lease_until > now())
+           AND postbox.limit_slots_settle('queue', p_queue, ql.max_in_flight) > 0 THEN
           q_full := true; q_wait := now() + interval '250 milliseconds';
         END IF;
       END IF;
@@ -323,11 +354,19 @@ BEGIN
               FOR UPDATE SKIP LOCKED) f;
       END IF;
     END IF;
-    IF cardinality(p_id) > 0 AND EXISTS (SELECT 1 FROM unnest(p_k) v WHERE k_max[v] IS NOT NULL) THEN
-      FOR j IN 1 .. cardinality(k_key) LOOP
-        CONTINUE WHEN k_max[j] IS NULL OR k_settled[j] OR k_full[j] OR NOT j = ANY (p_k);
+    IF any_kmax THEN
+      -- (one probe for the round's keys not settled yet; settled: those it names)
+      SELECT array_agg(DISTINCT pk.j) INTO tk_s
+      FROM unnest(p_k) pk(j)
+      WHERE k_max[pk.j] IS NOT NULL AND NOT k_settled[pk.j]
+        AND EXISTS (SELECT 1 FROM postbox.limit_slots s
+                    WHERE s.scope = 'key' AND s.key = k_key[pk.j] AND s.slot > k_max[pk.j]
+                      AND s.lease_until > now());
+      FOR x IN 1 .. coalesce(cardinality(p_k), 0) LOOP
+        j := p_k[x];
+        CONTINUE WHEN j IS NULL OR k_settled[j];
         k_settled[j] := true;
-        IF postbox.limit_slots_settle('key', k_key[j], k_max[j]) > 0 THEN
+        IF j = ANY (tk_s) AND postbox.limit_slots_settle('key', k_key[j], k_max[j]) > 0 THEN
           k_full[j] := true; k_wait[j] := now() + interval '250 milliseconds';
         END IF;
       END LOOP;
@@ -380,7 +419,7 @@ BEGIN
       ELSE a_qslot := a_qslot || NULL::int; END IF;
       IF need_k THEN
         a_key := a_key || k_key[j]; a_kslot := a_kslot || sl_slot[k_from[j]];
-        k_from[j] := k_from[j] + 1;
+        k_from[j] := k_from[j] + 1; any_kslot := true;
       ELSE
         a_key := a_key || NULL::text; a_kslot := a_kslot || NULL::int;
       END IF;
@@ -396,7 +435,7 @@ BEGIN
         FROM unnest(a_qslot, a_id, a_rc) u(slot, mid, rc)
         WHERE ls.scope = 'queue' AND ls.key = p_queue AND ls.slot = u.slot;
       END IF;
-      IF has_key AND EXISTS (SELECT 1 FROM unnest(a_kslot) v WHERE v IS NOT NULL) THEN
+      IF any_kslot THEN
         UPDATE postbox.limit_slots ls SET message_id = u.mid, receipt = u.rc, lease_until = lease_end
         FROM unnest(a_key, a_kslot, a_id, a_rc) u(key, slot, mid, rc)
         WHERE ls.scope = 'key' AND ls.key = u.key AND ls.slot = u.slot;
