@@ -8,10 +8,11 @@
 --    started still has it) sees its held slots.
 --
 -- 2. A lowered max_in_flight (limit_slots_sync.sql keeps held slots above the new max
---    until released): a holder above max counts. The claim moves such holders into free
---    slots at or below max (postbox.limit_slots_settle) and admits nothing under the
---    limit while a live holder above max remains, so a claim admits only while fewer
---    than max deliveries hold slots. The move locks the holder's mailbox row (FOR NO
+--    until released): a holder above max counts. While a slot above max exists, the
+--    claim moves such holders into free slots at or below max, deletes the free slots
+--    above it (postbox.limit_slots_settle) and admits nothing under the limit while a
+--    live holder above max remains, so a claim admits only while fewer than max
+--    deliveries hold slots. The move locks the holder's mailbox row (FOR NO
 --    KEY UPDATE SKIP LOCKED) with its slot: the holder's renewal, ack, nack or dead
 --    letter updates or deletes that row, so it waits for the move's commit, and its
 --    triggers (limit_slots_follow, limit_slots_release, statements of a volatile
@@ -32,26 +33,21 @@
 --    the exact tokens taken at the end (postbox.limit_take).
 
 -- Moves the live holders of slots above p_max into free slots at or below it (see 2.
--- above); returns how many live holders above p_max remain (0: none, nothing done).
+-- above) and deletes the free slots above it (a sync keeps the held ones, let go
+-- since); returns how many live holders above p_max remain. The claim calls it only
+-- while a slot above max_in_flight exists (max(slot): the pkey's last entry).
 CREATE FUNCTION postbox.limit_slots_settle(p_scope text, p_key text, p_max int) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
   remain int;
 BEGIN
-  -- (lease_until > now(): held; not message_id IS NOT NULL, which would lead the
-  -- planner to limit_slots_message_idx and every held slot instead of this range)
-  IF NOT EXISTS (SELECT 1 FROM postbox.limit_slots s
-                 WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max
-                   AND s.lease_until > now()) THEN
-    RETURN 0;
-  END IF;
   WITH src AS (
     SELECT h.*, row_number() OVER (ORDER BY h.slot) AS rn
     FROM (SELECT s.slot, s.message_id, s.receipt, s.lease_until
           FROM postbox.limit_slots s
           JOIN postbox.mailbox m ON m.id = s.message_id AND m.receipt = s.receipt
           WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max
-            AND s.message_id IS NOT NULL AND s.lease_until > now()
+            AND s.lease_until > now()
           FOR NO KEY UPDATE OF s, m SKIP LOCKED) h
   ), dst AS (
     SELECT f.slot, row_number() OVER (ORDER BY f.slot) AS rn
@@ -74,6 +70,12 @@ BEGIN
   SET message_id = moved.message_id, receipt = moved.receipt, lease_until = moved.lease_until
   FROM moved
   WHERE ls.scope = p_scope AND ls.key = p_key AND ls.slot = moved.to_slot;
+  DELETE FROM postbox.limit_slots ls
+  WHERE ls.scope = p_scope AND ls.key = p_key
+    AND ls.slot IN (SELECT f.slot FROM postbox.limit_slots f
+                    WHERE f.scope = p_scope AND f.key = p_key AND f.slot > p_max
+                      AND (f.lease_until IS NULL OR f.lease_until <= now())
+                    FOR UPDATE SKIP LOCKED);
   SELECT count(*) INTO remain FROM postbox.limit_slots s
   WHERE s.scope = p_scope AND s.key = p_key AND s.slot > p_max AND s.lease_until > now();
   RETURN remain;
@@ -338,9 +340,8 @@ BEGIN
     IF cardinality(p_id) > 0 AND ql.max_in_flight IS NOT NULL AND NOT q_full THEN
       IF NOT q_settled THEN
         q_settled := true;
-        IF EXISTS (SELECT 1 FROM postbox.limit_slots s
-                   WHERE s.scope = 'queue' AND s.key = p_queue AND s.slot > ql.max_in_flight
-                     AND s.lease_until > now())
+        IF (SELECT max(s.slot) FROM postbox.limit_slots s
+            WHERE s.scope = 'queue' AND s.key = p_queue) > ql.max_in_flight
            AND postbox.limit_slots_settle('queue', p_queue, ql.max_in_flight) > 0 THEN
           q_full := true; q_wait := now() + interval '250 milliseconds';
         END IF;
@@ -359,9 +360,8 @@ BEGIN
       SELECT array_agg(DISTINCT pk.j) INTO tk_s
       FROM unnest(p_k) pk(j)
       WHERE k_max[pk.j] IS NOT NULL AND NOT k_settled[pk.j]
-        AND EXISTS (SELECT 1 FROM postbox.limit_slots s
-                    WHERE s.scope = 'key' AND s.key = k_key[pk.j] AND s.slot > k_max[pk.j]
-                      AND s.lease_until > now());
+        AND (SELECT max(s.slot) FROM postbox.limit_slots s
+             WHERE s.scope = 'key' AND s.key = k_key[pk.j]) > k_max[pk.j];
       FOR x IN 1 .. coalesce(cardinality(p_k), 0) LOOP
         j := p_k[x];
         CONTINUE WHEN j IS NULL OR k_settled[j];
