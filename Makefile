@@ -21,7 +21,7 @@ PACKAGES := build-essential dpkg-dev cmake pkg-config clang-format \
   postgresql-15 postgresql-client-15 postgresql-15-auto-failover pgbouncer iproute2 procps \
   util-linux curl docker-compose python3 python3-psycopg prometheus chromium
 
-.PHONY: help deps build test package demo bench bench-pipeline bench-actors format clean
+.PHONY: help deps build test package demo bench bench-pipeline bench-queues bench-actors format clean
 
 help:
 	@echo "postbox make targets:"
@@ -29,7 +29,9 @@ help:
 	@echo "  make test    install deps, build, run every test (starts its own PostgreSQL)"
 	@echo "  make bench   mailbox msg/s vs. pgbench running the same SQL: same seconds, backlog, clients"
 	@echo "  make bench-pipeline  the pipeline end to end (20k, 200x100, 200k files; upload; latency)"
-	@echo "               next to the physical limit (pgbench: one batch's minimal SQL, same server)"
+	@echo "               next to the physical limit (pgbench: one batch's minimal SQL, same server);"
+	@echo "               then bench-queues"
+	@echo "  make bench-queues  500 queues x 3 nodes: idle connections and transactions/s, a burst"
 	@echo "  make bench-actors  keyed actors: keyed vs plain msg/s on one queue, a hot key's turns/s,"
 	@echo "               each beside pgbench running the same SQL; cold keys beside a hot backlog"
 	@echo "  make package build $(BUILD)/postbox_<version>_<arch>.deb (binaries, libraries, headers,"
@@ -73,6 +75,10 @@ bench: build
 
 bench-pipeline: build
 	@scripts/bench_pipeline.sh $(BUILD)
+	@scripts/bench_queues.sh $(BUILD)
+
+bench-queues: build
+	@scripts/bench_queues.sh $(BUILD)
 
 bench-actors: build
 	@scripts/bench_actors.sh $(BUILD)

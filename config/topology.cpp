@@ -521,8 +521,13 @@ class loader {
       if (const entry* e = m.given("max_attempts"))
         c.max_attempts = count_to(*e, max_attempts_bound);
       if (const entry* e = m.given("claim_batch")) c.claim_batch = count_to(*e, max_claim_batch);
-      if (const entry* e = m.given("prefetch"))
-        c.prefetch = static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 0, 1000));
+      if (const entry* e = m.given("prefetch")) {
+        if (e->value.IsScalar() && e->value.Scalar() == "auto")
+          c.prefetch = queue_config::prefetch_auto;
+        else
+          c.prefetch =
+              static_cast<int32_t>(integer_of(e->value, e->value_mark(), e->path, 0, 1000));
+      }
       if (const entry* e = m.given("poll_interval")) c.poll_interval = duration(*e);
       if (const entry* e = m.given("max_handler_time")) c.max_handler_time = duration(*e);
       t.queues.emplace(q.key, c);

@@ -39,8 +39,11 @@ struct queue_config {
   int32_t claim_batch = 16;
   /// Deliveries a consumer may claim ahead of its idle workers, to start them without
   /// a claim of their own (one claim then serves several short tasks). 0: claim only
-  /// for idle workers, fairest between nodes and right for long tasks.
-  int32_t prefetch = 0;
+  /// for idle workers, fairest between nodes and right for long tasks. prefetch_auto (the
+  /// default): as many as its workers will start within prefetch_horizon by their recent
+  /// handler times (none for long tasks, up to claim_batch for short ones).
+  int32_t prefetch = prefetch_auto;
+  static constexpr int32_t prefetch_auto = -1;
   /// Wait between claims when the queue was empty.
   std::chrono::milliseconds poll_interval{1000};
   /// A handler still running after this is failed (an attempt, charged): its lease is

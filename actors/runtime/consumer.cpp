@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <caf/all.hpp>
+#include <cmath>
 #include <deque>
 #include <map>
 
@@ -30,6 +31,11 @@ using namespace std::chrono_literals;
 
 /// While suspects wait for the node to go quiet, how often the consumer looks again.
 constexpr std::chrono::milliseconds gate_recheck{50};
+
+/// Automatic prefetch (queues.Q.prefetch: auto, the default): a consumer claims ahead what
+/// its workers will start within this long by their recent handler times, so a prefetched
+/// delivery waits at most about this long on this node while another node might be idle.
+constexpr double prefetch_horizon_ms = 20.0;
 
 /// A charged failure whose row was locked by another transaction: tried again on
 /// every poll and overdue tick until it is done or its lease is lost.
@@ -76,6 +82,8 @@ struct consumer_state {
   bool poll_pending = false;
   bool dispatch_pending = false;
   std::chrono::milliseconds error_backoff{0};
+  /// Handler time of this queue's deliveries, ms (moving average; < 0: none seen yet).
+  double handler_ms = -1;
 
   consumer_state() = default;
   consumer_state(const consumer_state&) = delete;
@@ -253,6 +261,24 @@ void dispatch(consumer_actor* self) {
   if (!st.waiting.empty() && !st.draining) schedule_dispatch(self);
 }
 
+/// How many deliveries to claim ahead of the idle workers: the queue's prefetch, or with
+/// prefetch auto what the workers will start within prefetch_horizon_ms (0 until a handler
+/// time is known, and for handlers longer than the horizon).
+int prefetch_now(const consumer_state& st) {
+  const auto& qc = st.params.qc;
+  if (qc.prefetch != queue_config::prefetch_auto) return qc.prefetch;
+  if (st.handler_ms < 0) return 0;
+  const double per_worker = prefetch_horizon_ms / std::max(st.handler_ms, 0.05);
+  const double ahead = std::floor(per_worker) * static_cast<double>(st.workers.size());
+  return static_cast<int>(std::min(ahead, static_cast<double>(std::max(1, qc.claim_batch))));
+}
+
+/// A worker finished a delivery that ran for `ran`: the handler time prefetch auto uses.
+void handler_time(consumer_state& st, std::chrono::nanoseconds ran) {
+  const double ms = std::chrono::duration<double, std::milli>(ran).count();
+  st.handler_ms = st.handler_ms < 0 ? ms : 0.8 * st.handler_ms + 0.2 * ms;
+}
+
 void poll(consumer_actor* self) {
   auto& st = self->state;
   if (st.draining) return;
@@ -271,7 +297,7 @@ void poll(consumer_actor* self) {
   if (idle == 0) return;  // a done_atom polls again
   // With prefetch, the claim also takes deliveries for the workers that will be idle
   // next; no claim is made again until they have all started (waiting is empty).
-  int want = std::min(idle + st.params.qc.prefetch, std::max(1, st.params.qc.claim_batch));
+  int want = std::min(idle + prefetch_now(st), std::max(1, st.params.qc.claim_batch));
   auto got = st.backend->claim(want);
   if (!got) {
     if (st.params.metrics) st.params.metrics->claim_failed(st.params.queue);
@@ -516,6 +542,9 @@ caf::behavior consumer(consumer_actor* self, consumer_params params) {
         // that expired) a stale worker's done must not drop the new holder's flight.
         if (auto f = current_flight(s, worker); f != s.flights.end() && f->first == message_id)
           forget(s, f);
+        if (s.runs[worker].active)
+          handler_time(s, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              self->clock().now() - s.runs[worker].started));
         end_run(s, worker);
         s.busy[worker] = false;
         s.restarts[worker] = 0;

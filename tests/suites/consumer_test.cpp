@@ -201,6 +201,35 @@ CAF_TEST(prefetch claims ahead of idle workers and starts them without another c
   CAF_CHECK(mailbox->queued.empty());
 }
 
+CAF_TEST(prefetch auto claims ahead for short handlers and only for idle workers for long ones) {
+  for (int i = 1; i <= 40; ++i) mailbox->add(i);
+  start(2, 3, std::chrono::hours(1), nullptr, queue_config::prefetch_auto);
+  // No handler time known yet: only the idle workers.
+  CAF_REQUIRE_EQUAL(mailbox->claims.size(), 1u);
+  CAF_CHECK_EQUAL(mailbox->claims.front(), 2);
+  // Handlers of 1 ms: each worker starts 20 within the 20 ms horizon, so the next claim
+  // takes a whole claim_batch (16) for the two idle workers and ahead of them.
+  sched.advance_time(1ms);
+  sched.run();
+  release_all();
+  CAF_REQUIRE_GREATER_OR_EQUAL(mailbox->claims.size(), 2u);
+  CAF_CHECK_EQUAL(mailbox->claims[1], 16);
+  for (int i = 0; i < 40; ++i) release_all();
+  CAF_CHECK_EQUAL(mailbox->handled.size(), 40u);
+}
+
+CAF_TEST(prefetch auto claims nothing ahead of handlers longer than its horizon) {
+  for (int i = 1; i <= 10; ++i) mailbox->add(i);
+  start(2, 3, std::chrono::hours(1), nullptr, queue_config::prefetch_auto);
+  CAF_CHECK_EQUAL(mailbox->claims.front(), 2);
+  sched.advance_time(500ms);  // handlers of half a second
+  sched.run();
+  release_all();
+  // Each worker done claims for itself alone, nothing ahead.
+  CAF_CHECK_EQUAL(mailbox->claims, (std::vector<int>{2, 1, 1}));
+  CAF_CHECK_EQUAL(mailbox->queued.size(), 6u);
+}
+
 CAF_TEST(leases in flight are renewed every third of the visibility timeout) {
   mailbox->add(1);
   mailbox->add(2);
