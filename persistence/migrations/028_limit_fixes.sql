@@ -464,9 +464,30 @@ BEGIN
       IF adm_k[i] = j THEN cnt := cnt + 1; END IF;
     END LOOP;
     CONTINUE WHEN cnt = 0;
-    SELECT t.shards, t.counts INTO tk_s, tk_n
-    FROM postbox.limit_take('key', k_key[j], k_rate[j], k_burst[j], cnt) t;
-    g := coalesce((SELECT sum(v) FROM unnest(tk_n) v), 0);
+    -- One shard with all cnt tokens in sight takes them in one statement (the
+    -- subselect locks it, FOR UPDATE SKIP LOCKED re-reading its tat; the SET moves the
+    -- latest tat as limit_take would); else limit_take, shard by shard.
+    x := NULL;
+    UPDATE postbox.limit_tokens t
+    SET tat = greatest(t.tat, now()) + (cnt / (k_rate[j] / postbox.limit_shards(k_burst[j]))) * interval '1 second'
+    WHERE t.scope = 'key' AND t.key = k_key[j]
+      AND t.shard = (SELECT f.shard FROM postbox.limit_tokens f
+                     WHERE f.scope = 'key' AND f.key = k_key[j]
+                       AND floor(k_burst[j] / postbox.limit_shards(k_burst[j]) + (f.shard < k_burst[j] % postbox.limit_shards(k_burst[j]))::int
+                                 - extract(epoch FROM greatest(f.tat, now()) - now())
+                                   * (k_rate[j] / postbox.limit_shards(k_burst[j])) + 1e-9) >= cnt
+                     ORDER BY (f.shard + postbox.limit_shards(k_burst[j]) - pg_backend_pid() % postbox.limit_shards(k_burst[j])) % postbox.limit_shards(k_burst[j])
+                     LIMIT 1
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING t.shard INTO x;
+    IF x IS NOT NULL THEN
+      tk_s := ARRAY[x]; tk_n := ARRAY[cnt]; g := cnt;
+    ELSE
+      SELECT t.shards, t.counts INTO tk_s, tk_n
+      FROM postbox.limit_take('key', k_key[j], k_rate[j], k_burst[j], cnt) t;
+      g := 0;
+      FOR x IN 1 .. cardinality(tk_n) LOOP g := g + tk_n[x]; END LOOP;
+    END IF;
     IF g < cnt THEN
       t0 := (SELECT a.next_at FROM postbox.limit_tokens_ahead('key', k_key[j], k_rate[j], k_burst[j]) a);
     END IF;
@@ -492,9 +513,30 @@ BEGIN
       IF adm_q[i] AND denied_at[i] IS NULL THEN cnt := cnt + 1; END IF;
     END LOOP;
     IF cnt > 0 THEN
-      SELECT t.shards, t.counts INTO tk_s, tk_n
-      FROM postbox.limit_take('queue', p_queue, ql.rate, ql.burst, cnt) t;
-      g := coalesce((SELECT sum(v) FROM unnest(tk_n) v), 0);
+      -- One shard with all cnt tokens in sight takes them in one statement (the
+      -- subselect locks it, FOR UPDATE SKIP LOCKED re-reading its tat; the SET moves the
+      -- latest tat as limit_take would); else limit_take, shard by shard.
+      x := NULL;
+      UPDATE postbox.limit_tokens t
+      SET tat = greatest(t.tat, now()) + (cnt / (ql.rate / postbox.limit_shards(ql.burst))) * interval '1 second'
+      WHERE t.scope = 'queue' AND t.key = p_queue
+        AND t.shard = (SELECT f.shard FROM postbox.limit_tokens f
+                       WHERE f.scope = 'queue' AND f.key = p_queue
+                         AND floor(ql.burst / postbox.limit_shards(ql.burst) + (f.shard < ql.burst % postbox.limit_shards(ql.burst))::int
+                                   - extract(epoch FROM greatest(f.tat, now()) - now())
+                                     * (ql.rate / postbox.limit_shards(ql.burst)) + 1e-9) >= cnt
+                       ORDER BY (f.shard + postbox.limit_shards(ql.burst) - pg_backend_pid() % postbox.limit_shards(ql.burst)) % postbox.limit_shards(ql.burst)
+                       LIMIT 1
+                       FOR UPDATE SKIP LOCKED)
+      RETURNING t.shard INTO x;
+      IF x IS NOT NULL THEN
+        tk_s := ARRAY[x]; tk_n := ARRAY[cnt]; g := cnt;
+      ELSE
+        SELECT t.shards, t.counts INTO tk_s, tk_n
+        FROM postbox.limit_take('queue', p_queue, ql.rate, ql.burst, cnt) t;
+        g := 0;
+        FOR x IN 1 .. cardinality(tk_n) LOOP g := g + tk_n[x]; END LOOP;
+      END IF;
       IF g < cnt THEN
         t0 := (SELECT a.next_at FROM postbox.limit_tokens_ahead('queue', p_queue, ql.rate, ql.burst) a);
         k := 0;
