@@ -466,6 +466,13 @@ class loader {
     return static_cast<int32_t>(integer_of(e.value, e.value_mark(), e.path, 1, max, true));
   }
 
+  bool bool_of(const entry& e) const {
+    const std::string s = scalar_of(e.value, e.value_mark(), e.path, "true or false");
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    fail(e.value_mark(), e.path, "expected true or false, got " + shown(s));
+  }
+
   milliseconds duration(const YAML::Node& n, const YAML::Mark& m, const std::string& path,
                         milliseconds max = max_duration) const {
     const std::string s = scalar_of(n, m, path, "a duration");
@@ -486,7 +493,7 @@ class loader {
   }
 
   database_config database(const entry& section) const {
-    const mapping m = open(section, {"dsn", "pool", "password_file", "pooler"});
+    const mapping m = open(section, {"dsn", "pool", "password_file", "pooler", "group_commit"});
     database_config c;
     const entry* dsn = m.given("dsn");
     if (!dsn) fail(m.at, m.child("dsn"), "missing: the database needs a dsn");
@@ -498,6 +505,7 @@ class loader {
                : "must not be empty");
     if (const entry* e = m.given("pool")) c.pool = count_to(*e, max_pool);
     if (const entry* e = m.given("password_file")) c.password_file = string_of(*e);
+    if (const entry* e = m.given("group_commit")) c.group_commit = bool_of(*e);
     if (const entry* e = m.given("pooler")) {
       c.pooler = string_of(*e);
       if (c.pooler != "none" && c.pooler != "session" && c.pooler != "transaction")

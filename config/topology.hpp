@@ -77,6 +77,9 @@ struct database_config {
   /// pooler (PgBouncer) no named prepared statements and no session settings are
   /// used, and LISTEN does not work (consumers poll).
   std::string pooler = "none";
+  /// A node commits its handled deliveries together, one transaction for all that are
+  /// ready (each in a savepoint); false: one transaction per delivery.
+  bool group_commit = true;
 };
 
 /// The DSN to connect with: `dsn`, plus the password read from `password_file`.

@@ -111,82 +111,85 @@ caf::error commit_effects(tx_context& tx, const success_commit& c, int64_t& dupl
 
 }  // namespace
 
+caf::expected<success_outcome> commit_success_in(tx_context& tx, const success_commit& c) {
+  // Guarantee 9: the ack of a delivery of an execution takes the execution's fence
+  // in the same statement, before anything else of the handler runs, and reads the
+  // status after it was granted. A cancel either committed first (STOPPED: only the
+  // ack and the arrival below commit) or waits for this transaction. The fence
+  // comes before the execution's row, as everywhere (cancel, poison, the sweep), so
+  // nothing waits crosswise; a step that needs it exclusive (the callback's CAS to
+  // COMPLETED) says so and gets it here, never as an upgrade of a shared one.
+  bool stopped = false;
+  if (c.execution_id.empty()) {
+    if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
+  } else {
+    auto st = mailbox_store::ack_stopped(tx, c.delivery, c.execution_id,
+                                         c.fence == execution_fence::exclusive);
+    if (!st) return st.error();
+    stopped = *st;
+  }
+  success_outcome out;
+  std::string arrival_error;  // set: this message arrives as failed
+  if (stopped) {
+    out.effects = false;
+    out.note = "execution stopped (cancelled): ack only";
+    arrival_error = "cancelled";
+  }
+  for (size_t i = 0; !stopped && i < c.in_ack.size(); ++i) {
+    sql_tx stx(tx);
+    auto go = c.in_ack[i](stx);
+    // A failed statement aborted the transaction on the server: never commit
+    // after it, whatever the step made of the error.
+    if (auto failed = stx.failure()) std::rethrow_exception(failed);
+    if (!go) return go.error();
+    if (!stx.note().empty()) out.note = stx.note();
+    if (!*go) {
+      out.effects = false;
+      arrival_error = stx.arrival_error();
+      break;
+    }
+  }
+  if (out.effects) {
+    if (c.actor_state) {
+      auto v = actor_store::put_state(tx, *c.actor_state);
+      if (!v) return v.error();
+      out.actor_version = *v;
+    }
+    // Before the sends: the lock order of fire_due (reminder rows, then the
+    // key's actor_seqs) holds for a turn that reminds and sends to itself.
+    if (!c.reminders.empty())
+      if (auto err = reminder_store::apply(tx, c.reminders)) return err;
+    if (auto err = commit_effects(tx, c, out.duplicates)) return err;
+  }
+  // Every member of a group arrives exactly once, however it ended (guarantee 9): a
+  // message of a cancelled execution as {status: error, error: "cancelled"}, a
+  // declined step as {declined: note} (or as the error it named), where it would
+  // have handed its place on, too.
+  std::optional<group_member> where = c.arrive;
+  if (!out.effects && !where) where = c.arrive_place;
+  if (where) {
+    child_outcome o;
+    o.result_json = c.result_json;
+    if (!arrival_error.empty()) {
+      o.ok = false;
+      o.error = arrival_error;
+    } else if (!out.effects) {
+      boost::json::object declined{{"declined", out.note.empty() ? "declined" : out.note}};
+      o.result_json = boost::json::serialize(declined);
+    }
+    o.message_id = c.delivery.message_id;
+    auto a = arrive_and_fire(tx, *where, o);
+    if (!a) return a.error();
+    out.group_fired = a->fired;
+  }
+  if (c.before_commit) c.before_commit();
+  return out;
+}
+
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c) {
   return session.transact_value<success_outcome>(
-      retry_policy::once, [&](tx_context& tx) -> caf::expected<success_outcome> {
-        // Guarantee 9: the ack of a delivery of an execution takes the execution's fence
-        // in the same statement, before anything else of the handler runs, and reads the
-        // status after it was granted. A cancel either committed first (STOPPED: only the
-        // ack and the arrival below commit) or waits for this transaction. The fence
-        // comes before the execution's row, as everywhere (cancel, poison, the sweep), so
-        // nothing waits crosswise; a step that needs it exclusive (the callback's CAS to
-        // COMPLETED) says so and gets it here, never as an upgrade of a shared one.
-        bool stopped = false;
-        if (c.execution_id.empty()) {
-          if (auto err = mailbox_store::ack(tx, c.delivery)) return err;
-        } else {
-          auto st = mailbox_store::ack_stopped(tx, c.delivery, c.execution_id,
-                                               c.fence == execution_fence::exclusive);
-          if (!st) return st.error();
-          stopped = *st;
-        }
-        success_outcome out;
-        std::string arrival_error;  // set: this message arrives as failed
-        if (stopped) {
-          out.effects = false;
-          out.note = "execution stopped (cancelled): ack only";
-          arrival_error = "cancelled";
-        }
-        for (size_t i = 0; !stopped && i < c.in_ack.size(); ++i) {
-          sql_tx stx(tx);
-          auto go = c.in_ack[i](stx);
-          // A failed statement aborted the transaction on the server: never commit
-          // after it, whatever the step made of the error.
-          if (auto failed = stx.failure()) std::rethrow_exception(failed);
-          if (!go) return go.error();
-          if (!stx.note().empty()) out.note = stx.note();
-          if (!*go) {
-            out.effects = false;
-            arrival_error = stx.arrival_error();
-            break;
-          }
-        }
-        if (out.effects) {
-          if (c.actor_state) {
-            auto v = actor_store::put_state(tx, *c.actor_state);
-            if (!v) return v.error();
-            out.actor_version = *v;
-          }
-          // Before the sends: the lock order of fire_due (reminder rows, then the
-          // key's actor_seqs) holds for a turn that reminds and sends to itself.
-          if (!c.reminders.empty())
-            if (auto err = reminder_store::apply(tx, c.reminders)) return err;
-          if (auto err = commit_effects(tx, c, out.duplicates)) return err;
-        }
-        // Every member of a group arrives exactly once, however it ended (guarantee 9): a
-        // message of a cancelled execution as {status: error, error: "cancelled"}, a
-        // declined step as {declined: note} (or as the error it named), where it would
-        // have handed its place on, too.
-        std::optional<group_member> where = c.arrive;
-        if (!out.effects && !where) where = c.arrive_place;
-        if (where) {
-          child_outcome o;
-          o.result_json = c.result_json;
-          if (!arrival_error.empty()) {
-            o.ok = false;
-            o.error = arrival_error;
-          } else if (!out.effects) {
-            boost::json::object declined{{"declined", out.note.empty() ? "declined" : out.note}};
-            o.result_json = boost::json::serialize(declined);
-          }
-          o.message_id = c.delivery.message_id;
-          auto a = arrive_and_fire(tx, *where, o);
-          if (!a) return a.error();
-          out.group_fired = a->fired;
-        }
-        if (c.before_commit) c.before_commit();
-        return out;
-      });
+      retry_policy::once,
+      [&](tx_context& tx) -> caf::expected<success_outcome> { return commit_success_in(tx, c); });
 }
 
 }  // namespace postbox

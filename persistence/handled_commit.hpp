@@ -70,6 +70,10 @@ struct success_commit {
   reminder_effects reminders;
   /// Test hook: runs inside the transaction just before it commits.
   std::function<void()> before_commit;
+  /// Commits in a transaction of its own, never in a group: a keyed actor's turn, or a
+  /// delivery that sends to one. Those lock their keys' rows (actors, actor_seqs), and a
+  /// group holding several keys would deadlock with a client's multi-key send.
+  bool alone = false;
 };
 
 struct success_outcome {
@@ -83,6 +87,21 @@ struct success_outcome {
 };
 
 caf::expected<success_outcome> commit_success(pg_session& session, const success_commit& c);
+
+/// commit_success's body inside the open transaction `tx` (its before_commit hook last).
+caf::expected<success_outcome> commit_success_in(tx_context& tx, const success_commit& c);
+
+/// Group commit (persistence/group_commit.cpp): the successes `cs` in one transaction,
+/// one WAL flush, each in a savepoint of its own, so each answer is what commit_success
+/// would have answered for it alone: one delivery's error (its user's bad SQL, a stale
+/// receipt, a lost fence) rolls back that delivery only; the others commit. Taken in
+/// a stable order (execution, group, message) so two nodes' groups lock alike. A
+/// delivery that lost a deadlock or a serialization conflict is redone alone after the
+/// group's commit. A lost connection runs the whole group once more (every body is
+/// fenced by its receipt); a failed COMMIT answers every delivery that was in it with
+/// that error. One delivery alone is exactly commit_success.
+std::vector<caf::expected<success_outcome>> commit_successes(
+    pg_session& session, const std::vector<const success_commit*>& cs);
 
 /// Records a child's outcome at its group; when that fires the group, enqueues the
 /// group's stored callback with every child's outcome under `results` (and the

@@ -213,6 +213,29 @@ caf::error pg_session::transact(retry_policy policy,
   }
 }
 
+caf::error tx_context::savepoint(const std::function<caf::error(tx_context&)>& fn) {
+  // Plain statements on this transaction, not pqxx::subtransaction: 6.4 begins one
+  // lazily, on its first exec(), so a body of exec_prepared calls would run without
+  // its SAVEPOINT and a failure would leave the whole transaction aborted. Statements
+  // run through exec_prepared / exec_params leave the pqxx transaction usable after
+  // a failure (the server's, rolled back to the savepoint, is usable again too).
+  work_.exec("SAVEPOINT postbox_savepoint");
+  caf::error err;
+  try {
+    err = fn(*this);
+    if (!err) {
+      work_.exec("RELEASE SAVEPOINT postbox_savepoint");
+      return {};
+    }
+  } catch (...) {
+    bool dead = false;
+    err = translate_current(dead, session_.opts.dsn, !session_.opts.read_only);
+    if (dead) throw;
+  }
+  work_.exec("ROLLBACK TO SAVEPOINT postbox_savepoint");
+  return err;
+}
+
 caf::error pg_session::execute_script(const std::string& sql) {
   if (impl_->conninfo_error) return impl_->conninfo_error;
   try {

@@ -1,6 +1,7 @@
 // The handler context: identity, reads now, writes collected for the ack.
 #include "actors/runtime/context.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "actors/runtime/continuations.hpp"
@@ -428,6 +429,14 @@ success_commit commit_of(const context& ctx, const std::string& result_json) {
     c.reply_key = ctx.headers_.reply_key;
     c.reply_json = *ctx.reply_;
   }
+  auto to_actor = [](const outgoing_message& m) { return !m.actor_key.empty(); };
+  c.alone = ctx.turn_ || !ctx.d_.actor_key.empty() || !c.reminders.empty() ||
+            std::any_of(c.sends.begin(), c.sends.end(), to_actor) ||
+            std::any_of(c.groups.begin(), c.groups.end(),
+                        [&](const fan_out_group& g) {
+                          return std::any_of(g.children.begin(), g.children.end(), to_actor);
+                        }) ||
+            (c.on_success && to_actor(*c.on_success));
   return c;
 }
 

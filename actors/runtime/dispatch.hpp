@@ -18,6 +18,7 @@
 namespace postbox {
 
 struct topology;
+class group_committer;
 
 /// What handling a delivery did to it.
 enum class handled {
@@ -51,6 +52,9 @@ struct handler_context {
   std::string temp_dir;
   /// Test hook: runs inside a runtime handler's success transaction before commit.
   std::function<void()> before_commit;
+  /// Where a runtime handler's success commits: the node's group committer, shared by
+  /// all its workers (null: this worker's session, one transaction per delivery).
+  group_committer* committer = nullptr;
   /// What handlers keep between deliveries on this worker (e.g. the pipeline's
   /// processors), by a key of their choosing. Never shared between workers.
   std::map<std::string, std::shared_ptr<void>> locals;

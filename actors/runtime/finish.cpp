@@ -1,6 +1,7 @@
 // How a runtime handler's outcome ends its delivery.
 #include "actors/runtime/typed_handler.hpp"
 #include "messages/storable_json.hpp"
+#include "persistence/group_committer.hpp"
 
 namespace postbox {
 
@@ -37,7 +38,7 @@ handler_result finish_handled(handler_context& hc, const delivery& d, const cont
     return store_failure(hc, d, make_error(errc::logic_error, storable_text(ctx.problem())));
   auto c = commit_of(ctx, o.what() == outcome::kind::ok ? o.result_json() : std::string("null"));
   c.before_commit = hc.before_commit;
-  auto r = commit_success(hc.session, c);
+  auto r = hc.committer && !c.alone ? hc.committer->commit(c) : commit_success(hc.session, c);
   if (!r) {
     // A group header naming no group (forged, or its barrier pruned): never retried.
     if (is(r.error(), errc::not_found) || is(r.error(), errc::invalid_argument))

@@ -244,6 +244,18 @@ int run_node(const node_options& opts, handler_registry handlers) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // After the mask: its thread must not take SIGTERM either.
+  if (rt->topo.database.group_commit) {
+    group_committer_config gc;
+    // Tests only: hold each group until this many deliveries wait (at most 5 s), so a
+    // test can kill the node during a group of several.
+    if (const char* n = std::getenv("POSTBOX_TEST_GROUP_COMMIT_GATHER"); n && std::atoi(n) > 1) {
+      gc.gather_at_least = static_cast<size_t>(std::atoi(n));
+      gc.gather_deadline = std::chrono::seconds(5);
+    }
+    rt->committer =
+        std::make_shared<group_committer>(rt->session("postbox-" + rt->node_name + "/commit"), gc);
+  }
 
   std::unique_ptr<http_server> http;
   if (rt->node().http_port != 0) {

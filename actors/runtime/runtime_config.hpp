@@ -12,6 +12,7 @@
 #include "actors/runtime/node_metrics.hpp"
 #include "actors/runtime/solo_gate.hpp"
 #include "config/topology.hpp"
+#include "persistence/group_committer.hpp"
 #include "persistence/pg_session.hpp"
 #include "persistence/session_pool.hpp"
 
@@ -41,6 +42,9 @@ struct runtime_config {
   /// The sessions the node's consumers claim, renew and fail through (database.pool of
   /// them, made on first need): set by run_node once the DSN is known.
   std::shared_ptr<session_pool> consumer_pool;
+  /// Commits the node's handled deliveries in groups (database.group_commit); null when
+  /// off: each worker commits its own on its session.
+  std::shared_ptr<group_committer> committer;
 
   const node_config& node() const { return *topo.node(node_name); }
 

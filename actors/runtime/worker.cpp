@@ -43,6 +43,7 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, runtime_ptr rt, st
   self->state.ctx =
       std::make_unique<handler_context>(*self->state.session, rt->topo, rt->handlers, owner);
   self->state.ctx->actor_cache = rt->actor_cache;
+  self->state.ctx->committer = rt->committer.get();
   // A worker of an external program starts its process now, not on the first message,
   // and tends it while idle (stderr logged, a death noticed and restarted).
   const program_config* prog = program.empty() ? nullptr : rt->topo.program(program);

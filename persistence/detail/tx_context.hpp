@@ -2,6 +2,7 @@
 // Store .cpp files include this; nothing outside persistence/ may.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -75,6 +76,12 @@ class tx_context {
   }
 
   static constexpr size_t max_user_statements = 256;
+
+  /// Runs `fn` in a savepoint of this transaction (SAVEPOINT .. RELEASE; not nested). An error it
+  /// returns, or a statement of it throws, rolls back to the savepoint only and is
+  /// returned translated as pg_session::transact would; the transaction goes on. A lost
+  /// connection is rethrown: the whole transaction is gone. (pg_session.cpp)
+  caf::error savepoint(const std::function<caf::error(tx_context&)>& fn);
 
   pqxx::transaction_base& work() { return work_; }
 

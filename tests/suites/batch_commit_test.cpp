@@ -4,6 +4,8 @@
 // once, every arrival counts once on the (sharded) barrier, and the execution
 // completes once with one webhook. The commits are held at COMMIT by a deferred
 // trigger that waits for an advisory lock the test holds, so the kill lands there.
+// Each worker commits its own batch here (group_commit: false); the same kill during a
+// group commit of several deliveries is group_commit_test's.
 #define CAF_SUITE batch_commit
 #include <caf/test/unit_test.hpp>
 #include <csignal>
@@ -25,7 +27,7 @@ struct fixture {
   std::string dir = test::make_temp_dir("batch_commit");
   test::webhook_receiver hooks;
   std::string topology = test::write_file(dir + "/topology.yaml", R"(cluster: commit
-database: { dsn: "${POSTBOX_DSN}" }
+database: { dsn: "${POSTBOX_DSN}", group_commit: false }
 queues:
   orchestrator: { visibility_timeout: 2s, poll_interval: 200ms }
   file_batch:   { visibility_timeout: 2s, claim_batch: 2, poll_interval: 200ms }
