@@ -15,4 +15,5 @@ SELECT l.scope, l.key, COALESCE(l.max_in_flight, 0), COALESCE(l.rate, 0)::float8
         WHERE m.limit_wait = 'slot' AND m.visible_at > now()
           AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))
 FROM postbox.limits l
+WHERE l.max_in_flight IS NOT NULL OR l.rate IS NOT NULL  -- (a removed one drains: 028)
 ORDER BY 1, 2

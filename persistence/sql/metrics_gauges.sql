@@ -125,6 +125,7 @@ SELECT 'limit', l.scope || ':' || l.key,
           AND (CASE WHEN l.scope = 'queue' THEN m.queue = l.key ELSE m.limit_key = l.key END))::float8,
        0
 FROM postbox.limits l
+WHERE l.max_in_flight IS NOT NULL OR l.rate IS NOT NULL  -- (a removed one drains: 028)
 UNION ALL
 SELECT 'claims', '', (SELECT count(*) FROM postbox.claims WHERE state = 'active')::float8, 0, 0, 0, 0
 ORDER BY 1, 2
