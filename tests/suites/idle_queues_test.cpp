@@ -97,7 +97,7 @@ CAF_TEST(sixty idle queues cost the pool and a few connections and about two pol
   // schema (and a loaded machine delays them): the quietest of up to five windows of 3 s.
   double per_s = 1e9;
   std::string windows;
-  for (int w = 0; w < 5 && per_s >= 5.0; ++w) {
+  for (int w = 0; w < 5 && per_s >= 4.0; ++w) {
     const auto before = commits();
     const auto t0 = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(3s);
@@ -115,8 +115,11 @@ CAF_TEST(sixty idle queues cost the pool and a few connections and about two pol
   // pool (4) + probe, listener, heartbeat, schedule firer; no worker has run yet.
   CAF_CHECK_LESS_OR_EQUAL(conns, 8);
   CAF_CHECK_LESS_OR_EQUAL(backends("postbox-a/q%"), 0);  // no consumer of its own
-  // The probe and the schedule firer once a second, the heartbeat every 2 s: about 2.5.
-  CAF_CHECK_LESS(per_s, 5.0);
+  // The probe and the schedule firer once a second, the heartbeat every 2 s: about 2.5
+  // (3.0 measured alone). The bound is loose because the database's commits also count
+  // autovacuum's passes, which a loaded parallel run spreads over every window (5.7
+  // measured once); a poll per queue would be 60 or more (it was 150 before the probe).
+  CAF_CHECK_LESS(per_s, 8.0);
   // A burst across every queue: all of it handled, each once.
   for (int i = 0; i < queues; ++i) send("q" + std::to_string(i), 5);
   CAF_CHECK(test::wait_until([&] { return count("SELECT count(*) FROM runs") == 5 * queues; }, 60s,
