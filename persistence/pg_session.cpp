@@ -93,7 +93,6 @@ pqxx::connection& pg_session::impl::ensure() {
     // execution (~200 ms each where the claim itself takes < 1 ms; make bench-actors).
     std::string settings = server_settings + "SET jit = off;";
     if (opts.read_only) settings += "SET default_transaction_read_only = on;";
-    if (opts.asynchronous_commit) settings += "SET synchronous_commit = off;";
     if (opts.idle_in_transaction_timeout.count() > 0)
       settings += "SET idle_in_transaction_session_timeout = " +
                   std::to_string(opts.idle_in_transaction_timeout.count()) + ";";

@@ -210,9 +210,7 @@ int run_node(const node_options& opts, handler_registry handlers) {
     rt->dsn = opts.dsn;
   }
   {
-    session_options base = rt->session("postbox-pool");
-    // Claims and renewals need no WAL flush of their own (session_options.hpp).
-    base.asynchronous_commit = rt->topo.database.pooler != "transaction";
+    const session_options base = rt->session("postbox-pool");
     const std::string prefix = "postbox-" + rt->node_name + "/pool";
     rt->consumer_pool =
         std::make_shared<session_pool>(rt->topo.database.pool, [base, prefix](int i) {

@@ -151,13 +151,8 @@ class pg_consumer_backend : public consumer_backend {
   }
   std::string poison(const delivery& d, const std::string& reason) override {
     auto session = rt_->consumer_pool->borrow();
-    // A dead letter fires webhooks and on_error: its commit waits for its WAL flush like
-    // every commit with effects outside (the pool's sessions commit asynchronously).
-    const bool async = session->options().asynchronous_commit;
-    if (async) (void)session->execute_script("SET synchronous_commit = on");
     handler_context ctx(*session, rt_->topo, rt_->handlers, owner_);
     auto r = postbox::poison(ctx, d, reason);
-    if (async) (void)session->execute_script("SET synchronous_commit = off");
     return to_string(r.what);
   }
 

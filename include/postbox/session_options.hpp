@@ -39,12 +39,6 @@ struct session_options {
   /// Every transaction of this connection is read-only (default_transaction_read_only):
   /// a read runs as one statement, one round trip, and still cannot write.
   bool read_only = false;
-  /// Commits of this connection do not wait for their WAL flush (synchronous_commit off).
-  /// For a node's consumer sessions: a claim, a renewal or a give-back is made durable by
-  /// the next synchronous commit that depends on it (the delivery's ack flushes the WAL
-  /// in order), and one lost in a server crash only makes a message visible again. Not
-  /// behind a transaction-mode pooler (a session SET would land on other clients).
-  bool asynchronous_commit = false;
 };
 
 }  // namespace postbox
